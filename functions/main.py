@@ -1,0 +1,43 @@
+"""Cloud Functions entry points: decode the trigger, hand a typed message to the core.
+
+Each target's handler: `shared.entrypoints` (decoding) → `shared.service.handlers.HANDLERS`.
+Clients are built lazily, once per instance, on the first event.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from shared import log
+from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
+from shared.service.messagebus import MessageBus
+
+log.configure()
+
+
+@cache
+def _bus() -> MessageBus:
+    from shared.bootstrap import from_settings
+
+    return from_settings()
+
+
+@functions_framework.cloud_event
+def on_release_command(event: CloudEvent) -> None:
+    """Pub/Sub `release-commands`: one JSON command (DESIGN.md §3)."""
+    deliver(_bus(), event["id"], event.data, topic="release-commands", decode=decode_command)
+
+
+@functions_framework.cloud_event
+def on_build_event(event: CloudEvent) -> None:
+    """Pub/Sub `cloud-builds`: the Build resource JSON, attributes `buildId` and `status`."""
+    deliver(_bus(), event["id"], event.data, topic="cloud-builds", decode=decode_build)
+
+
+@functions_framework.cloud_event
+def on_monitoring_tick(event: CloudEvent) -> None:
+    """Pub/Sub `monitoring-ticks` (Cloud Scheduler, every minute): `{}` or `{"env": ...}`."""
+    deliver(_bus(), event["id"], event.data, topic="monitoring-ticks", decode=decode_tick)

@@ -1,0 +1,1 @@
+"""The release control plane: domain, handlers, ports and adapters."""

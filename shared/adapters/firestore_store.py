@@ -1,0 +1,165 @@
+"""Release state in Firestore: the unit of work and the transaction view (DESIGN.md §4).
+
+Layout: `releases/{id}`, `releases/{id}/rollouts/{env}`, `releases/{id}/history/{seq}`,
+`environments/{env}`, `processedEvents/{eventId}` (with the outbox), `deadLetters/{eventId}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
+from shared.service.ports import DeadLetter, Processed
+
+T = TypeVar("T")
+RELEASES, ROLLOUTS, HISTORY = "releases", "rollouts", "history"
+ENVIRONMENTS, PROCESSED, DEAD_LETTERS = "environments", "processedEvents", "deadLetters"
+# Contention on one environment's lock is normal (concurrent promotions); retry generously.
+MAX_ATTEMPTS = 30
+
+
+def history_id(seq: int) -> str:
+    return f"{seq:06d}"  # zero-padded so document order is history order
+
+
+class _Refs:
+    def __init__(self, db: firestore.Client) -> None:
+        self.db = db
+
+    def release(self, version: str) -> Any:
+        return self.db.collection(RELEASES).document(version)
+
+    def rollout(self, version: str, env: str) -> Any:
+        return self.release(version).collection(ROLLOUTS).document(env)
+
+    def env(self, env: str) -> Any:
+        return self.db.collection(ENVIRONMENTS).document(env)
+
+    def processed(self, event_id: str) -> Any:
+        return self.db.collection(PROCESSED).document(_doc_id(event_id))
+
+    def dead_letter(self, event_id: str) -> Any:
+        return self.db.collection(DEAD_LETTERS).document(_doc_id(event_id))
+
+
+def _doc_id(event_id: str) -> str:
+    return event_id.replace("/", "|")  # follow-up ids contain '/', which Firestore ids may not
+
+
+class FirestoreTx:
+    """Reads go through the transaction (and a cache); writes are staged and set on flush."""
+
+    def __init__(self, refs: _Refs, transaction: Any) -> None:
+        self._refs, self._tx = refs, transaction
+        self._snaps: dict[str, dict[str, Any] | None] = {}
+        self._writes: list[tuple[Any, dict[str, Any]]] = []
+
+    def _read(self, ref: Any) -> dict[str, Any] | None:
+        if ref.path not in self._snaps:
+            self._load([ref])
+        return self._snaps[ref.path]
+
+    def _load(self, refs: list[Any]) -> None:
+        for snap in self._refs.db.get_all(refs, transaction=self._tx):
+            self._snaps[snap.reference.path] = snap.to_dict() if snap.exists else None
+
+    def prefetch(self, event_id: str, release: str | None, env: str | None) -> None:
+        refs = [self._refs.processed(event_id)]
+        if release:
+            refs.append(self._refs.release(release))
+        if env:
+            refs.append(self._refs.env(env))
+        if release and env:
+            refs.append(self._refs.rollout(release, env))
+        self._load([r for r in refs if r.path not in self._snaps])
+
+    def seen(self, event_id: str) -> bool:
+        return self._read(self._refs.processed(event_id)) is not None
+
+    def release(self, version: str) -> Release | None:
+        data = self._read(self._refs.release(version))
+        return Release.model_validate(data) if data else None
+
+    def rollout(self, version: str, env: str) -> Rollout | None:
+        data = self._read(self._refs.rollout(version, env))
+        return Rollout.model_validate(data) if data else None
+
+    def environment(self, env: str) -> EnvironmentState:
+        data = self._read(self._refs.env(env))
+        return EnvironmentState.model_validate(data or {"name": env})
+
+    def put_release(self, release: Release) -> None:
+        self._writes.append((self._refs.release(release.version), release.to_doc()))
+
+    def put_rollout(self, rollout: Rollout) -> None:
+        self._writes.append((self._refs.rollout(rollout.release, rollout.env), rollout.to_doc()))
+
+    def put_environment(self, env: EnvironmentState) -> None:
+        self._writes.append((self._refs.env(env.name), env.to_doc()))
+
+    def add_history(self, release: str, entry: HistoryEntry) -> None:
+        ref = self._refs.release(release).collection(HISTORY).document(history_id(entry.seq))
+        self._writes.append((ref, entry.to_doc()))
+
+    def mark_processed(self, record: Processed) -> None:
+        self._writes.append((self._refs.processed(record.event_id), record.to_doc()))
+
+    def flush(self) -> None:
+        for ref, data in self._writes:
+            self._tx.set(ref, data)
+
+
+class FirestoreUnitOfWork:
+    def __init__(self, db: firestore.Client) -> None:
+        self._refs = _Refs(db)
+        self.db = db
+
+    def atomically(self, work: Callable[[FirestoreTx], T]) -> T:
+        @firestore.transactional
+        def run(transaction: Any) -> T:
+            view = FirestoreTx(self._refs, transaction)
+            result = work(view)
+            view.flush()
+            return result
+
+        result: T = run(self.db.transaction(max_attempts=MAX_ATTEMPTS))
+        return result
+
+    def processed(self, event_id: str) -> Processed | None:
+        snap = self._refs.processed(event_id).get()
+        return Processed.model_validate(snap.to_dict()) if snap.exists else None
+
+    def finish_effects(self, event_id: str) -> None:
+        self._refs.processed(event_id).update({"effectsDone": True})
+
+    def refuse(self, record: Processed, letter: DeadLetter) -> None:
+        batch = self.db.batch()
+        batch.set(self._refs.dead_letter(letter.event_id), letter.to_doc())
+        batch.set(self._refs.processed(record.event_id), record.to_doc())
+        batch.commit()
+
+    def unfinished(self, older_than: datetime, limit: int) -> list[Processed]:
+        query = (
+            self.db.collection(PROCESSED)
+            .where(filter=FieldFilter("effectsDone", "==", False))
+            .limit(limit)
+        )
+        records = [Processed.model_validate(s.to_dict()) for s in query.stream()]
+        return [r for r in records if r.at < older_than]
+
+    def read_release(self, version: str) -> Release | None:
+        snap = self._refs.release(version).get()
+        return Release.model_validate(snap.to_dict()) if snap.exists else None
+
+    def read_environment(self, env: str) -> EnvironmentState:
+        snap = self._refs.env(env).get()
+        return EnvironmentState.model_validate(snap.to_dict() if snap.exists else {"name": env})
+
+    def read_rollout(self, version: str, env: str) -> Rollout | None:
+        snap = self._refs.rollout(version, env).get()
+        return Rollout.model_validate(snap.to_dict()) if snap.exists else None

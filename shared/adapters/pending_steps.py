@@ -1,0 +1,41 @@
+"""Adapters for steps that later work fills in. Each says plainly that it did not run.
+
+A `StepReport` with `ran=False` is recorded as `skipped` (gates, smoke, bake analysis), or as a
+failed rollback (deploy target): nothing here pretends a check passed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.config import EnvConfig
+from shared.domain.messages import StepReport
+from shared.domain.model import Deployed, Release, Rollout
+
+
+class NoGates:
+    def run(self, release: Release, env: EnvConfig) -> StepReport:
+        return StepReport.not_run(
+            "compliance gates are not implemented yet: nothing checked", ok=True
+        )
+
+
+class NoSmokeTests:
+    def run(self, release: Release, env: EnvConfig) -> StepReport:
+        return StepReport.not_run("smoke tests are not implemented yet: nothing checked", ok=True)
+
+
+class NoBakeAnalysis:
+    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport:
+        return StepReport.not_run(
+            "bake analysis is not implemented yet: the bake only waits bake_minutes", ok=True
+        )
+
+
+class NoDeployTarget:
+    def restore(self, target: Deployed, env: EnvConfig) -> StepReport:
+        return StepReport.not_run(
+            f"no deploy target is configured: release {target.release} was not restored in "
+            f"{env.name}; restore it by hand",
+            ok=False,
+        )

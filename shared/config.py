@@ -1,0 +1,163 @@
+"""Environment configuration (`config/environments.toml`) and process settings.
+
+The file is validated with pydantic; any problem becomes one `ConfigError` whose message names
+the file and the offending key, so `releasectl` and the functions fail the same clear way.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = REPO_ROOT / "config" / "environments.toml"
+DEFAULT_CONTROL_PROJECT = "demo-release-control"
+PRODUCTION = "production"
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
+ProjectId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    """Alert thresholds the bake analysis compares metrics with (issue: gates and monitoring)."""
+
+    function_error_rate: float = Field(0.05, ge=0, le=1)
+    payment_failure_rate: float = Field(0.02, ge=0, le=1)
+    crash_free_rate: float = Field(0.99, ge=0, le=1)
+    panic_surge_factor: float = Field(3.0, gt=1)
+    ai_token_spend_factor: float = Field(10.0, gt=1)
+    api_p95_latency_factor: float = Field(1.5, gt=1)
+    db_latency_factor: float = Field(1.5, gt=1)
+    consecutive_breaches: int = Field(3, ge=1, le=60)
+    min_requests: int = Field(100, ge=0)
+
+
+class EnvConfig(_Strict):
+    """One deployment environment: its own Firebase project."""
+
+    name: EnvName
+    project: ProjectId
+    region: str = "europe-west1"
+    approval_required: bool = False
+    bake_minutes: int = Field(10, ge=0, le=24 * 60)
+    lock_lease_minutes: int = Field(120, ge=1, le=7 * 24 * 60)
+    thresholds: Thresholds = Thresholds()
+
+
+class ControlConfig(_Strict):
+    project: ProjectId = DEFAULT_CONTROL_PROJECT
+    region: str = "europe-west1"
+
+
+class PlaneConfig(_Strict):
+    """The whole `environments.toml`."""
+
+    control: ControlConfig = ControlConfig()
+    environments: dict[EnvName, EnvConfig]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_environments(cls, data: object) -> object:
+        # The TOML table key is the environment's name; copy it in so each EnvConfig knows it.
+        if isinstance(data, dict) and isinstance(data.get("environments"), dict):
+            envs = data["environments"]
+            data = {
+                **data,
+                "environments": {
+                    k: {"name": k, **v} if isinstance(v, dict) else v for k, v in envs.items()
+                },
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.environments:
+            raise ValueError("environments: at least one environment is required")
+        prod = self.environments.get(PRODUCTION)
+        if prod is not None and not prod.approval_required:
+            raise ValueError(
+                "environments.production.approval_required: production always requires approval"
+            )
+        projects = [e.project for e in self.environments.values()]
+        if len(set(projects)) != len(projects):
+            raise ValueError("environments.*.project: each environment needs its own project")
+        return self
+
+    def env(self, name: str) -> EnvConfig:
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments))
+            raise ConfigError(f"unknown environment {name!r} (known: {known})") from None
+
+
+def _format(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def load_config(path: Path = DEFAULT_CONFIG_FILE) -> PlaneConfig:
+    """Read and validate a config file; raise one `ConfigError` that names file and key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return PlaneConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_format(exc)}") from None
+
+
+class Settings(BaseSettings):
+    """Process settings, from environment variables (same names locally and on Google Cloud)."""
+
+    model_config = SettingsConfigDict(env_prefix="RELEASECTL_", extra="ignore")
+
+    config_file: Path = DEFAULT_CONFIG_FILE
+    control_project: str | None = Field(
+        None, validation_alias=AliasChoices("RELEASECTL_CONTROL_PROJECT", "GOOGLE_CLOUD_PROJECT")
+    )
+    release_events_topic: str = "release-events"
+    release_commands_topic: str = "release-commands"
+    # auto: Cloud Build on Google Cloud, none on the emulators (until a local runner is set up)
+    build_backend: Literal["auto", "cloudbuild", "none"] = "auto"
+    firestore_emulator_host: str | None = Field(
+        None, validation_alias=AliasChoices("FIRESTORE_EMULATOR_HOST")
+    )
+
+    @property
+    def local(self) -> bool:
+        return bool(self.firestore_emulator_host)
+
+    @cached_property
+    def plane(self) -> PlaneConfig:
+        return load_config(self.config_file)
+
+    @property
+    def project(self) -> str:
+        return self.control_project or self.plane.control.project

@@ -1,0 +1,158 @@
+"""Cloud Build status messages (topic `cloud-builds`) and how a build maps to a rollout.
+
+Cloud Build publishes the Build resource as JSON, attributes `buildId` and `status`
+(https://cloud.google.com/build/docs/subscribe-build-notifications). Several messages arrive
+per build, at least once and in any order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from shared.domain.commands import describe
+from shared.errors import Refused
+
+BuildStatus = Literal[
+    "STATUS_UNKNOWN",
+    "PENDING",
+    "QUEUED",
+    "WORKING",
+    "SUCCESS",
+    "FAILURE",
+    "INTERNAL_ERROR",
+    "TIMEOUT",
+    "CANCELLED",
+    "EXPIRED",
+]
+# Cloud Build Build.Status -> how far along a build is. Final statuses share the top rank, so a
+# WORKING that arrives after SUCCESS never moves a step backwards.
+_STATUS_RANK: dict[str, int] = {
+    "STATUS_UNKNOWN": 0,
+    "PENDING": 1,
+    "QUEUED": 2,
+    "WORKING": 3,
+    "SUCCESS": 4,
+    "FAILURE": 4,
+    "INTERNAL_ERROR": 4,
+    "TIMEOUT": 4,
+    "CANCELLED": 4,
+    "EXPIRED": 4,
+}
+FINAL = frozenset(s for s, rank in _STATUS_RANK.items() if rank == 4)
+
+# Substitutions the control plane sets on every build it starts (contract with cloudbuild/*.yaml):
+# key -> the rollout coordinate it names.
+SUB_RELEASE, SUB_ENV, SUB_STEP, SUB_ATTEMPT = "_RELEASE", "_ENV", "_STEP", "_ATTEMPT"
+CI_TAG = "ci"
+_TAG_UNSAFE = re.compile(r"[^\w.-]")
+
+
+def rank(status: str) -> int:
+    return _STATUS_RANK.get(status, 0)
+
+
+def tag(value: str) -> str:
+    """A Cloud Build tag (`^[\\w][\\w.-]{0,127}$`) made from any value."""
+    return _TAG_UNSAFE.sub("_", value)[:128]
+
+
+class FailureInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str = ""
+    detail: str = ""
+
+
+class Build(BaseModel):
+    """The fields of the Build resource the control plane reads."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    id: str
+    status: BuildStatus
+    project_id: str = ""
+    tags: list[str] = []
+    substitutions: dict[str, str] = {}
+    create_time: datetime | None = None
+    start_time: datetime | None = None
+    finish_time: datetime | None = None
+    log_url: str | None = None
+    status_detail: str | None = None
+    failure_info: FailureInfo | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCESS"
+
+    def failure_reason(self) -> str:
+        info = self.failure_info
+        detail = (info.detail if info and info.detail else None) or self.status_detail
+        return f"build {self.id} ended {self.status}" + (f": {detail}" if detail else "")
+
+
+@dataclass(frozen=True)
+class StepBuild:
+    """A build the control plane started for one step of one rollout attempt."""
+
+    release: str
+    env: str
+    step: Literal["migrate", "deploy"]
+    attempt: int
+
+
+@dataclass(frozen=True)
+class CiBuild:
+    """The app's own CI build (tag `ci`), run by a push trigger."""
+
+    branch: str
+    commit: str
+
+
+def origin(build: Build) -> StepBuild | CiBuild | None:
+    """Where a build came from; None for builds that are none of our business."""
+    subs = build.substitutions
+    if SUB_RELEASE in subs or SUB_STEP in subs:
+        step = subs.get(SUB_STEP)
+        if step not in ("migrate", "deploy") or not subs.get(SUB_RELEASE) or not subs.get(SUB_ENV):
+            raise Refused(
+                f"build {build.id}: substitutions {SUB_RELEASE}, {SUB_ENV} and {SUB_STEP} "
+                f"(migrate|deploy) must all be set, got {sorted(subs)}"
+            )
+        try:
+            attempt = int(subs.get(SUB_ATTEMPT, "1"))
+        except ValueError:
+            raise Refused(f"build {build.id}: {SUB_ATTEMPT} is not a number") from None
+        kind: Literal["migrate", "deploy"] = "migrate" if step == "migrate" else "deploy"
+        return StepBuild(subs[SUB_RELEASE], subs[SUB_ENV], kind, attempt)
+    if CI_TAG in build.tags:
+        branch, commit = subs.get("BRANCH_NAME", ""), subs.get("COMMIT_SHA", "")
+        if not branch or not commit:
+            raise Refused(f"ci build {build.id}: BRANCH_NAME and COMMIT_SHA substitutions missing")
+        return CiBuild(branch, commit)
+    return None
+
+
+def parse_build(data: bytes, attributes: dict[str, str]) -> Build:
+    """Decode a `cloud-builds` message; the attributes fill in what an old body lacks."""
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Refused(f"malformed Build JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise Refused("Build message data must be a JSON object")
+    raw.setdefault("id", attributes.get("buildId"))
+    raw.setdefault("status", attributes.get("status"))
+    try:
+        return Build.model_validate(raw)
+    except ValidationError as exc:
+        raise Refused(f"Build message: {describe(exc)}") from None

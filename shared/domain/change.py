@@ -1,0 +1,246 @@
+"""One event's effect on release state, computed in memory with no I/O.
+
+A `Change` wraps what a transaction loaded (release, rollout, environment), applies the domain
+rules, and collects what must be written back and which side effects to run after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from shared.config import EnvConfig
+from shared.domain.effects import (
+    Effect,
+    PublishEvent,
+    ReleaseEvent,
+    Restore,
+    RunGates,
+    RunSmoke,
+    StartBuild,
+)
+from shared.domain.model import (
+    Deployed,
+    EnvironmentState,
+    HistoryEntry,
+    Release,
+    Rollout,
+    StepName,
+    StepRecord,
+)
+from shared.domain.states import HOLDS_LOCK, State, check_move
+from shared.errors import Refused
+
+# Build-backed steps -> the Cloud Build config that runs them (paths relative to the repo).
+BUILD_CONFIGS: dict[str, str] = {
+    "migrate": "cloudbuild/migrate.yaml",
+    "deploy": "cloudbuild/deploy.yaml",
+}
+
+
+@dataclass
+class Change:
+    now: datetime
+    event_id: str
+    cfg: EnvConfig
+    release: Release
+    env: EnvironmentState
+    rollout: Rollout | None
+    effects: list[Effect] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    env_changed: bool = False
+    note: str = ""
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def what(self) -> str:
+        return f"release {self.release.version} in {self.cfg.name}"
+
+    def current(self) -> Rollout:
+        if self.rollout is None:
+            raise Refused(f"{self.what}: no rollout (promote it first)")
+        return self.rollout
+
+    # -- moving ------------------------------------------------------------------------------
+
+    def start(self, actor: str) -> None:
+        """Create the rollout, or begin a new attempt of a finished one, in `pending`."""
+        old = self.rollout
+        src = old.state if old else None
+        check_move(src, State.PENDING, what=self.what)
+        self.rollout = Rollout(
+            release=self.release.version,
+            env=self.cfg.name,
+            state=State.PENDING,
+            attempt=old.attempt + 1 if old else 1,
+            actor=actor,
+            created_at=self.now,
+            updated_at=self.now,
+            state_since=self.now,
+        )
+        self._claim_lock()
+        self._record(src, State.PENDING, actor, None)
+
+    def move(self, dst: State, *, actor: str, reason: str | None = None) -> None:
+        """Make one legal move, with its history line, lock, environment and effects."""
+        rollout = self.current()
+        src = rollout.state
+        check_move(src, dst, what=self.what)
+        rollout.state, rollout.state_since, rollout.updated_at = dst, self.now, self.now
+        rollout.reason = reason
+        if dst in HOLDS_LOCK:
+            self._claim_lock()
+        else:
+            self._free_lock()
+        self._record(src, dst, actor, reason)
+        self._enter(dst)
+
+    def set_step(self, name: StepName, status: str, **fields: object) -> StepRecord:
+        rollout = self.current()
+        old = rollout.steps.get(name)
+        detail = {**(old.detail if old else {}), **fields.pop("detail", {})}  # type: ignore[dict-item]
+        record = StepRecord.model_validate(
+            {
+                "status": status,
+                "started_at": old.started_at if old and old.started_at else self.now,
+                "detail": detail,
+                **fields,
+            }
+        )
+        rollout.steps[name] = record
+        rollout.updated_at = self.now
+        return record
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _claim_lock(self) -> None:
+        rollout = self.current()
+        holder = self.env.holder(self.now)
+        if holder is not None and not self.env.held_by(rollout, self.now):
+            raise Refused(
+                f"environment {self.cfg.name} is locked by release {holder.release} "
+                f"(attempt {holder.attempt}) until {holder.lease_until.isoformat()}"
+            )
+        minutes = self.cfg.lock_lease_minutes
+        if rollout.state is State.BAKING:
+            minutes += self.cfg.bake_minutes
+        self.env.lock = self.env.lease(rollout, self.now, minutes)
+        self.env_changed = True
+
+    def _free_lock(self) -> None:
+        if self.env.lock is not None and self.env.held_by(self.current(), self.now):
+            self.env.lock = None
+            self.env_changed = True
+
+    def _record(self, src: State | None, dst: State, actor: str, reason: str | None) -> None:
+        rollout = self.current()
+        self.release.history_seq += 1
+        self.history.append(
+            HistoryEntry(
+                seq=self.release.history_seq,
+                event_id=self.event_id,
+                env=rollout.env,
+                attempt=rollout.attempt,
+                from_state=src,
+                to_state=dst,
+                actor=actor,
+                at=self.now,
+                reason=reason,
+            )
+        )
+        event = ReleaseEvent(
+            key=f"{rollout.release}/{rollout.env}/{rollout.attempt}/{dst}",
+            release=rollout.release,
+            env=rollout.env,
+            attempt=rollout.attempt,
+            from_state=src,
+            to_state=dst,
+            actor=actor,
+            reason=reason,
+            at=self.now,
+            event_id=self.event_id,
+        )
+        self.effects.append(PublishEvent(**self._coords(), event=event))
+
+    def _coords(self) -> dict[str, str | int]:
+        r = self.current()
+        return {"release": r.release, "env": r.env, "attempt": r.attempt}
+
+    def _enter(self, state: State) -> None:
+        on_enter = {
+            State.GATING: self._enter_gating,
+            State.MIGRATING: lambda: self._start_build("migrate"),
+            State.DEPLOYING: lambda: self._start_build("deploy"),
+            State.VERIFYING: self._enter_verifying,
+            State.BAKING: lambda: self.set_step("bake", "running"),
+            State.LIVE: self._enter_live,
+            State.ROLLED_BACK: self._enter_rolled_back,
+        }.get(state)
+        if on_enter is not None:
+            on_enter()
+
+    def _enter_gating(self) -> None:
+        self.set_step("gates", "running")
+        self.effects.append(RunGates(**self._coords()))
+
+    def _enter_verifying(self) -> None:
+        self.set_step("smoke", "running")
+        self.effects.append(RunSmoke(**self._coords()))
+
+    def _start_build(self, step: Literal["migrate", "deploy"]) -> None:
+        self.set_step(step, "STARTING")
+        self.effects.append(
+            StartBuild(
+                **self._coords(),
+                step=step,
+                config=BUILD_CONFIGS[step],
+                env_project=self.cfg.project,
+            )
+        )
+
+    def _enter_live(self) -> None:
+        if self.env.current is not None and self.env.current.release != self.release.version:
+            self.env.previous = self.env.current
+        self.env.current = Deployed(
+            release=self.release.version, artifacts=self.release.artifacts, since=self.now
+        )
+        self.env_changed = True
+
+    def begin_rollback(self, target: Deployed | None, *, actor: str, reason: str) -> None:
+        """Move to `rolling_back` and ask the deploy target to restore `target`."""
+        self.move(State.ROLLING_BACK, actor=actor, reason=reason)
+        detail = {"target": target.release if target else None, "failedFrom": self.release.version}
+        self.set_step("rollback", "running", finished_at=None, reason=reason, detail=detail)
+        self.effects.append(Restore(**self._coords(), target=target))
+
+    def _enter_rolled_back(self) -> None:
+        record = self.current().steps.get("rollback")
+        target = record.detail.get("target") if record else None
+        restored = next(
+            (d for d in (self.env.current, self.env.previous) if d and d.release == target), None
+        )
+        if restored is not None and self.env.current != restored:
+            self.env.current, self.env.previous = restored, None
+            self.env_changed = True
+
+
+def restore_target(env: EnvironmentState, rollout: Rollout, wanted: str | None) -> Deployed | None:
+    """The deployed release a rollback of `rollout` must bring back, or None if none is known.
+
+    An in-flight rollout never became `current`, so `current` is the last known good; a live
+    rollout is `current`, so `previous` is.
+    """
+    is_current = env.current is not None and env.current.release == rollout.release
+    known = [d for d in (env.previous if is_current else env.current,) if d is not None]
+    if wanted is not None:
+        match = [d for d in (env.current, env.previous) if d and d.release == wanted]
+        if not match or wanted == rollout.release:
+            names = ", ".join(d.release for d in (env.current, env.previous) if d) or "none"
+            raise Refused(
+                f"no deployed artifacts recorded for release {wanted} in {env.name} "
+                f"(recorded: {names}); cannot roll back to it"
+            )
+        return match[0]
+    return known[0] if known else None

@@ -1,0 +1,145 @@
+"""Commands on the `release-commands` topic (DESIGN.md §3, contract).
+
+One JSON object per message, discriminated by `type`; unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from shared.errors import Refused
+
+# Semantic Versioning 2.0.0 (semver.org), also the release id.
+SEMVER = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+Version = Annotated[str, StringConstraints(pattern=SEMVER, max_length=128)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
+CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,40}$")]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CreateRelease(_Command):
+    type: Literal["release.create"]
+    version: Version
+    commit: CommitSha
+    branch: Name
+    author: Name
+    artifacts: dict[str, str] | None = None
+
+
+class PromoteRelease(_Command):
+    type: Literal["release.promote"]
+    release: Version
+    env: EnvName
+    actor: Name
+
+
+class ApproveRelease(_Command):
+    type: Literal["release.approve"]
+    release: Version
+    env: EnvName
+    approver: Name
+    reason: Reason = ""
+
+
+class RejectRelease(_Command):
+    type: Literal["release.reject"]
+    release: Version
+    env: EnvName
+    approver: Name
+    reason: Reason = ""
+
+
+class RollbackEnv(_Command):
+    type: Literal["release.rollback"]
+    env: EnvName
+    reason: Reason
+    actor: Name
+    to_release: Version | None = None
+
+
+class CancelRollout(_Command):
+    type: Literal["release.cancel"]
+    release: Version
+    env: EnvName
+    actor: Name
+
+
+class FreezeEnv(_Command):
+    type: Literal["env.freeze"]
+    env: EnvName
+    actor: Name
+    reason: Reason
+
+
+class UnfreezeEnv(_Command):
+    type: Literal["env.unfreeze"]
+    env: EnvName
+    actor: Name
+    reason: Reason = ""
+
+
+Command = Annotated[
+    CreateRelease
+    | PromoteRelease
+    | ApproveRelease
+    | RejectRelease
+    | RollbackEnv
+    | CancelRollout
+    | FreezeEnv
+    | UnfreezeEnv,
+    Field(discriminator="type"),
+]
+COMMAND_TYPES = [
+    "release.create",
+    "release.promote",
+    "release.approve",
+    "release.reject",
+    "release.rollback",
+    "release.cancel",
+    "env.freeze",
+    "env.unfreeze",
+]
+_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def describe(err: ValidationError, *, skip: int = 0) -> str:
+    """One line naming every field that is wrong and why."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"][skip:] or e["loc"])
+        if e["type"] == "missing":
+            parts.append(f"missing field {loc!r}")
+        elif e["type"] == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+        else:
+            parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def parse_command(data: bytes) -> Command:
+    """Decode one message body into a typed command, or raise `Refused` saying what is wrong."""
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Refused(f"malformed JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise Refused(f"a command must be a JSON object, got {type(raw).__name__}")
+    kind = raw.get("type")
+    if kind not in COMMAND_TYPES:
+        raise Refused(f"unknown command type {kind!r} (known: {', '.join(COMMAND_TYPES)})")
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        raise Refused(f"{kind}: {describe(exc, skip=1)}") from None

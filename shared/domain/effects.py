@@ -1,0 +1,72 @@
+"""Side effects a transition asks for. They are written in the same transaction as the state
+change (the outbox), carried out after the commit, and each is safe to repeat."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.model import Deployed, Doc
+from shared.domain.states import State
+
+
+class ReleaseEvent(Doc):
+    """One state change, published to `release-events` (notifications, dashboards).
+
+    `key` is the same for every copy of the same change, so consumers can deduplicate.
+    """
+
+    key: str
+    release: str
+    env: str
+    attempt: int
+    from_state: State | None = Field(alias="from")
+    to_state: State = Field(alias="to")
+    actor: str
+    reason: str | None = None
+    at: datetime
+    event_id: str
+
+
+class _Effect(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=None)
+    release: str
+    env: str
+    attempt: int
+
+
+class StartBuild(_Effect):
+    kind: Literal["start_build"] = "start_build"
+    step: Literal["migrate", "deploy"]
+    config: str
+    env_project: str
+
+    @property
+    def key(self) -> str:
+        """Same for every repeat of this step of this attempt: the build is started once."""
+        return f"{self.release}/{self.env}/{self.attempt}/{self.step}"
+
+
+class PublishEvent(_Effect):
+    kind: Literal["publish"] = "publish"
+    event: ReleaseEvent
+
+
+class RunGates(_Effect):
+    kind: Literal["run_gates"] = "run_gates"
+
+
+class RunSmoke(_Effect):
+    kind: Literal["run_smoke"] = "run_smoke"
+
+
+class Restore(_Effect):
+    kind: Literal["restore"] = "restore"
+    target: Deployed | None
+
+
+Effect = Annotated[
+    StartBuild | PublishEvent | RunGates | RunSmoke | Restore, Field(discriminator="kind")
+]

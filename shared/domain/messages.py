@@ -1,0 +1,77 @@
+"""Messages that are not commands: build status, step results and the monitoring tick.
+
+Step results come back from side effects run after a commit (gates, smoke tests, a platform
+rollback, a bake verdict); they go through the same idempotent path as any Pub/Sub event.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.builds import Build
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CheckResult(_Message):
+    name: str
+    ok: bool
+    required: bool = True
+    detail: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepReport(_Message):
+    """What a step adapter found. `ran=False` says the step is not implemented or configured."""
+
+    ran: bool
+    ok: bool
+    summary: str
+    checks: tuple[CheckResult, ...] = ()
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def not_run(cls, summary: str, *, ok: bool) -> StepReport:
+        return cls(ran=False, ok=ok, summary=summary)
+
+    def failures(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if c.required and not c.ok]
+
+
+class BuildStatusChanged(_Message):
+    build: Build
+
+
+class _StepResult(_Message):
+    release: str
+    env: str
+    attempt: int
+    report: StepReport
+
+
+class GatesCompleted(_StepResult):
+    kind: Literal["gates"] = "gates"
+
+
+class SmokeCompleted(_StepResult):
+    kind: Literal["smoke"] = "smoke"
+
+
+class RestoreCompleted(_StepResult):
+    kind: Literal["restore"] = "restore"
+
+
+class BakeVerdict(_StepResult):
+    """The bake analysis at the end of (or during) a bake. ok=False is a confirmed breach."""
+
+    kind: Literal["bake"] = "bake"
+    finished: bool
+
+
+class MonitoringTick(_Message):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    env: str | None = None

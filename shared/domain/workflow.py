@@ -1,0 +1,280 @@
+"""What each command and event does to a rollout: pure rules over a `Change`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from shared.domain.builds import Build, CiBuild, StepBuild, rank
+from shared.domain.change import Change, restore_target
+from shared.domain.commands import (
+    SEMVER,
+    ApproveRelease,
+    CancelRollout,
+    CreateRelease,
+    PromoteRelease,
+    RejectRelease,
+    RollbackEnv,
+)
+from shared.domain.messages import (
+    BakeVerdict,
+    GatesCompleted,
+    RestoreCompleted,
+    SmokeCompleted,
+    StepReport,
+)
+from shared.domain.model import EnvironmentState, Release, Rollout
+from shared.domain.states import IN_FLIGHT, State
+from shared.errors import Refused
+
+CANCELLABLE = frozenset({State.PENDING, State.GATING, State.AWAITING_APPROVAL})
+ROLLBACKABLE = frozenset(
+    {State.DEPLOYING, State.VERIFYING, State.BAKING, State.LIVE, State.ROLLBACK_FAILED}
+)
+STAGING, PRODUCTION, MAIN = "staging", "production", "main"
+RELEASE_BRANCH_PREFIX = "release/"
+
+
+# -- releases ------------------------------------------------------------------------------
+
+
+def create_release(existing: Release | None, cmd: CreateRelease, now: datetime) -> Release | None:
+    """The release to write, or None when the same release already exists (a repeat)."""
+    if existing is not None:
+        if existing.commit == cmd.commit:
+            return None
+        raise Refused(
+            f"release {cmd.version} already exists for commit {existing.commit}; "
+            f"refusing commit {cmd.commit} (pick a new version)"
+        )
+    return Release(
+        version=cmd.version,
+        commit=cmd.commit,
+        branch=cmd.branch,
+        author=cmd.author,
+        created_at=now,
+        artifacts=cmd.artifacts or {},
+    )
+
+
+def ci_release(build: Build, ci: CiBuild) -> tuple[CreateRelease, str] | None:
+    """A successful CI build of `main` or `release/X.Y.Z`: the release to create and where to."""
+    if not build.succeeded:
+        return None
+    if ci.branch == MAIN:
+        version, env = f"0.0.0-main.{ci.commit[:7]}", STAGING
+    elif ci.branch.startswith(RELEASE_BRANCH_PREFIX):
+        version, env = ci.branch.removeprefix(RELEASE_BRANCH_PREFIX), PRODUCTION
+        if not re.match(SEMVER, version):
+            raise Refused(f"ci build {build.id}: branch {ci.branch} does not name a semver version")
+    else:
+        return None
+    author = build.substitutions.get("_AUTHOR") or "cloud-build-ci"
+    cmd = CreateRelease(
+        type="release.create", version=version, commit=ci.commit, branch=ci.branch, author=author
+    )
+    return cmd, env
+
+
+# -- commands on a rollout -----------------------------------------------------------------
+
+
+def promote(c: Change, cmd: PromoteRelease) -> None:
+    if c.env.frozen is not None:
+        f = c.env.frozen
+        raise Refused(
+            f"environment {cmd.env} is frozen by {f.by} since {f.since.isoformat()} "
+            f"({f.reason}); promotions are refused until it is unfrozen"
+        )
+    r = c.rollout
+    if r is not None and r.state in IN_FLIGHT | {State.LIVE, State.ROLLBACK_FAILED}:
+        raise Refused(f"{c.what} is already {r.state} (attempt {r.attempt})")
+    c.start(cmd.actor)
+    c.move(State.GATING, actor=cmd.actor)
+
+
+def _awaiting(c: Change) -> Rollout:
+    r = c.current()
+    if r.state is not State.AWAITING_APPROVAL:
+        raise Refused(f"{c.what} is {r.state}, not awaiting approval")
+    return r
+
+
+def approve(c: Change, cmd: ApproveRelease) -> None:
+    _awaiting(c)
+    if cmd.approver == c.release.author:
+        raise Refused(
+            f"{c.what}: {cmd.approver} wrote this release and may not approve it (four-eyes)"
+        )
+    detail = {"approver": cmd.approver, "reason": cmd.reason}
+    c.set_step("approval", "approved", finished_at=c.now, detail=detail)
+    c.move(State.MIGRATING, actor=cmd.approver, reason=cmd.reason or None)
+
+
+def reject(c: Change, cmd: RejectRelease) -> None:
+    _awaiting(c)
+    detail = {"approver": cmd.approver, "reason": cmd.reason}
+    c.set_step("approval", "rejected", finished_at=c.now, reason=cmd.reason, detail=detail)
+    c.move(State.REJECTED, actor=cmd.approver, reason=cmd.reason or "rejected")
+
+
+def cancel(c: Change, cmd: CancelRollout) -> None:
+    r = c.current()
+    if r.state not in CANCELLABLE:
+        hint = "roll it back instead" if r.state in ROLLBACKABLE else "it cannot be cancelled now"
+        raise Refused(f"{c.what} is {r.state}: {hint}")
+    c.move(State.CANCELLED, actor=cmd.actor, reason="cancelled")
+
+
+def rollout_to_roll_back(env: EnvironmentState) -> tuple[str, int | None] | None:
+    """Which rollout a `release.rollback` of `env` means: the one in flight, else the live one."""
+    if env.lock is not None:
+        return env.lock.release, env.lock.attempt
+    if env.current is not None:
+        return env.current.release, None
+    return None
+
+
+def rollback(c: Change, cmd: RollbackEnv) -> None:
+    r = c.current()
+    if r.state not in ROLLBACKABLE:
+        hint = "cancel it instead" if r.state in CANCELLABLE else "wait for it to finish"
+        raise Refused(f"{c.what} is {r.state}: nothing deployed to roll back; {hint}")
+    target = restore_target(c.env, r, cmd.to_release)
+    if target is None:
+        raise Refused(f"no earlier release is recorded in {cmd.env}: nothing to roll back to")
+    c.begin_rollback(target, actor=cmd.actor, reason=cmd.reason)
+
+
+# -- events from builds and steps ----------------------------------------------------------
+
+_BUILD_STEP_STATE = {"migrate": State.MIGRATING, "deploy": State.DEPLOYING}
+
+
+def build_progress(c: Change, origin: StepBuild, build: Build) -> None:
+    """Record a build status; a final one moves the rollout on. Never moves backwards."""
+    r = c.current()
+    if r.attempt != origin.attempt:
+        c.note = f"build {build.id} belongs to attempt {origin.attempt}, rollout is on {r.attempt}"
+        return
+    record = r.steps.get(origin.step)
+    if record is not None and record.build_id not in (None, build.id):
+        c.note = f"build {build.id} is not the step's build {record.build_id}"
+        return
+    if record is not None and rank(record.status) >= rank(build.status) and record.build_id:
+        c.note = f"{origin.step} already at {record.status}; {build.status} changes nothing"
+        return
+    c.set_step(
+        origin.step,
+        build.status,
+        build_id=build.id,
+        finished_at=c.now if build.final else None,
+        reason=None if build.succeeded or not build.final else build.failure_reason(),
+        detail={"logUrl": build.log_url} if build.log_url else {},
+    )
+    if not build.final or r.state is not _BUILD_STEP_STATE[origin.step]:
+        return
+    if build.succeeded:
+        nxt = State.DEPLOYING if origin.step == "migrate" else State.VERIFYING
+        c.move(nxt, actor="cloud-build")
+    elif origin.step == "migrate":
+        c.move(State.FAILED, actor="cloud-build", reason=build.failure_reason())
+    else:
+        target = restore_target(c.env, r, None)
+        c.begin_rollback(target, actor="cloud-build", reason=build.failure_reason())
+
+
+def _step_status(report: StepReport) -> str:
+    return "skipped" if not report.ran else ("passed" if report.ok else "failed")
+
+
+def _report_detail(report: StepReport) -> dict[str, object]:
+    return {
+        "summary": report.summary,
+        "ran": report.ran,
+        "checks": [chk.model_dump() for chk in report.checks],
+        **report.detail,
+    }
+
+
+def _expecting(
+    c: Change, state: State, msg: GatesCompleted | SmokeCompleted | RestoreCompleted | BakeVerdict
+) -> bool:
+    r = c.current()
+    if r.attempt != msg.attempt or r.state is not state:
+        c.note = f"{msg.kind} result for attempt {msg.attempt} ignored: rollout is {r.state}"
+        return False
+    return True
+
+
+def _failure_reason(report: StepReport) -> str:
+    return "; ".join(report.failures()) or report.summary
+
+
+def gates_completed(c: Change, msg: GatesCompleted) -> None:
+    if not _expecting(c, State.GATING, msg):
+        return
+    report = msg.report
+    failed = report.ran and not report.ok
+    c.set_step(
+        "gates",
+        _step_status(report),
+        finished_at=c.now,
+        reason=_failure_reason(report) if failed else None,
+        detail=_report_detail(report),
+    )
+    if failed:
+        c.move(State.BLOCKED, actor="gates", reason=_failure_reason(report))
+    elif c.cfg.approval_required:
+        c.set_step("approval", "waiting")
+        c.move(State.AWAITING_APPROVAL, actor="gates")
+    else:
+        c.move(State.MIGRATING, actor="gates")
+
+
+def smoke_completed(c: Change, msg: SmokeCompleted) -> None:
+    if not _expecting(c, State.VERIFYING, msg):
+        return
+    report = msg.report
+    failed = report.ran and not report.ok
+    c.set_step("smoke", _step_status(report), finished_at=c.now, detail=_report_detail(report))
+    if failed:
+        target = restore_target(c.env, c.current(), None)
+        c.begin_rollback(target, actor="smoke", reason=_failure_reason(report))
+    else:
+        c.move(State.BAKING, actor="smoke")
+
+
+def restore_completed(c: Change, msg: RestoreCompleted) -> None:
+    if not _expecting(c, State.ROLLING_BACK, msg):
+        return
+    report = msg.report
+    ok = report.ran and report.ok
+    c.set_step(
+        "rollback",
+        "restored" if ok else "failed",
+        finished_at=c.now,
+        reason=None if ok else report.summary,
+        detail=_report_detail(report),
+    )
+    if ok:
+        c.move(State.ROLLED_BACK, actor="deploy-target", reason=c.current().reason)
+    else:
+        c.move(State.ROLLBACK_FAILED, actor="deploy-target", reason=report.summary)
+
+
+def bake_verdict(c: Change, msg: BakeVerdict) -> None:
+    if not _expecting(c, State.BAKING, msg):
+        return
+    report = msg.report
+    if report.ran and not report.ok:
+        c.set_step("bake", "failed", finished_at=c.now, detail=_report_detail(report))
+        target = restore_target(c.env, c.current(), None)
+        c.begin_rollback(target, actor="monitoring", reason=_failure_reason(report))
+    elif msg.finished:
+        c.set_step("bake", "passed", finished_at=c.now, detail=_report_detail(report))
+        c.move(State.LIVE, actor="monitoring")
+
+
+def bake_finished(rollout: Rollout, bake_minutes: int, now: datetime) -> bool:
+    return now - rollout.state_since >= timedelta(minutes=bake_minutes)

@@ -1,0 +1,58 @@
+"""What every Pub/Sub-triggered function does: unwrap, decode, hand to the bus.
+
+A message that can never be valid is dead-lettered and acknowledged (the function returns
+normally, so Pub/Sub gets a 2xx); any other exception escapes, and Pub/Sub redelivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.domain.builds import parse_build
+from shared.domain.commands import parse_command
+from shared.domain.messages import BuildStatusChanged, MonitoringTick
+from shared.errors import Refused
+from shared.service.messagebus import MessageBus
+from shared.service.ports import Processed
+from shared.transport import PubSubMessage, unwrap
+
+Decode = Callable[[PubSubMessage], object]
+
+
+def decode_command(msg: PubSubMessage) -> object:
+    return parse_command(msg.data)
+
+
+def decode_build(msg: PubSubMessage) -> object:
+    return BuildStatusChanged(build=parse_build(msg.data, msg.attributes))
+
+
+def decode_tick(msg: PubSubMessage) -> object:
+    from pydantic import ValidationError
+
+    try:
+        return MonitoringTick.model_validate_json(msg.data or b"{}")
+    except ValidationError as exc:
+        raise Refused(f"monitoring tick: {exc.errors()[0]['msg']}") from None
+
+
+def deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: Decode) -> Processed:
+    try:
+        message = unwrap(event_id, data)
+    except Refused as exc:
+        raw = data if isinstance(data, bytes) else str(data).encode()
+        return bus.refuse(exc.reason, event_id=event_id, topic=topic, payload=raw, attributes={})
+    try:
+        typed = decode(message)
+    except Refused as exc:
+        return bus.refuse(
+            exc.reason,
+            event_id=event_id,
+            topic=topic,
+            payload=message.data,
+            attributes=message.attributes,
+        )
+    return bus.handle(
+        typed, event_id=event_id, topic=topic, payload=message.data, attributes=message.attributes
+    )

@@ -1,0 +1,193 @@
+"""One handler per message type, each run inside one transaction by the message bus.
+
+A handler loads what it needs through the `Tx`, lets the pure domain decide, and stages the
+writes; the side effects it asks for go into the outbox with the processed-event record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.config import EnvConfig, PlaneConfig
+from shared.domain import workflow
+from shared.domain.builds import CiBuild, StepBuild, origin
+from shared.domain.change import Change
+from shared.domain.commands import (
+    ApproveRelease,
+    CancelRollout,
+    CreateRelease,
+    FreezeEnv,
+    PromoteRelease,
+    RejectRelease,
+    RollbackEnv,
+    UnfreezeEnv,
+)
+from shared.domain.effects import Effect
+from shared.domain.messages import (
+    BakeVerdict,
+    BuildStatusChanged,
+    GatesCompleted,
+    RestoreCompleted,
+    SmokeCompleted,
+)
+from shared.domain.model import Freeze, Release
+from shared.errors import ConfigError, NotFound, Refused
+from shared.service.ports import Tx
+
+
+@dataclass
+class Context:
+    tx: Tx
+    plane: PlaneConfig
+    now: datetime
+    event_id: str
+    effects: list[Effect] = field(default_factory=list)
+    wrote: bool = False
+    note: str = ""
+
+    def env_config(self, env: str) -> EnvConfig:
+        try:
+            return self.plane.env(env)
+        except ConfigError as exc:
+            raise Refused(str(exc)) from None
+
+    def change(self, version: str, env: str, release: Release | None = None) -> Change:
+        cfg = self.env_config(env)
+        release = release or self.tx.release(version)
+        if release is None:
+            raise NotFound(f"unknown release {version!r}")
+        return Change(
+            now=self.now,
+            event_id=self.event_id,
+            cfg=cfg,
+            release=release,
+            env=self.tx.environment(env),
+            rollout=self.tx.rollout(version, env),
+        )
+
+    def save(self, c: Change) -> None:
+        self.note = c.note
+        if c.rollout is None or (not c.history and not c.effects and c.note):
+            return  # the domain decided nothing changes (a stale or repeated event)
+        self.tx.put_rollout(c.rollout)
+        if c.history:
+            self.tx.put_release(c.release)
+            for entry in c.history:
+                self.tx.add_history(c.release.version, entry)
+        if c.env_changed:
+            self.tx.put_environment(c.env)
+        self.effects.extend(c.effects)
+        self.wrote = True
+
+
+Handler = Callable[[Any, Context], None]
+
+
+def _on_rollout(rule: Callable[[Change, Any], None]) -> Handler:
+    def handle(msg: Any, ctx: Context) -> None:
+        c = ctx.change(msg.release, msg.env)
+        rule(c, msg)
+        ctx.save(c)
+
+    return handle
+
+
+def create_release(cmd: CreateRelease, ctx: Context) -> None:
+    release = workflow.create_release(ctx.tx.release(cmd.version), cmd, ctx.now)
+    if release is None:
+        ctx.note = f"release {cmd.version} already exists for commit {cmd.commit}"
+        return
+    ctx.tx.put_release(release)
+    ctx.wrote = True
+
+
+def rollback(cmd: RollbackEnv, ctx: Context) -> None:
+    env = ctx.tx.environment(cmd.env)
+    which = workflow.rollout_to_roll_back(env)
+    if which is None:
+        raise Refused(f"nothing is deployed in {cmd.env}: nothing to roll back")
+    c = ctx.change(which[0], cmd.env)
+    workflow.rollback(c, cmd)
+    ctx.save(c)
+
+
+def freeze(cmd: FreezeEnv, ctx: Context) -> None:
+    ctx.env_config(cmd.env)
+    env = ctx.tx.environment(cmd.env)
+    if env.frozen is not None:
+        ctx.note = f"{cmd.env} is already frozen by {env.frozen.by}"
+        return
+    env.frozen = Freeze(by=cmd.actor, reason=cmd.reason, since=ctx.now)
+    ctx.tx.put_environment(env)
+    ctx.wrote = True
+
+
+def unfreeze(cmd: UnfreezeEnv, ctx: Context) -> None:
+    ctx.env_config(cmd.env)
+    env = ctx.tx.environment(cmd.env)
+    if env.frozen is None:
+        ctx.note = f"{cmd.env} is not frozen"
+        return
+    env.frozen = None
+    ctx.tx.put_environment(env)
+    ctx.wrote = True
+
+
+def build_status(msg: BuildStatusChanged, ctx: Context) -> None:
+    source = origin(msg.build)
+    if isinstance(source, StepBuild):
+        c = ctx.change(source.release, source.env)
+        workflow.build_progress(c, source, msg.build)
+        ctx.save(c)
+    elif isinstance(source, CiBuild):
+        _ci_build(msg, source, ctx)
+    else:
+        ctx.note = f"build {msg.build.id} was not started by the control plane or CI; ignored"
+
+
+def _ci_build(msg: BuildStatusChanged, ci: CiBuild, ctx: Context) -> None:
+    plan = workflow.ci_release(msg.build, ci)
+    if plan is None:
+        ctx.note = f"ci build {msg.build.id} of {ci.branch} ({msg.build.status}) starts nothing"
+        return
+    cmd, env = plan
+    existing = ctx.tx.release(cmd.version)
+    c = ctx.change(cmd.version, env, workflow.create_release(existing, cmd, ctx.now) or existing)
+    if c.rollout is not None:
+        ctx.note = f"release {cmd.version} already has a rollout in {env}"
+        return
+    promote = PromoteRelease(type="release.promote", release=cmd.version, env=env, actor=cmd.author)
+    workflow.promote(c, promote)
+    ctx.save(c)
+
+
+# Message type -> handler. Every message the bus accepts is listed here.
+HANDLERS: dict[type, Handler] = {
+    CreateRelease: create_release,
+    PromoteRelease: _on_rollout(workflow.promote),
+    ApproveRelease: _on_rollout(workflow.approve),
+    RejectRelease: _on_rollout(workflow.reject),
+    CancelRollout: _on_rollout(workflow.cancel),
+    RollbackEnv: rollback,
+    FreezeEnv: freeze,
+    UnfreezeEnv: unfreeze,
+    BuildStatusChanged: build_status,
+    GatesCompleted: _on_rollout(workflow.gates_completed),
+    SmokeCompleted: _on_rollout(workflow.smoke_completed),
+    RestoreCompleted: _on_rollout(workflow.restore_completed),
+    BakeVerdict: _on_rollout(workflow.bake_verdict),
+}
+
+
+def coordinates(msg: object) -> tuple[str | None, str | None]:
+    """The (release, env) a message is about, so the bus can batch its first reads."""
+    if isinstance(msg, BuildStatusChanged):
+        try:
+            source = origin(msg.build)
+        except Refused:
+            return None, None
+        return (source.release, source.env) if isinstance(source, StepBuild) else (None, None)
+    return getattr(msg, "release", None), getattr(msg, "env", None)

@@ -1,0 +1,247 @@
+"""The message bus: every message, from Pub/Sub or from a finished step, goes through here.
+
+For each message: a cheap duplicate check, then one transaction (handler + processed record +
+outbox), then the outbox is carried out and marked done. A refused message is dead-lettered
+and acknowledged; any other error escapes so Pub/Sub redelivers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from shared.config import PlaneConfig
+from shared.domain import workflow
+from shared.domain.effects import Effect, PublishEvent, RunGates, RunSmoke, StartBuild
+from shared.domain.messages import (
+    BakeVerdict,
+    GatesCompleted,
+    MonitoringTick,
+    RestoreCompleted,
+    SmokeCompleted,
+    StepReport,
+)
+from shared.domain.model import Release
+from shared.domain.states import State
+from shared.errors import Refused
+from shared.redaction import redact
+from shared.service import handlers
+from shared.service.ports import (
+    BakeAnalysis,
+    BuildPort,
+    Clock,
+    DeadLetter,
+    DeployTarget,
+    EventPublisher,
+    GateRunner,
+    Processed,
+    SmokeRunner,
+    Tx,
+    UnitOfWork,
+)
+
+log = logging.getLogger(__name__)
+DEAD_LETTER_PAYLOAD_CAP = 4096
+# An outbox still not done this long after its commit was left by a crash: the tick finishes it.
+STALE_OUTBOX = timedelta(minutes=1)
+
+
+@dataclass
+class Ports:
+    builds: BuildPort
+    events: EventPublisher
+    gates: GateRunner
+    smoke: SmokeRunner
+    bake: BakeAnalysis
+    deploy_target: DeployTarget
+
+
+class MessageBus:
+    def __init__(self, *, uow: UnitOfWork, plane: PlaneConfig, clock: Clock, ports: Ports) -> None:
+        self.uow, self.plane, self.clock, self.ports = uow, plane, clock, ports
+
+    def handle(
+        self,
+        message: object,
+        *,
+        event_id: str,
+        topic: str,
+        payload: bytes = b"",
+        attributes: dict[str, str] | None = None,
+    ) -> Processed:
+        if isinstance(message, MonitoringTick):
+            return self._tick(message, event_id, topic)
+        done = self.uow.processed(event_id)
+        if done is not None:
+            log.info("duplicate event, already %s", done.outcome, extra={"event_id": event_id})
+            self._carry_out(done)
+            return done
+        try:
+            record = self.uow.atomically(lambda tx: self._apply(tx, message, event_id, topic))
+        except Refused as exc:
+            return self.refuse(
+                exc.reason,
+                event_id=event_id,
+                topic=topic,
+                payload=payload,
+                attributes=attributes or {},
+            )
+        self._carry_out(record)
+        return record
+
+    def refuse(
+        self,
+        reason: str,
+        *,
+        event_id: str,
+        topic: str,
+        payload: bytes,
+        attributes: dict[str, str],
+    ) -> Processed:
+        """Dead-letter a message that can never be valid, and remember it was handled."""
+        now = self.clock()
+        text = redact(payload.decode("utf-8", errors="replace"))[:DEAD_LETTER_PAYLOAD_CAP]
+        letter = DeadLetter(
+            event_id=event_id,
+            reason=reason,
+            topic=topic,
+            received_at=now,
+            payload=text,
+            attributes={k: redact(v)[:200] for k, v in attributes.items()},
+        )
+        record = Processed(event_id=event_id, topic=topic, at=now, outcome="refused", note=reason)
+        self.uow.refuse(record, letter)
+        log.warning("refused: %s", reason, extra={"event_id": event_id, "topic": topic})
+        return record
+
+    # -- the transaction ---------------------------------------------------------------------
+
+    def _apply(self, tx: Tx, message: object, event_id: str, topic: str) -> Processed:
+        release, env = handlers.coordinates(message)
+        tx.prefetch(event_id, release, env)
+        now = self.clock()
+        if tx.seen(event_id):  # a concurrent delivery committed first
+            return Processed(
+                event_id=event_id, topic=topic, at=now, outcome="ignored", note="duplicate delivery"
+            )
+        handler = handlers.HANDLERS.get(type(message))
+        if handler is None:
+            raise Refused(f"no handler for {type(message).__name__}")
+        ctx = handlers.Context(tx=tx, plane=self.plane, now=now, event_id=event_id)
+        handler(message, ctx)
+        record = Processed(
+            event_id=event_id,
+            topic=topic,
+            at=now,
+            outcome="applied" if ctx.wrote else "ignored",
+            note=ctx.note,
+            release=release,
+            env=env,
+            effects=ctx.effects,
+            effects_done=not ctx.effects,
+        )
+        tx.mark_processed(record)
+        log.info(
+            "%s: %s",
+            record.outcome,
+            ctx.note or type(message).__name__,
+            extra={"event_id": event_id, "release": release, "env": env},
+        )
+        return record
+
+    # -- the outbox ----------------------------------------------------------------------------
+
+    def _carry_out(self, record: Processed) -> None:
+        if record.effects_done:
+            return
+        for n, effect in enumerate(record.effects):
+            self._run(effect, f"{record.event_id}/{n}")
+        self.uow.finish_effects(record.event_id)
+
+    def _run(self, effect: Effect, follow_up_id: str) -> None:
+        if isinstance(effect, PublishEvent):
+            self.ports.events.publish(effect.event)
+            return
+        if isinstance(effect, StartBuild):
+            self.ports.builds.start(effect)
+            return
+        cfg = self.plane.env(effect.env)
+        result: GatesCompleted | SmokeCompleted | RestoreCompleted
+        if isinstance(effect, RunGates):
+            report = self.ports.gates.run(self._release(effect.release), cfg)
+            result = GatesCompleted(
+                release=effect.release, env=effect.env, attempt=effect.attempt, report=report
+            )
+        elif isinstance(effect, RunSmoke):
+            report = self.ports.smoke.run(self._release(effect.release), cfg)
+            result = SmokeCompleted(
+                release=effect.release, env=effect.env, attempt=effect.attempt, report=report
+            )
+        else:
+            report = (
+                self.ports.deploy_target.restore(effect.target, cfg)
+                if effect.target is not None
+                else StepReport(
+                    ran=True,
+                    ok=False,
+                    summary=f"no earlier release is recorded in {effect.env}: nothing to restore",
+                )
+            )
+            result = RestoreCompleted(
+                release=effect.release, env=effect.env, attempt=effect.attempt, report=report
+            )
+        self.handle(result, event_id=follow_up_id, topic="internal")
+
+    def _release(self, version: str) -> Release:
+        release = self.uow.read_release(version)
+        if release is None:
+            raise Refused(f"unknown release {version!r}")
+        return release
+
+    # -- the monitoring tick -------------------------------------------------------------------
+
+    def _tick(self, tick: MonitoringTick, event_id: str, topic: str) -> Processed:
+        now = self.clock()
+        if tick.env is not None and tick.env not in self.plane.environments:
+            known = ", ".join(sorted(self.plane.environments))
+            return self.refuse(
+                f"unknown environment {tick.env!r} (known: {known})",
+                event_id=event_id,
+                topic=topic,
+                payload=b"",
+                attributes={},
+            )
+        for left in self.uow.unfinished(now - STALE_OUTBOX, limit=50):
+            self._carry_out(left)
+        names = [tick.env] if tick.env else list(self.plane.environments)
+        for name in names:
+            self._bake_check(name, f"{event_id}/{name}")
+        return Processed(
+            event_id=event_id,
+            topic=topic,
+            at=now,
+            outcome="applied",
+            note=f"ticked {', '.join(names)}",
+        )
+
+    def _bake_check(self, env_name: str, event_id: str) -> None:
+        cfg = self.plane.env(env_name)
+        lock = self.uow.read_environment(env_name).lock
+        if lock is None:
+            return
+        rollout = self.uow.read_rollout(lock.release, env_name)
+        if rollout is None or rollout.state is not State.BAKING or rollout.attempt != lock.attempt:
+            return
+        now = self.clock()
+        report = self.ports.bake.evaluate(rollout, cfg, now)
+        finished = workflow.bake_finished(rollout, cfg.bake_minutes, now)
+        if finished or (report.ran and not report.ok):
+            verdict = BakeVerdict(
+                release=rollout.release,
+                env=env_name,
+                attempt=rollout.attempt,
+                report=report,
+                finished=finished,
+            )
+            self.handle(verdict, event_id=event_id, topic="internal")

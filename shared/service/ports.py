@@ -1,0 +1,118 @@
+"""Ports: what the handlers need from the outside world, as small Protocols.
+
+Adapters for Google Cloud and for the local stack live in `shared.adapters`; unit tests use
+fakes in `tests/unit/fakes.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+from pydantic import Field
+
+from shared.config import EnvConfig
+from shared.domain.effects import Effect, ReleaseEvent, StartBuild
+from shared.domain.messages import StepReport
+from shared.domain.model import (
+    Deployed,
+    Doc,
+    EnvironmentState,
+    HistoryEntry,
+    Release,
+    Rollout,
+)
+
+T = TypeVar("T")
+Outcome = Literal["applied", "ignored", "refused"]
+
+
+class Processed(Doc):
+    """The record of one handled event (`processedEvents/{eventId}`) and its outbox."""
+
+    event_id: str
+    topic: str
+    at: datetime
+    outcome: Outcome
+    note: str = ""
+    release: str | None = None
+    env: str | None = None
+    effects: list[Effect] = Field(default_factory=list)
+    effects_done: bool = True
+
+
+class DeadLetter(Doc):
+    """A message that can never be valid (`deadLetters/{eventId}`)."""
+
+    event_id: str
+    reason: str
+    topic: str
+    received_at: datetime
+    payload: str = ""
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class Tx(Protocol):
+    """The store as seen inside one transaction: reads first, then staged writes."""
+
+    def prefetch(self, event_id: str, release: str | None, env: str | None) -> None: ...
+    def seen(self, event_id: str) -> bool: ...
+    def release(self, version: str) -> Release | None: ...
+    def rollout(self, version: str, env: str) -> Rollout | None: ...
+    def environment(self, env: str) -> EnvironmentState: ...
+    def put_release(self, release: Release) -> None: ...
+    def put_rollout(self, rollout: Rollout) -> None: ...
+    def put_environment(self, env: EnvironmentState) -> None: ...
+    def add_history(self, release: str, entry: HistoryEntry) -> None: ...
+    def mark_processed(self, record: Processed) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    def atomically(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in one transaction (retried on contention) and commit its writes."""
+        ...
+
+    def processed(self, event_id: str) -> Processed | None: ...
+    def finish_effects(self, event_id: str) -> None: ...
+    def refuse(self, record: Processed, letter: DeadLetter) -> None: ...
+    def unfinished(self, older_than: datetime, limit: int) -> list[Processed]: ...
+    def read_release(self, version: str) -> Release | None: ...
+    def read_environment(self, env: str) -> EnvironmentState: ...
+    def read_rollout(self, version: str, env: str) -> Rollout | None: ...
+
+
+class BuildPort(Protocol):
+    def start(self, request: StartBuild) -> str:
+        """Start the build once per `request.key` (a repeat returns the same build id)."""
+        ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, event: ReleaseEvent) -> None: ...
+
+
+class GateRunner(Protocol):
+    """Compliance gates and the CI build's own results (issue: gates and monitoring)."""
+
+    def run(self, release: Release, env: EnvConfig) -> StepReport: ...
+
+
+class SmokeRunner(Protocol):
+    def run(self, release: Release, env: EnvConfig) -> StepReport: ...
+
+
+class BakeAnalysis(Protocol):
+    """Reads the env's metrics since the bake began; ok=False with ran=True is a breach."""
+
+    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport: ...
+
+
+class DeployTarget(Protocol):
+    """Restores a recorded release's artifacts (functions, rules, indexes, hosting)."""
+
+    def restore(self, target: Deployed, env: EnvConfig) -> StepReport: ...
+
+
+Clock = Callable[[], datetime]
+Payload = dict[str, Any]

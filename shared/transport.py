@@ -1,0 +1,47 @@
+"""From a Pub/Sub CloudEvent to a typed message, and from an outcome to an HTTP answer.
+
+functions-framework turns a Pub/Sub push into a `google.cloud.pubsub.topic.v1.messagePublished`
+CloudEvent: data `{"message": {"data": base64, "attributes": {...}, "messageId": ...},
+"subscription": ...}`; the CloudEvent id is the Pub/Sub message id, stable across redeliveries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import Refused
+
+
+@dataclass(frozen=True)
+class PubSubMessage:
+    event_id: str
+    data: bytes
+    attributes: dict[str, str]
+
+
+def unwrap(event_id: str, data: Any) -> PubSubMessage:
+    """The Pub/Sub message inside a CloudEvent's data; `Refused` if it is not one."""
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise Refused("CloudEvent data is not JSON") from None
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict):
+        raise Refused("CloudEvent data has no Pub/Sub `message` object")
+    try:
+        body = base64.b64decode(message.get("data") or "", validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise Refused("Pub/Sub message data is not valid base64") from None
+    attributes = message.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise Refused("Pub/Sub message attributes must be an object")
+    return PubSubMessage(event_id, body, {str(k): str(v) for k, v in attributes.items()})
+
+
+Decoder = Callable[[PubSubMessage], object]
