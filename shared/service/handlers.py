@@ -47,6 +47,7 @@ class Context:
     effects: list[Effect] = field(default_factory=list)
     wrote: bool = False
     note: str = ""
+    release: str | None = None  # the rollout the message turned out to be about
 
     def env_config(self, env: str) -> EnvConfig:
         try:
@@ -69,7 +70,7 @@ class Context:
         )
 
     def save(self, c: Change) -> None:
-        self.note = c.note
+        self.note, self.release = c.note, c.release.version
         if c.rollout is None or (not c.history and not c.effects and c.note):
             return  # the domain decided nothing changes (a stale or repeated event)
         self.tx.put_rollout(c.rollout)

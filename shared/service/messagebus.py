@@ -136,7 +136,7 @@ class MessageBus:
             at=now,
             outcome="applied" if ctx.wrote else "ignored",
             note=ctx.note,
-            release=release,
+            release=ctx.release or release,
             env=env,
             effects=ctx.effects,
             effects_done=not ctx.effects,

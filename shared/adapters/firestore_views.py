@@ -1,0 +1,89 @@
+"""Read models for `releasectl status` and `history`, straight from Firestore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.adapters.firestore_store import (
+    DEAD_LETTERS,
+    ENVIRONMENTS,
+    HISTORY,
+    PROCESSED,
+    RELEASES,
+    ROLLOUTS,
+)
+from shared.config import PlaneConfig
+from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
+from shared.service.ports import DeadLetter, Processed
+
+
+class EnvStatus(BaseModel):
+    env: str
+    project: str
+    approval_required: bool
+    state: EnvironmentState
+    in_flight: Rollout | None = None
+
+
+class ReleaseView(BaseModel):
+    release: Release
+    rollouts: list[Rollout]
+    history: list[HistoryEntry]
+
+
+def env_status(db: Any, plane: PlaneConfig, only: str | None = None) -> list[EnvStatus]:
+    names = [only] if only else list(plane.environments)
+    refs = [db.collection(ENVIRONMENTS).document(n) for n in names]
+    snaps = {s.id: s for s in db.get_all(refs)}
+    out = []
+    for name in names:
+        snap = snaps.get(name)
+        state = EnvironmentState.model_validate(
+            snap.to_dict() if snap is not None and snap.exists else {"name": name}
+        )
+        rollout = None
+        if state.lock is not None:
+            rollout = read_rollout(db, state.lock.release, name)
+        cfg = plane.env(name)
+        out.append(
+            EnvStatus(
+                env=name,
+                project=cfg.project,
+                state=state,
+                in_flight=rollout,
+                approval_required=cfg.approval_required,
+            )
+        )
+    return out
+
+
+def read_rollout(db: Any, release: str, env: str) -> Rollout | None:
+    snap = db.collection(RELEASES).document(release).collection(ROLLOUTS).document(env).get()
+    return Rollout.model_validate(snap.to_dict()) if snap.exists else None
+
+
+def release_view(db: Any, version: str) -> ReleaseView | None:
+    ref = db.collection(RELEASES).document(version)
+    snap = ref.get()
+    if not snap.exists:
+        return None
+    rollouts = [Rollout.model_validate(s.to_dict()) for s in ref.collection(ROLLOUTS).stream()]
+    history = [
+        HistoryEntry.model_validate(s.to_dict())
+        for s in ref.collection(HISTORY).order_by("seq").stream()
+    ]
+    return ReleaseView(
+        release=Release.model_validate(snap.to_dict()), rollouts=rollouts, history=history
+    )
+
+
+def processed(db: Any, event_id: str) -> Processed | None:
+    snap = db.collection(PROCESSED).document(event_id).get()
+    return Processed.model_validate(snap.to_dict()) if snap.exists else None
+
+
+def dead_letters(db: Any, limit: int = 20) -> list[DeadLetter]:
+    query = db.collection(DEAD_LETTERS).order_by("receivedAt", direction="DESCENDING").limit(limit)
+    return [DeadLetter.model_validate(s.to_dict()) for s in query.stream()]

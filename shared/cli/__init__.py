@@ -1,0 +1,48 @@
+"""`releasectl`: operate the release control plane (typer + rich).
+
+Exit codes (DESIGN.md §7): 0 ok, 1 the thing asked for failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from shared.cli import env_cmds, read_cmds, release_cmds
+from shared.cli.output import err_console
+from shared.errors import ConfigError, ControlPlaneError
+
+app = typer.Typer(
+    name="releasectl",
+    help="Operate the Firebase release control plane.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("status")(read_cmds.status)
+app.command("history")(read_cmds.history)
+app.command("dead-letters")(read_cmds.dead_letters)
+app.add_typer(release_cmds.app, name="release")
+app.add_typer(env_cmds.app, name="env")
+# Later command groups register here: (module, name) pairs, imported on start.
+_GROUPS: list[tuple[str, str]] = []
+
+
+def _register_groups() -> None:
+    import importlib
+
+    for module, name in _GROUPS:
+        app.add_typer(importlib.import_module(module).app, name=name)
+
+
+def main() -> None:
+    _register_groups()
+    try:
+        app()
+    except ConfigError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except ControlPlaneError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

@@ -1,0 +1,123 @@
+"""Read commands: `status`, `history`, `dead-letters` (each with `--json`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shared.adapters import firestore_views as views
+from shared.cli import context, output
+from shared.cli.output import console
+from shared.domain.model import Rollout
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
+EnvOpt = Annotated[
+    str | None, typer.Option("--env", "-e", envvar="RELEASECTL_ENV", help="Only this environment.")
+]
+
+
+def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
+    """What runs where, what is in flight, which environments are frozen."""
+    if env is not None:
+        context.plane().env(env)  # unknown env: one clear error, exit 2
+    rows = views.env_status(context.db(), context.plane(), env)
+    if as_json:
+        output.print_json({"environments": rows})
+        return
+    t = output.table("Environments", "env", "project", "current", "previous", "in flight", "frozen")
+    for row in rows:
+        s = row.state
+        flight = (
+            f"{row.in_flight.release} {output.state(row.in_flight.state)}" if row.in_flight else "-"
+        )
+        frozen = f"[red]yes[/] ({s.frozen.by}: {s.frozen.reason})" if s.frozen else "no"
+        t.add_row(
+            row.env,
+            row.project,
+            s.current.release if s.current else "-",
+            s.previous.release if s.previous else "-",
+            flight,
+            frozen,
+        )
+    console.print(t)
+    for row in rows:
+        if env is not None and row.in_flight is not None:
+            _steps(row.in_flight)
+
+
+def _steps(rollout: Rollout) -> None:
+    t = output.table(
+        f"{rollout.release} in {rollout.env} (attempt {rollout.attempt})",
+        "step",
+        "status",
+        "started",
+        "finished",
+        "build",
+        "reason",
+    )
+    for name, step in rollout.steps.items():
+        t.add_row(
+            name,
+            step.status,
+            output.when(step.started_at),
+            output.when(step.finished_at),
+            step.build_id or "-",
+            step.reason or "",
+        )
+    console.print(t)
+
+
+def history(
+    release: Annotated[str, typer.Argument(help="Release id (its version).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A release's rollouts and its append-only audit trail."""
+    view = views.release_view(context.db(), release)
+    if view is None:
+        output.err_console.print(f"[red]error:[/red] unknown release {release!r}")
+        raise typer.Exit(1)
+    if as_json:
+        output.print_json(view)
+        return
+    r = view.release
+    console.print(
+        f"[bold]{r.version}[/] commit {r.commit} on {r.branch} by {r.author}, "
+        f"created {output.when(r.created_at)}"
+    )
+    t = output.table("Rollouts", "env", "state", "attempt", "since", "reason")
+    for ro in view.rollouts:
+        t.add_row(
+            ro.env,
+            output.state(ro.state),
+            str(ro.attempt),
+            output.when(ro.state_since),
+            ro.reason or "",
+        )
+    console.print(t)
+    h = output.table("History", "#", "at", "env", "from", "to", "actor", "reason")
+    for e in view.history:
+        h.add_row(
+            str(e.seq),
+            output.when(e.at),
+            e.env,
+            output.state(e.from_state),
+            output.state(e.to_state),
+            e.actor,
+            e.reason or "",
+        )
+    console.print(h)
+
+
+def dead_letters(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20, as_json: JsonOpt = False
+) -> None:
+    """Messages that were refused, newest first, with the reason."""
+    letters = views.dead_letters(context.db(), limit)
+    if as_json:
+        output.print_json({"deadLetters": letters})
+        return
+    t = output.table("Dead letters", "received", "topic", "event id", "reason")
+    for d in letters:
+        t.add_row(output.when(d.received_at), d.topic, d.event_id, d.reason)
+    console.print(t)

@@ -1,0 +1,145 @@
+"""`releasectl release …`: commands that change release state, sent through `release-commands`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shared.cli.context import default_actor
+from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, build, send
+
+app = typer.Typer(
+    help="Create, promote, approve, reject, roll back or cancel releases.", no_args_is_help=True
+)
+Release = Annotated[str, typer.Argument(help="Release id (its semver version).")]
+Env = Annotated[str, typer.Option("--env", "-e", envvar="RELEASECTL_ENV", help="Environment.")]
+Reason = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit trail).")]
+
+
+@app.command()
+def create(
+    version: Release,
+    commit: Annotated[str, typer.Option(help="Git commit SHA (7-40 hex).")],
+    branch: Annotated[str, typer.Option(help="Git branch.")] = "main",
+    author: Annotated[str | None, typer.Option(help="Who wrote it (default: you).")] = None,
+    artifact: Annotated[
+        list[str] | None, typer.Option(help="NAME=REF deployed artifact reference (repeatable).")
+    ] = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """Record a new release (idempotent for the same version and commit)."""
+    artifacts = dict(_pair(a) for a in artifact or []) or None
+    payload = {
+        "type": "release.create",
+        "version": version,
+        "commit": commit,
+        "branch": branch,
+        "author": author or default_actor(),
+        "artifacts": artifacts,
+    }
+    send(build(payload), wait=wait, timeout=timeout)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, ref = text.partition("=")
+    if not sep or not name or not ref:
+        raise typer.BadParameter(f"expected NAME=REF, got {text!r}", param_hint="--artifact")
+    return name, ref
+
+
+@app.command()
+def promote(
+    release: Release,
+    env: Env,
+    actor: ActorOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """Start the rollout of a release to an environment."""
+    payload = {
+        "type": "release.promote",
+        "release": release,
+        "env": env,
+        "actor": actor or default_actor(),
+    }
+    send(build(payload), wait=wait, timeout=timeout)
+
+
+@app.command()
+def approve(
+    release: Release,
+    env: Env,
+    reason: Reason = "",
+    actor: ActorOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """Approve a rollout that is awaiting approval (not your own release)."""
+    payload = {
+        "type": "release.approve",
+        "release": release,
+        "env": env,
+        "approver": actor or default_actor(),
+        "reason": reason,
+    }
+    send(build(payload), wait=wait, timeout=timeout)
+
+
+@app.command()
+def reject(
+    release: Release,
+    env: Env,
+    reason: Reason,
+    actor: ActorOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """Reject a rollout that is awaiting approval."""
+    payload = {
+        "type": "release.reject",
+        "release": release,
+        "env": env,
+        "approver": actor or default_actor(),
+        "reason": reason,
+    }
+    send(build(payload), wait=wait, timeout=timeout)
+
+
+@app.command()
+def rollback(
+    env: Env,
+    reason: Reason,
+    to: Annotated[str | None, typer.Option("--to", help="Release to restore.")] = None,
+    actor: ActorOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """Roll an environment back to its last known good release (frozen or not)."""
+    payload = {
+        "type": "release.rollback",
+        "env": env,
+        "reason": reason,
+        "actor": actor or default_actor(),
+        "to_release": to,
+    }
+    send(build(payload), wait=wait, timeout=timeout)
+
+
+@app.command()
+def cancel(
+    release: Release,
+    env: Env,
+    actor: ActorOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """Cancel a rollout that has deployed nothing yet."""
+    payload = {
+        "type": "release.cancel",
+        "release": release,
+        "env": env,
+        "actor": actor or default_actor(),
+    }
+    send(build(payload), wait=wait, timeout=timeout)

@@ -1,0 +1,191 @@
+"""Start and stop the Google emulators (Firestore, Pub/Sub) as process groups on free ports.
+
+The emulators are wrapper scripts around a Java process: each starts in its own session so that
+stopping it ends the whole group (killing only the wrapper leaves Java listening).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from shared.errors import ControlPlaneError
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 90.0
+
+
+class EmulatorError(ControlPlaneError):
+    """An emulator could not be started (missing tool, or it never answered)."""
+
+
+@dataclass
+class Emulator:
+    name: str
+    port: int
+    pid: int
+    log_path: Path
+
+    @property
+    def host_port(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        stop_group(self.pid)
+        wait_port_free(self.port)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def wait_port_free(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def stop_group(pid: int, grace: float = 10.0) -> None:
+    """End the process group led by `pid` (TERM, then KILL after `grace` seconds)."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        _reap(pid)
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def require_tools() -> None:
+    """Fail with one clear message and an install hint if Java or gcloud is missing."""
+    if shutil.which("java") is None:
+        raise EmulatorError(
+            "java not found: the Firestore and Pub/Sub emulators need Java 11+ "
+            "(Debian/Ubuntu: `sudo apt-get install openjdk-17-jre-headless`)"
+        )
+    if shutil.which("gcloud") is None:
+        raise EmulatorError(
+            "gcloud not found: install the Google Cloud CLI "
+            "(https://cloud.google.com/sdk/docs/install), then "
+            "`gcloud components install cloud-firestore-emulator pubsub-emulator beta`"
+        )
+
+
+@cache
+def sdk_root() -> Path:
+    out = subprocess.run(
+        ["gcloud", "info", "--format=value(installation.sdk_root)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def _spawn(name: str, cmd: list[str], port: int, log_dir: Path) -> Emulator:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    emulator = Emulator(name, port, proc.pid, log_path)
+    try:
+        wait_ready(f"http://{HOST}:{port}/", name, proc)
+    except BaseException:
+        emulator.stop()
+        raise
+    return emulator
+
+
+def wait_ready(url: str, name: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll until `url` answers (no fixed sleeps)."""
+
+    def probe() -> None:
+        if proc is not None and proc.poll() is not None:
+            raise EmulatorError(f"{name} exited with code {proc.returncode} before it was ready")
+        httpx.get(url, timeout=1.0)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(httpx.HTTPError),
+        stop=stop_after_delay(READY_TIMEOUT_S),
+        wait=wait_fixed(0.2),
+        reraise=True,
+    )
+    try:
+        retrying(probe)
+    except httpx.HTTPError:
+        raise EmulatorError(
+            f"{name} did not answer on {url} within {READY_TIMEOUT_S:.0f}s"
+        ) from None
+
+
+def start_firestore(
+    log_dir: Path, port: int | None = None, functions_emulator: str | None = None
+) -> Emulator:
+    """The Firestore emulator through its own launcher (the only one with --functions_emulator)."""
+    require_tools()
+    port = port or free_port()
+    launcher = sdk_root() / "platform" / "cloud-firestore-emulator" / "cloud_firestore_emulator"
+    cmd = [str(launcher), "--host", HOST, "--port", str(port)]
+    if functions_emulator:
+        cmd += ["--functions_emulator", functions_emulator]
+    return _spawn("firestore", cmd, port, log_dir)
+
+
+def start_pubsub(log_dir: Path, port: int | None = None) -> Emulator:
+    require_tools()
+    port = port or free_port()
+    cmd = [
+        "gcloud",
+        "beta",
+        "emulators",
+        "pubsub",
+        "start",
+        f"--host-port={HOST}:{port}",
+        "--quiet",
+    ]
+    return _spawn("pubsub", cmd, port, log_dir)
+
+
+def reset_firestore(host_port: str, project: str) -> None:
+    """Delete every document of one project in the emulator."""
+    url = f"http://{host_port}/emulator/v1/projects/{project}/databases/(default)/documents"
+    httpx.delete(url, timeout=10.0).raise_for_status()

@@ -1,0 +1,70 @@
+"""Run one functions-framework server per function target, as its own process group."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.config import REPO_ROOT
+from shared.local.emulators import HOST, free_port, stop_group, wait_port_free, wait_ready
+
+
+@dataclass
+class FunctionServer:
+    target: str
+    port: int
+    pid: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def push_endpoint(self, project: str, topic: str) -> str:
+        # functions-framework reads the topic from the path of a Pub/Sub push.
+        return f"{self.url}/projects/{project}/topics/{topic}"
+
+    def stop(self) -> None:
+        stop_group(self.pid)
+        wait_port_free(self.port)
+
+
+def start_function(
+    target: str, env: dict[str, str], log_dir: Path, port: int | None = None
+) -> FunctionServer:
+    port = port or free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{target}.log"
+    cli = Path(sys.executable).parent / "functions-framework"
+    cmd = [
+        str(cli),
+        "--source",
+        str(REPO_ROOT / "functions" / "main.py"),
+        "--target",
+        target,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+    server = FunctionServer(target, port, proc.pid, log_path)
+    try:
+        # Any HTTP answer (even 400 to a GET without an event) means the server is up.
+        wait_ready(server.url + "/", f"function {target}", proc)
+    except BaseException:
+        server.stop()
+        raise
+    return server
