@@ -42,6 +42,7 @@ class PubSubEventPublisher:
         self.publisher.publish(
             self.topic,
             event.model_dump_json(by_alias=True).encode(),
+            kind="rollout.state",
             key=event.key,
             release=event.release,
             env=event.env,
