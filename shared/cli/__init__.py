@@ -26,7 +26,9 @@ app.command("dead-letters")(read_cmds.dead_letters)
 app.add_typer(release_cmds.app, name="release")
 app.add_typer(env_cmds.app, name="env")
 # Later command groups register here: (module, name) pairs, imported on start.
-_GROUPS: list[tuple[str, str]] = []
+_GROUPS: list[tuple[str, str]] = [
+    ("shared.cli.secrets_cmds", "secrets"),
+]
 
 
 def _register_groups() -> None:

@@ -1,0 +1,147 @@
+"""`releasectl secrets check|template|rotate|finish-rotation` (docs/SECRETS.md).
+
+Values go in through stdin only (`rotate`), and never come out: no command prints one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.cli import context, output
+from shared.cli.output import console, err_console
+from shared.config import EnvConfig
+from shared.errors import ConfigError, ControlPlaneError, Refused
+from shared.secrets import checks, service
+from shared.secrets.model import SecretsConfig
+
+app = typer.Typer(help="Check, template and rotate the declared secrets.", no_args_is_help=True)
+EnvOpt = Annotated[
+    str, typer.Option("--env", "-e", envvar="RELEASECTL_ENV", help="Environment name.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
+_STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
+
+
+@contextlib.contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Bad input or config: exit 2; anything else the control plane refuses: exit 1."""
+    try:
+        yield
+    except (ConfigError, Refused) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except ControlPlaneError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _load(env: str) -> tuple[SecretsConfig, EnvConfig]:
+    plane = context.plane()
+    cfg = plane.env(env)
+    return service.SecretsSettings().config(set(plane.environments)), cfg
+
+
+@app.command()
+def check(
+    env: EnvOpt,
+    as_json: JsonOpt = False,
+    stripe: Annotated[
+        bool, typer.Option("--stripe/--no-stripe", help="Also check the Stripe key modes.")
+    ] = True,
+) -> None:
+    """Each declared secret exists, has an enabled version and is not overdue for rotation."""
+    with _exit_codes():
+        config, cfg = _load(env)
+        report = service.check_env(
+            config, env, service.store_for(cfg), service.utcnow(), stripe=stripe
+        )
+    if as_json:
+        rows = [{**c.model_dump(), "status": checks.status_of(c)} for c in report.checks]
+        output.print_json({"env": env, "ok": report.ok, "summary": report.summary, "checks": rows})
+    else:
+        t = output.table(f"Secrets in {env} ({cfg.project})", "check", "status", "detail")
+        for c in report.checks:
+            status = checks.status_of(c)
+            t.add_row(c.name, f"[{_STATUS_STYLE[status]}]{status}[/]", c.detail)
+        console.print(t)
+        console.print(report.summary)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def template(
+    env: EnvOpt,
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+    ] = None,
+) -> None:
+    """A `.env`-style template of the secrets ENV needs: names and descriptions only."""
+    with _exit_codes():
+        config, _ = _load(env)
+    text = service.template(config, env)
+    if out is None:
+        print(text)
+        return
+    if out.exists():
+        err_console.print(f"[red]error:[/red] {out} exists; refusing to overwrite it")
+        raise typer.Exit(2)
+    out.write_text(text + "\n", encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+def _read_stdin() -> bytes:
+    if sys.stdin.isatty():
+        # typed at a terminal: do not echo it
+        return getpass.getpass("new value (hidden): ").encode("utf-8")
+    return sys.stdin.buffer.read()
+
+
+@app.command()
+def rotate(
+    name: Annotated[str, typer.Argument(help="Secret name, as declared in secrets.toml.")],
+    env: EnvOpt,
+) -> None:
+    """Add a new version of NAME from stdin; the previous one stays enabled (grace period).
+
+    The value is read from stdin only, never from an argument (arguments end up in shell
+    history and process lists). Run `secrets finish-rotation` after the grace period.
+    """
+    with _exit_codes():
+        config, cfg = _load(env)
+        config.spec(name)  # unknown name: fail before reading anything
+        version = service.rotate(config, env, service.store_for(cfg), name, _read_stdin())
+    hours = config.defaults.grace_hours
+    console.print(
+        f"{name} in {env}: version {version.id} added and enabled; older versions stay "
+        f"enabled for {hours}h, then run: releasectl secrets finish-rotation {name} --env {env}"
+    )
+
+
+@app.command("finish-rotation")
+def finish_rotation(
+    env: EnvOpt,
+    name: Annotated[
+        str | None, typer.Argument(help="Secret name (default: every declared secret).")
+    ] = None,
+    now: Annotated[
+        bool, typer.Option("--now", help="End the grace period now (a leaked secret).")
+    ] = False,
+) -> None:
+    """Disable the versions a rotation replaced, once the grace period is over."""
+    with _exit_codes():
+        config, cfg = _load(env)
+        store = service.store_for(cfg)
+        names = [config.spec(name).name] if name else [s.name for s in config.for_env(env)]
+        for each in names:
+            if name is None and store.describe(each) is None:
+                continue  # sweeping all: a missing secret is the check's business
+            plan = service.finish_rotation(config, store, each, service.utcnow(), force=now)
+            console.print(plan.note)
