@@ -28,6 +28,7 @@ app.add_typer(env_cmds.app, name="env")
 # Later command groups register here: (module, name) pairs, imported on start.
 _GROUPS: list[tuple[str, str]] = [
     ("shared.cli.secrets_cmds", "secrets"),
+    ("shared.cli.migrate_cmds", "migrate"),
 ]
 
 

@@ -1,0 +1,70 @@
+"""Schema state in the environment's own Firestore: `_schema/current` (the version),
+`_schema/current/history/{version}` (the last thing that happened to each version) and
+`_schema/current/audit/{id}` (append-only record of every run, repair and baseline)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.migrations.lock import MigrationLock
+from shared.migrations.model import Checkpoint, HistoryEntry, SchemaCurrent
+
+CURRENT_PATH = "_schema/current"
+
+
+class HistoryStore:
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.current_ref = db.document(CURRENT_PATH)
+        self.history = self.current_ref.collection("history")
+        self.audit_log = self.current_ref.collection("audit")
+
+    def entries(self) -> list[HistoryEntry]:
+        return [HistoryEntry.model_validate(s.to_dict()) for s in self.history.stream()]
+
+    def entry(self, version: str) -> HistoryEntry | None:
+        snap = self.history.document(version).get()
+        return HistoryEntry.model_validate(snap.to_dict()) if snap.exists else None
+
+    def current(self) -> SchemaCurrent | None:
+        snap = self.current_ref.get()
+        return SchemaCurrent.model_validate(snap.to_dict()) if snap.exists else None
+
+    def write(self, entry: HistoryEntry) -> None:
+        self.history.document(entry.version).set(entry.to_doc())
+
+    def finish(self, entry: HistoryEntry, current: SchemaCurrent) -> None:
+        """The entry's outcome and the schema version change together (one atomic batch)."""
+        batch = self.db.batch()
+        batch.set(self.history.document(entry.version), entry.to_doc())
+        batch.set(self.current_ref, current.to_doc())
+        batch.commit()
+
+    def audit(self, action: str, actor: str, at: datetime, **detail: Any) -> None:
+        self.audit_log.document().set({"action": action, "actor": actor, "at": at, **detail})
+
+    def save_checkpoints(
+        self,
+        lock: MigrationLock,
+        version: str,
+        checkpoints: dict[str, Checkpoint],
+        docs_read: int,
+        docs_written: int,
+    ) -> None:
+        """One transaction: the lock is still ours (lease renewed), then the checkpoint."""
+        from google.cloud import firestore
+
+        ref = self.history.document(version)
+        fields = {
+            "checkpoints": {k: c.to_doc() for k, c in checkpoints.items()},
+            "docsRead": docs_read,
+            "docsWritten": docs_written,
+        }
+
+        @firestore.transactional
+        def save(transaction: Any) -> None:
+            lock.renew(transaction)
+            transaction.update(ref, fields)
+
+        save(self.db.transaction())
