@@ -1,0 +1,70 @@
+"""The notifier with real adapters: Firestore (control project), the envs' secret stores."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.config import PlaneConfig, Settings
+from shared.domain.model import Rollout
+from shared.notify.config import DEFAULT_NOTIFY_FILE, load_notify_config
+from shared.notify.handler import Notifier
+from shared.notify.ledger import FirestoreDeadLetters, FirestoreSentLog
+from shared.secrets import service as secrets
+from shared.secrets.port import SecretStore
+
+# Rotated webhook URLs are picked up within this long by a warm function instance.
+SECRET_TTL_S = 300.0
+
+
+class StoreSecrets:
+    """`SecretSource` over each environment's secret store, with a short cache."""
+
+    def __init__(self, plane: PlaneConfig, settings: secrets.SecretsSettings) -> None:
+        self.plane, self.settings = plane, settings
+        self._stores: dict[str, SecretStore] = {}
+        self._cache: dict[tuple[str, str], tuple[float, str | None]] = {}
+
+    def get(self, env: str, name: str) -> str | None:
+        hit = self._cache.get((env, name))
+        if hit is not None and time.monotonic() - hit[0] < SECRET_TTL_S:
+            return hit[1]
+        if env not in self._stores:
+            self._stores[env] = secrets.store_for(self.plane.env(env), self.settings)
+        value = secrets.read_value(self._stores[env], name)
+        self._cache[(env, name)] = (time.monotonic(), value)
+        return value
+
+
+class FirestoreRollouts:
+    def __init__(self, db: Any) -> None:
+        from shared.adapters.firestore_store import FirestoreUnitOfWork
+
+        self.uow = FirestoreUnitOfWork(db)
+
+    def read(self, release: str, env: str) -> Rollout | None:
+        return self.uow.read_rollout(release, env)
+
+
+def from_settings(settings: Settings | None = None) -> Notifier:
+    from google.cloud import firestore
+
+    settings = settings or Settings()
+    plane = settings.plane
+    path = Path(os.environ.get("RELEASECTL_NOTIFY_FILE") or DEFAULT_NOTIFY_FILE)
+    config = load_notify_config(path, set(plane.environments))
+    db = firestore.Client(project=settings.project)
+    return Notifier(
+        config=config,
+        plane=plane,
+        control_project=settings.project,
+        ledger=FirestoreSentLog(db),
+        dead_letters=FirestoreDeadLetters(db),
+        secrets=StoreSecrets(plane, secrets.SecretsSettings()),
+        http=httpx.Client(),
+        rollouts=FirestoreRollouts(db),
+    )
