@@ -41,3 +41,11 @@ def on_build_event(event: CloudEvent) -> None:
 def on_monitoring_tick(event: CloudEvent) -> None:
     """Pub/Sub `monitoring-ticks` (Cloud Scheduler, every minute): `{}` or `{"env": ...}`."""
     deliver(_bus(), event["id"], event.data, topic="monitoring-ticks", decode=decode_tick)
+
+
+@functions_framework.cloud_event
+def on_flag_written(event: CloudEvent) -> None:
+    """Firestore `featureFlags/{flag}` written (console edits): JSON locally, protobuf on GCP."""
+    from shared.flags.entry import handle_flag_event
+
+    handle_flag_event(event.get_attributes(), event.data)

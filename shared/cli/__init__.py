@@ -27,6 +27,7 @@ app.add_typer(release_cmds.app, name="release")
 app.add_typer(env_cmds.app, name="env")
 # Later command groups register here: (module, name) pairs, imported on start.
 _GROUPS: list[tuple[str, str]] = [
+    ("shared.cli.flags_cmds", "flags"),
     ("shared.cli.secrets_cmds", "secrets"),
     ("shared.cli.migrate_cmds", "migrate"),
 ]

@@ -1,0 +1,35 @@
+"""What the flag handlers need from outside: the env project's flags and a notice channel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.flags.audit import AuditEntry
+from shared.flags.guard import Restore
+from shared.flags.model import Flag
+
+Change = Callable[[Flag | None], Flag]
+
+
+class FlagStore(Protocol):
+    """One environment's `featureFlags` collection."""
+
+    def all_docs(self) -> dict[str, dict[str, Any]]: ...
+    def get_doc(self, flag: str) -> dict[str, Any] | None: ...
+    def audit_entry(self, flag: str, audit_id: str) -> AuditEntry | None: ...
+    def audit_log(self, flag: str, limit: int) -> list[AuditEntry]: ...
+
+    def record(self, entry: AuditEntry, restore: Restore | None) -> AuditEntry:
+        """Atomically: write `entry` (once per id) and carry out `restore` if the document is
+        still the judged version; return what is stored (`superseded` if it was not)."""
+        ...
+
+    def change(self, flag: str, change: Change, actor: str, now: datetime) -> Flag:
+        """Read, apply `change`, validate, write, in one transaction."""
+        ...
+
+
+class NoticePublisher(Protocol):
+    def publish(self, entry: AuditEntry) -> None: ...
