@@ -13,7 +13,10 @@ from cloudevents.http import CloudEvent
 
 from shared import log
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
+from shared.errors import Refused
+from shared.notify.handler import Notifier
 from shared.service.messagebus import MessageBus
+from shared.transport import unwrap
 
 log.configure()
 
@@ -21,6 +24,13 @@ log.configure()
 @cache
 def _bus() -> MessageBus:
     from shared.bootstrap import from_settings
+
+    return from_settings()
+
+
+@cache
+def _notifier() -> Notifier:
+    from shared.notify.wiring import from_settings
 
     return from_settings()
 
@@ -49,3 +59,15 @@ def on_flag_written(event: CloudEvent) -> None:
     from shared.flags.entry import handle_flag_event
 
     handle_flag_event(event.get_attributes(), event.data)
+
+
+@functions_framework.cloud_event
+def on_release_event(event: CloudEvent) -> None:
+    """Pub/Sub `release-events`: state changes, flag reverts, breaches → Slack, Discord, mail."""
+    try:
+        message = unwrap(event["id"], event.data)
+    except Refused as exc:
+        raw = event.data if isinstance(event.data, bytes) else str(event.data).encode()
+        _notifier().refuse(event["id"], exc.reason, raw, {})
+        return
+    _notifier().handle(message)

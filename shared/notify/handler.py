@@ -102,6 +102,7 @@ class Notifier:
         if not names:
             log.info("no route for %s in %s", notice.kind, notice.env)
             return Outcome("unrouted", f"no channel for {notice.kind} in {notice.env}")
+        self._load_secrets(names, notice.env)
         message = render.build_message(
             notice,
             self.config.links,
@@ -110,6 +111,20 @@ class Notifier:
         )
         deliveries = [self._deliver(notice, name, message, msg.event_id) for name in names]
         return Outcome("notified", notice.key, [d for d in deliveries if d is not None])
+
+    def _load_secrets(self, names: list[str], env: str) -> None:
+        """Read the channels' secrets before rendering, so that redaction knows their values
+        (a reason that quotes a webhook URL must not post it). A missing one is reported
+        by the channel itself."""
+        for name in names:
+            spec = self.config.channels[name]
+            for field_name in ("webhook_secret", "username_secret", "password_secret"):
+                secret = getattr(spec, field_name, None)
+                if secret:
+                    try:
+                        self.secrets.get(env, secret)
+                    except Exception as exc:  # the channel reports it when it sends
+                        log.warning("secret %s unreadable: %s", secret, type(exc).__name__)
 
     def _rollout(self, notice: Notice) -> Rollout | None:
         """The rollout's steps, for the evidence summary. Best effort: a message without
