@@ -43,10 +43,10 @@ def _exit_codes() -> Iterator[None]:
     try:
         yield
     except (ConfigError, FlagInvalid, InvalidUserId) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True)
         raise typer.Exit(2) from None
     except ControlPlaneError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True)
         raise typer.Exit(1) from None
 
 

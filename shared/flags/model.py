@@ -90,6 +90,8 @@ def _describe(err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif e["type"] != "missing" and loc:
+            msg = f"{msg} (got {e['input']!r:.60})"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
