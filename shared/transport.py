@@ -38,7 +38,8 @@ def unwrap(event_id: str, data: Any) -> PubSubMessage:
         body = base64.b64decode(message.get("data") or "", validate=True)
     except (binascii.Error, ValueError, TypeError):
         raise Refused("Pub/Sub message data is not valid base64") from None
-    attributes = message.get("attributes") or {}
+    attributes = message.get("attributes")
+    attributes = {} if attributes is None else attributes
     if not isinstance(attributes, dict):
         raise Refused("Pub/Sub message attributes must be an object")
     return PubSubMessage(event_id, body, {str(k): str(v) for k, v in attributes.items()})

@@ -1,4 +1,4 @@
-"""`releasectl secrets check|template|rotate|finish-rotation` (docs/SECRETS.md).
+"""`releasectl secrets check|template|rotate|finish-rotation|scan` (docs/SECRETS.md).
 
 Values go in through stdin only (`rotate`), and never come out: no command prints one.
 """
@@ -16,10 +16,11 @@ import typer
 
 from shared.cli import context, output
 from shared.cli.output import console, err_console
-from shared.config import EnvConfig
+from shared.config import REPO_ROOT, EnvConfig
 from shared.errors import ConfigError, ControlPlaneError, Refused
 from shared.secrets import checks, service
 from shared.secrets.model import SecretsConfig
+from shared.secrets.scan import DEFAULT_BASELINE, run_scan
 
 app = typer.Typer(help="Check, template and rotate the declared secrets.", no_args_is_help=True)
 EnvOpt = Annotated[
@@ -145,3 +146,29 @@ def finish_rotation(
                 continue  # sweeping all: a missing secret is the check's business
             plan = service.finish_rotation(config, store, each, service.utcnow(), force=now)
             console.print(plan.note)
+
+
+@app.command()
+def scan(
+    baseline: Annotated[
+        Path, typer.Option(help="Audited detect-secrets baseline.")
+    ] = DEFAULT_BASELINE,
+    root: Annotated[Path, typer.Option(help="Source tree to scan.")] = REPO_ROOT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Scan the source for secrets; exit 1 on any finding not audited in the baseline."""
+    with _exit_codes():
+        found = run_scan(root, baseline)
+    if as_json:
+        output.print_json({"new": [vars(f) for f in found]})
+    for finding in found if not as_json else []:
+        err_console.print(f"[red]new finding:[/red] {finding}")
+    if found:
+        if not as_json:
+            err_console.print(
+                f"{len(found)} new finding(s). Remove the secret (and rotate it: docs/SECRETS.md), "
+                f"or audit a false positive into {baseline.name} (docs/SECRETS.md)."
+            )
+        raise typer.Exit(1)
+    if not as_json:
+        console.print("secret scan: no new findings")

@@ -286,6 +286,7 @@ class Engine:
             docs_written=entry.docs_written,
             duration_ms=entry.duration_ms or 0,
             resumed=resumed,
+            reread_on_resume=ctx.resumed_reread,
         )
 
     def _record(

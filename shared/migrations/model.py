@@ -131,6 +131,7 @@ class StepReport(BaseModel):
     docs_written: int = 0
     duration_ms: int = 0
     resumed: bool = False
+    reread_on_resume: int = 0  # documents a resumed run read again to finish the killed chunk
     error: str | None = None
 
 

@@ -1,0 +1,233 @@
+"""In-memory fakes of the ports. They record what happened; tests assert on that state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from shared.config import EnvConfig, PlaneConfig
+from shared.domain.effects import ReleaseEvent, StartBuild
+from shared.domain.messages import StepReport
+from shared.domain.model import Deployed, EnvironmentState, HistoryEntry, Release, Rollout
+from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
+from shared.service.messagebus import MessageBus, Ports
+from shared.service.ports import DeadLetter, Processed
+from tests.builds import attributes, step_build
+from tests.pubsub_envelope import envelope
+
+T = TypeVar("T")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@dataclass
+class Store:
+    releases: dict[str, Release] = field(default_factory=dict)
+    rollouts: dict[tuple[str, str], Rollout] = field(default_factory=dict)
+    envs: dict[str, EnvironmentState] = field(default_factory=dict)
+    history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
+    processed: dict[str, Processed] = field(default_factory=dict)
+    dead_letters: dict[str, DeadLetter] = field(default_factory=dict)
+
+
+class FakeTx:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.writes: list[Callable[[], None]] = []
+
+    def prefetch(self, event_id: str, release: str | None, env: str | None) -> None:
+        pass
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self.store.processed
+
+    def release(self, version: str) -> Release | None:
+        r = self.store.releases.get(version)
+        return r.model_copy(deep=True) if r else None
+
+    def rollout(self, version: str, env: str) -> Rollout | None:
+        r = self.store.rollouts.get((version, env))
+        return r.model_copy(deep=True) if r else None
+
+    def environment(self, env: str) -> EnvironmentState:
+        e = self.store.envs.get(env)
+        return e.model_copy(deep=True) if e else EnvironmentState(name=env)
+
+    def put_release(self, release: Release) -> None:
+        self.writes.append(lambda: self.store.releases.__setitem__(release.version, release))
+
+    def put_rollout(self, rollout: Rollout) -> None:
+        key = (rollout.release, rollout.env)
+        self.writes.append(lambda: self.store.rollouts.__setitem__(key, rollout))
+
+    def put_environment(self, env: EnvironmentState) -> None:
+        self.writes.append(lambda: self.store.envs.__setitem__(env.name, env))
+
+    def add_history(self, release: str, entry: HistoryEntry) -> None:
+        self.writes.append(lambda: self.store.history.setdefault(release, []).append(entry))
+
+    def mark_processed(self, record: Processed) -> None:
+        self.writes.append(lambda: self.store.processed.__setitem__(record.event_id, record))
+
+
+class FakeUnitOfWork:
+    def __init__(self) -> None:
+        self.store = Store()
+        self.transactions = 0
+
+    def atomically(self, work: Callable[[FakeTx], T]) -> T:
+        tx = FakeTx(self.store)
+        result = work(tx)  # an exception here discards every staged write
+        self.transactions += 1
+        for write in tx.writes:
+            write()
+        return result
+
+    def processed(self, event_id: str) -> Processed | None:
+        return self.store.processed.get(event_id)
+
+    def finish_effects(self, event_id: str) -> None:
+        self.store.processed[event_id].effects_done = True
+
+    def refuse(self, record: Processed, letter: DeadLetter) -> None:
+        self.store.dead_letters[letter.event_id] = letter
+        self.store.processed[record.event_id] = record
+
+    def unfinished(self, older_than: datetime, limit: int) -> list[Processed]:
+        left = [p for p in self.store.processed.values() if not p.effects_done]
+        return [p for p in left if p.at < older_than][:limit]
+
+    def read_release(self, version: str) -> Release | None:
+        return self.store.releases.get(version)
+
+    def read_environment(self, env: str) -> EnvironmentState:
+        return self.store.envs.get(env) or EnvironmentState(name=env)
+
+    def read_rollout(self, version: str, env: str) -> Rollout | None:
+        return self.store.rollouts.get((version, env))
+
+
+class FakeBuilds:
+    def __init__(self) -> None:
+        self.started: dict[str, StartBuild] = {}
+        self.ids: dict[str, str] = {}
+        self.calls = 0
+
+    def start(self, request: StartBuild) -> str:
+        self.calls += 1
+        if request.key not in self.ids:
+            self.started[request.key] = request
+            self.ids[request.key] = f"build-{len(self.ids) + 1}"
+        return self.ids[request.key]
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.published: list[ReleaseEvent] = []
+
+    def publish(self, event: ReleaseEvent) -> None:
+        self.published.append(event)
+
+
+@dataclass
+class FakeStep:
+    """A gate runner, smoke runner, bake analysis and deploy target in one, scripted by tests."""
+
+    report: StepReport = field(
+        default_factory=lambda: StepReport(ran=True, ok=True, summary="all good")
+    )
+    calls: list[Any] = field(default_factory=list)
+
+    def run(self, release: Release, env: EnvConfig) -> StepReport:
+        self.calls.append((release.version, env.name))
+        return self.report
+
+    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport:
+        self.calls.append((rollout.release, env.name))
+        return self.report
+
+    def restore(self, target: Deployed, env: EnvConfig) -> StepReport:
+        self.calls.append((target.release, env.name))
+        return self.report
+
+
+@dataclass
+class World:
+    bus: MessageBus
+    uow: FakeUnitOfWork
+    clock: FakeClock
+    builds: FakeBuilds
+    events: FakeEvents
+    gates: FakeStep
+    smoke: FakeStep
+    bake: FakeStep
+    deploy_target: FakeStep
+
+
+def make_world(plane: PlaneConfig) -> World:
+    uow, clock, builds, events = FakeUnitOfWork(), FakeClock(), FakeBuilds(), FakeEvents()
+    gates, smoke, bake, target = FakeStep(), FakeStep(), FakeStep(), FakeStep()
+    ports = Ports(
+        builds=builds, events=events, gates=gates, smoke=smoke, bake=bake, deploy_target=target
+    )
+    bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
+    return World(bus, uow, clock, builds, events, gates, smoke, bake, target)
+
+
+class Driver:
+    """Sends messages to a `World` the way the function targets do (envelope and all)."""
+
+    def __init__(self, world: World) -> None:
+        self.w = world
+        self.n = 0
+
+    def next_id(self) -> str:
+        self.n += 1
+        return f"evt-{self.n}"
+
+    def command(self, event_id: str | None = None, **payload: Any) -> Processed:
+        data = envelope(json.dumps(payload).encode())
+        return deliver(
+            self.w.bus,
+            event_id or self.next_id(),
+            data,
+            topic="release-commands",
+            decode=decode_command,
+        )
+
+    def build(self, data: bytes, event_id: str | None = None) -> Processed:
+        return deliver(
+            self.w.bus,
+            event_id or self.next_id(),
+            envelope(data, attributes(data)),
+            topic="cloud-builds",
+            decode=decode_build,
+        )
+
+    def step(self, key: str, status: str, event_id: str | None = None) -> Processed:
+        request = self.w.builds.started[key]
+        return self.build(step_build(request, status, self.w.builds.ids[key]), event_id)
+
+    def tick(self, env: str | None = None) -> Processed:
+        body = json.dumps({"env": env} if env else {}).encode()
+        return deliver(
+            self.w.bus, self.next_id(), envelope(body), topic="monitoring-ticks", decode=decode_tick
+        )
+
+    def rollout(self, release: str, env: str) -> Rollout:
+        return self.w.uow.store.rollouts[(release, env)]
+
+    def env(self, name: str) -> EnvironmentState:
+        return self.w.uow.read_environment(name)
