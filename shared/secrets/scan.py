@@ -31,7 +31,7 @@ class ScanError(ControlPlaneError):
     """The scanner could not run (not installed, or it failed)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Finding:
     file: str
     line: int
@@ -52,17 +52,16 @@ def new_findings(scan: dict[str, Any]) -> list[Finding]:
 
 
 def run_scan(root: Path = REPO_ROOT, baseline: Path = DEFAULT_BASELINE) -> list[Finding]:
-    """Scan every file under `root` (git or not) against a copy of the baseline."""
+    """Scan every file under `root` (git or not) against a copy of the baseline.
+
+    Without a baseline every finding is new."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "baseline.json"
+        command = [sys.executable, "-m", "detect_secrets", "scan", "--all-files"]
+        command += ["--exclude-files", EXCLUDE]
         if baseline.exists():
-            shutil.copyfile(baseline, work)
-        else:
-            work.write_text('{"results": {}}')
-        command = [
-            *(sys.executable, "-m", "detect_secrets", "scan", "--all-files"),
-            *("--exclude-files", EXCLUDE, "--baseline", str(work)),
-        ]
+            shutil.copyfile(baseline, work)  # the scan rewrites it: never touch the original
+            command += ["--baseline", str(work)]
         try:
             done = subprocess.run(
                 command, cwd=root, capture_output=True, text=True, timeout=SCAN_TIMEOUT_S
@@ -72,4 +71,5 @@ def run_scan(root: Path = REPO_ROOT, baseline: Path = DEFAULT_BASELINE) -> list[
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise ScanError(f"detect-secrets failed ({done.returncode}): {last}")
-        return new_findings(json.loads(work.read_text()))
+        result = json.loads(work.read_text() if baseline.exists() else done.stdout)
+        return new_findings(result)
