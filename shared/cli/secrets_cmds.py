@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +20,7 @@ from shared.cli import context, output
 from shared.cli.output import console, err_console
 from shared.config import REPO_ROOT, EnvConfig
 from shared.errors import ConfigError, ControlPlaneError, Refused
+from shared.redaction import redact
 from shared.secrets import checks, service
 from shared.secrets.model import SecretsConfig
 from shared.secrets.scan import DEFAULT_BASELINE, run_scan
@@ -172,3 +175,38 @@ def scan(
         raise typer.Exit(1)
     if not as_json:
         console.print("secret scan: no new findings")
+
+
+@app.command()
+def exposed(
+    name: Annotated[str, typer.Argument(help="The secret that leaked.")],
+    env: EnvOpt,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Where and how it leaked.")],
+    actor: Annotated[
+        str | None, typer.Option("--actor", envvar="RELEASECTL_ACTOR", help="Who reports it.")
+    ] = None,
+) -> None:
+    """Tell the secret's owner and the on-call (release-events → Slack, Discord, mail).
+
+    Step 4 of the exposure procedure in docs/SECRETS.md; it changes no secret itself.
+    """
+    with _exit_codes():
+        config, _ = _load(env)
+        spec = config.spec(name)
+        if not reason.strip():
+            raise Refused("--reason must say where and how the secret leaked")
+        body = {
+            "key": f"{env}/{name}/{uuid.uuid4().hex[:12]}",  # one notice per report
+            "secret": name,
+            "env": env,
+            "owner": spec.owner,
+            "actor": actor or context.default_actor(),
+            "reason": redact(reason),
+            "at": service.utcnow().isoformat(),
+        }
+        topic = context.settings().release_events_topic
+        data = json.dumps(body).encode()
+        message_id = context.publisher().publish(
+            topic, data, kind="secret.exposed", env=env, secret=name
+        )
+    console.print(f"published secret.exposed for {name} in {env} (message {message_id})")

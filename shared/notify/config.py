@@ -86,6 +86,20 @@ class Links(_Strict):
     status_command: str = "releasectl status --env {env}"
     history_command: str = "releasectl history {release}"
 
+    @model_validator(mode="after")
+    def _placeholders(self) -> Self:
+        # A bad placeholder would fail every message at send time: refuse it at load time.
+        sample = {"release": "1.0.0", "env": "e", "attempt": 1, "control_project": "p"}
+        for name in ("rollout_url", "status_command", "history_command"):
+            try:
+                getattr(self, name).format(**sample)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"{name}: bad placeholder {exc} (use {{release}}, {{env}}, {{attempt}}, "
+                    "{control_project})"
+                ) from None
+        return self
+
 
 class NotifyConfig(_Strict):
     channels: dict[ChannelName, Channel] = Field(default_factory=dict)

@@ -20,13 +20,14 @@ from shared.errors import Refused
 from shared.transport import PubSubMessage
 
 Severity = Literal["info", "success", "warning", "danger"]
-ROLLOUT, FLAG_REVERTED, FLAG_CHANGED, BREACH = (
+ROLLOUT, FLAG_REVERTED, FLAG_CHANGED, BREACH, SECRET_EXPOSED = (
     "rollout.state",
     "flag.reverted",
     "flag.changed",
     "monitoring.breach",
+    "secret.exposed",
 )
-MESSAGE_KINDS = (ROLLOUT, FLAG_REVERTED, FLAG_CHANGED, BREACH)
+MESSAGE_KINDS = (ROLLOUT, FLAG_REVERTED, FLAG_CHANGED, BREACH, SECRET_EXPOSED)
 
 
 class NoticeKind(StrEnum):
@@ -49,6 +50,7 @@ class NoticeKind(StrEnum):
     FLAG_REVERTED = "flag_reverted"
     FLAG_CHANGED = "flag_changed"
     MONITORING_BREACH = "monitoring_breach"
+    SECRET_EXPOSED = "secret_exposed"  # noqa: S105 - an event kind, not a password
 
 
 # `pending` and `gating` are both "the rollout started": one notice, not two.
@@ -65,6 +67,7 @@ SEVERITY: dict[NoticeKind, Severity] = {
     NoticeKind.REJECTED: "danger",
     NoticeKind.ROLLBACK_FAILED: "danger",
     NoticeKind.MONITORING_BREACH: "danger",
+    NoticeKind.SECRET_EXPOSED: "danger",
 }
 
 
@@ -78,6 +81,7 @@ class Notice(BaseModel):
     env: str
     release: str | None = None
     attempt: int | None = None
+    subject: str | None = None  # the flag, metric or secret a notice is about
     actor: str | None = None
     reason: str | None = None
     at: datetime
@@ -107,6 +111,18 @@ class FlagEvent(_Body):
     reason: str | None = None
     before: Any = None
     after: Any = None
+    at: datetime
+
+
+class SecretExposedEvent(_Body):
+    """`releasectl secrets exposed`: a secret leaked; its owner and the on-call must act."""
+
+    key: str = Field(min_length=1, max_length=500)
+    secret: str
+    env: str
+    owner: str | None = None
+    actor: str
+    reason: str
     at: datetime
 
 
@@ -160,6 +176,7 @@ def from_flag(event: FlagEvent, kind: NoticeKind) -> Notice:
         key=f"flag/{event.key}/{kind}",
         kind=kind,
         env=event.env,
+        subject=event.flag,
         actor=event.actor,
         reason=event.reason,
         at=event.at,
@@ -180,9 +197,23 @@ def from_breach(event: BreachEvent) -> Notice:
         kind=NoticeKind.MONITORING_BREACH,
         env=event.env,
         release=event.release,
+        subject=event.metric,
         reason=event.reason,
         at=event.at,
         facts=tuple(facts),
+    )
+
+
+def from_exposure(event: SecretExposedEvent) -> Notice:
+    return Notice(
+        key=f"exposed/{event.key}",
+        kind=NoticeKind.SECRET_EXPOSED,
+        env=event.env,
+        subject=event.secret,
+        actor=event.actor,
+        reason=event.reason,
+        at=event.at,
+        facts=(("secret", event.secret), ("owner", event.owner or "-")),
     )
 
 
@@ -198,4 +229,6 @@ def decode(msg: PubSubMessage) -> Notice | Ignored:
         return from_flag(_parse(FlagEvent, kind, msg.data), notice_kind)
     if kind == BREACH:
         return from_breach(_parse(BreachEvent, kind, msg.data))
+    if kind == SECRET_EXPOSED:
+        return from_exposure(_parse(SecretExposedEvent, kind, msg.data))
     return Ignored(reason=f"unknown event kind {kind!r} (known: {', '.join(MESSAGE_KINDS)})")

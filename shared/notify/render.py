@@ -29,9 +29,10 @@ _TITLES = {
     NoticeKind.LIVE: "{release} is live in {env}",
     NoticeKind.ROLLED_BACK: "{release} was rolled back in {env}",
     NoticeKind.ROLLBACK_FAILED: "rollback of {release} in {env} FAILED: a human is needed",
-    NoticeKind.FLAG_REVERTED: "a feature flag was reverted in {env}",
-    NoticeKind.FLAG_CHANGED: "a feature flag changed in {env}",
-    NoticeKind.MONITORING_BREACH: "monitoring breach in {env}",
+    NoticeKind.FLAG_REVERTED: "feature flag {subject} was reverted in {env}",
+    NoticeKind.FLAG_CHANGED: "feature flag {subject} changed in {env}",
+    NoticeKind.MONITORING_BREACH: "monitoring breach in {env}: {subject}",
+    NoticeKind.SECRET_EXPOSED: "secret {subject} exposed in {env}: revoke and rotate now",
 }
 MAX_EVIDENCE_LINES = 8
 
@@ -72,6 +73,7 @@ def build_message(
         "release": notice.release or "-",
         "env": notice.env,
         "attempt": notice.attempt or 1,
+        "subject": notice.subject or "-",
         "control_project": control_project,
     }
     title = _TITLES.get(notice.kind, "{release} in {env}: " + notice.kind.value).format(**values)

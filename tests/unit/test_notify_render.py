@@ -202,3 +202,26 @@ def test_secrets_never_reach_a_message() -> None:
     ):
         assert "planted-render-secret" not in text and LIVE_KEY not in text
         assert "[REDACTED]" in text
+
+
+def test_secret_exposed_event() -> None:
+    body = {
+        "key": "production/STRIPE_SECRET_KEY/abc",
+        "secret": "STRIPE_SECRET_KEY",
+        "env": "production",
+        "owner": "payments",
+        "actor": "ana",
+        "reason": f"pasted in a public gist: {LIVE_KEY}",
+        "at": AT.isoformat(),
+    }
+    notice = decode(PubSubMessage("m", json.dumps(body).encode(), {"kind": "secret.exposed"}))
+    assert isinstance(notice, Notice) and notice.kind is NoticeKind.SECRET_EXPOSED
+    m = render.build_message(notice, Links(), control_project="c")
+    assert m.title == "🚨 secret STRIPE_SECRET_KEY exposed in production: revoke and rotate now"
+    assert ("owner", "payments") in m.facts and LIVE_KEY not in m.reason
+    assert m.link is None and m.commands == ("releasectl status --env production",)
+
+
+def test_link_templates_are_checked_at_load() -> None:
+    with pytest.raises(ValueError, match="status_command: bad placeholder 'nope'"):
+        Links(status_command="releasectl status --env {nope}")

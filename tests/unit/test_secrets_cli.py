@@ -87,3 +87,31 @@ def test_template(secrets_dir: Path, tmp_path: Path) -> None:
     assert run("template", "--env", "production", "--output", str(target))[0] == 0
     assert "STRIPE_WEBHOOK_SECRET=" in target.read_text()
     assert run("template", "--env", "production", "--output", str(target))[0] == 2
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> str:
+        self.sent.append((topic, data, attributes))
+        return "msg-1"
+
+
+def test_exposed_publishes_a_release_event(
+    secrets_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.cli import context
+
+    recorder = Recorder()
+    monkeypatch.setattr(context, "publisher", lambda: recorder)
+    reason = f"committed to a public repo: {LIVE_KEY}"
+    code, out = run("exposed", "STRIPE_SECRET_KEY", "--env", "production", "--reason", reason)
+    assert code == 0, out
+    ((topic, data, attrs),) = recorder.sent
+    assert topic == "release-events"
+    assert attrs == {"kind": "secret.exposed", "env": "production", "secret": "STRIPE_SECRET_KEY"}
+    body = json.loads(data)
+    assert body["owner"] == "payments" and LIVE_KEY not in data.decode()
+    assert run("exposed", "NOPE", "--env", "production", "--reason", "x")[0] == 2
+    assert len(recorder.sent) == 1
