@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from hashlib import sha256
 from typing import Any
 
 from shared.flags import bucketing, catalog
@@ -84,21 +85,22 @@ class CompiledFlag:
         if hit is not None:
             return hit
         raw = bucketing.user_id_bytes(user_id)
-        result = self._decide(user_id, raw)
-        if len(self._memo) >= MEMO_MAX:
-            self._memo.clear()
-        self._memo[user_id] = result
-        return result
-
-    def _decide(self, user_id: str, raw: bytes) -> bool:
         if self._constant is not None:
-            return self._constant
-        if user_id in self._deny:
-            return False
-        if user_id in self._allow:
-            return True
-        micro = bucketing.micro_percentile_raw(self._prefix, raw)
-        return bucketing.in_rollout(micro, self._micro)
+            result = self._constant
+        elif user_id in self._deny:
+            result = False
+        elif user_id in self._allow:
+            result = True
+        else:
+            # bucketing.micro_percentile_raw + in_rollout, inlined: this is the hot path.
+            digest = sha256(self._prefix + raw).digest()
+            micro = int.from_bytes(digest, "big") % bucketing.MICRO_SPACE
+            result = self._micro > 0 and micro <= self._micro
+        memo = self._memo
+        if len(memo) >= MEMO_MAX:
+            memo.clear()
+        memo[user_id] = result
+        return result
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from shared.flags.events import COLLECTION
 FIRST_SNAPSHOT_TIMEOUT_S = 10.0
 _lock = threading.Lock()
 _default: FlagEvaluator | None = None
+_listener: FlagListener | None = None  # the one `_evaluator` started, stopped by `install`
 
 
 class FlagListener:
@@ -34,7 +35,9 @@ class FlagListener:
         self._watch.unsubscribe()
 
 
-def listen(project: str, timeout: float = FIRST_SNAPSHOT_TIMEOUT_S) -> tuple[FlagEvaluator, Any]:
+def listen(
+    project: str, timeout: float = FIRST_SNAPSHOT_TIMEOUT_S
+) -> tuple[FlagEvaluator, FlagListener]:
     """An evaluator kept fresh by a listener on `project`, after its first snapshot arrived."""
     from google.cloud import firestore
 
@@ -47,13 +50,17 @@ def listen(project: str, timeout: float = FIRST_SNAPSHOT_TIMEOUT_S) -> tuple[Fla
 
 
 def install(evaluator: FlagEvaluator | None) -> None:
-    global _default
+    """Use `evaluator` from now on (None: start a listener again on the next call)."""
+    global _default, _listener
     with _lock:
+        if _listener is not None:
+            _listener.stop()
+            _listener = None
         _default = evaluator
 
 
 def _evaluator() -> FlagEvaluator:
-    global _default
+    global _default, _listener
     with _lock:
         if _default is None:
             project = os.environ.get("RELEASECTL_FLAGS_PROJECT") or os.environ.get(
