@@ -10,6 +10,7 @@ escapes, so Pub/Sub redelivers and the dedupe records still hold.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -109,7 +110,10 @@ class Notifier:
             control_project=self.control_project,
             rollout=self._rollout(notice),
         )
-        deliveries = [self._deliver(notice, name, message, msg.event_id) for name in names]
+        # Channels in parallel: a slow or retrying one does not delay the others.
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            done = pool.map(lambda name: self._deliver(notice, name, message, msg.event_id), names)
+            deliveries = list(done)
         return Outcome("notified", notice.key, [d for d in deliveries if d is not None])
 
     def _load_secrets(self, names: list[str], env: str) -> None:
