@@ -122,10 +122,14 @@ class SecretsGate:
         config: SecretsConfig,
         stores: Callable[[EnvConfig], SecretStore] = store_for,
         clock: Clock = utcnow,
+        envs: frozenset[str] | None = None,
     ) -> None:
         self.config, self.stores, self.clock = config, stores, clock
+        self.envs = envs  # None: every environment; e.g. frozenset({"production"})
 
     def run(self, release: Release, env: EnvConfig) -> StepReport:
+        if self.envs is not None and env.name not in self.envs:
+            return StepReport.not_run(f"secrets gate does not apply to {env.name}", ok=True)
         try:
             return check_env(self.config, env.name, self.stores(env), self.clock())
         except ControlPlaneError as exc:

@@ -213,3 +213,22 @@ def test_template_has_names_and_no_values() -> None:
     assert "STRIPE_SECRET_KEY=\n" in text and "STORE_KEY=\n" in text
     assert "[live-mode Stripe key]" in text
     assert all(line.endswith("=") for line in text.splitlines() if "=" in line and "#" not in line)
+
+
+def test_secrets_gate_scoped_to_production(tmp_path: Path) -> None:
+    from shared.config import EnvConfig
+    from shared.domain.model import Release
+    from shared.secrets.local_store import LocalSecretStore
+
+    release = Release(version="1.0.0", commit="abcdef1", branch="main", author="a", created_at=NOW)
+    gate = service.SecretsGate(
+        CONFIG,
+        stores=lambda env: LocalSecretStore(tmp_path, env.project),
+        clock=lambda: NOW,
+        envs=frozenset({"production"}),
+    )
+    staging = gate.run(release, EnvConfig(name="staging", project="demo-avalo-staging"))
+    assert (staging.ran, staging.ok) == (False, True)
+    prod = gate.run(release, EnvConfig(name="production", project="demo-avalo-production"))
+    assert prod.ran and not prod.ok
+    assert "secret STORE_KEY: does not exist" in prod.failures()
