@@ -10,8 +10,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from google.api_core.exceptions import Aborted
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.service.ports import DeadLetter, Processed
@@ -21,6 +23,13 @@ RELEASES, ROLLOUTS, HISTORY = "releases", "rollouts", "history"
 ENVIRONMENTS, PROCESSED, DEAD_LETTERS = "environments", "processedEvents", "deadLetters"
 # Contention on one environment's lock is normal (concurrent promotions); retry generously.
 MAX_ATTEMPTS = 30
+
+
+def _contended(exc: BaseException) -> bool:
+    """An aborted transaction (contention), possibly wrapped by the client's retry loop."""
+    return isinstance(exc, Aborted) or (
+        isinstance(exc, ValueError) and isinstance(exc.__cause__, Aborted)
+    )
 
 
 def history_id(seq: int) -> str:
@@ -127,7 +136,16 @@ class FirestoreUnitOfWork:
             view.flush()
             return result
 
-        result: T = run(self.db.transaction(max_attempts=MAX_ATTEMPTS))
+        # The client library retries an aborted transaction at once, with no backoff: under
+        # contention (ten promotions racing for one environment's lock) that livelocks. One
+        # attempt per try, retried here with jittered exponential backoff, lets one win.
+        retrying = Retrying(
+            retry=retry_if_exception(_contended),
+            wait=wait_random_exponential(multiplier=0.02, max=1.0),
+            stop=stop_after_attempt(MAX_ATTEMPTS),
+            reraise=True,
+        )
+        result: T = retrying(lambda: run(self.db.transaction(max_attempts=1)))
         return result
 
     def processed(self, event_id: str) -> Processed | None:

@@ -20,15 +20,19 @@ def ensure_push_subscription(
 ) -> str:
     """A push subscription delivering `topic` to `endpoint` (a functions-framework server)."""
     path: str = subscriber.subscription_path(project, name)
-    with contextlib.suppress(AlreadyExists):
+    push_config = {"push_endpoint": endpoint}
+    try:
         subscriber.create_subscription(
             request={
                 "name": path,
                 "topic": f"projects/{project}/topics/{topic}",
-                "push_config": {"push_endpoint": endpoint},
+                "push_config": push_config,
                 "ack_deadline_seconds": ack_deadline,
             }
         )
+    except AlreadyExists:
+        # A restarted server listens on a new port: point the subscription at it.
+        subscriber.modify_push_config(request={"subscription": path, "push_config": push_config})
     return path
 
 

@@ -1,0 +1,240 @@
+"""The function targets on the emulators: commands and Cloud Build messages through real
+Pub/Sub push subscriptions into Firestore, plus duplicates, reordering and bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.adapters.pubsub import Publisher
+from shared.domain.model import Rollout
+from shared.local.wiring import Wiring, wire_functions
+from shared.topics import CLOUD_BUILDS, MONITORING_TICKS, RELEASE_COMMANDS
+from tests.builds import attributes, step_build
+from tests.integration.core_stack import (
+    CORE_TARGETS,
+    PROJECT,
+    command,
+    eventually,
+    step_request,
+    write_config,
+)
+from tests.pubsub_envelope import envelope
+
+SHA = "1234567890abcdef1234567890abcdef12345678"
+
+
+@pytest.fixture(scope="module")
+def wiring(
+    emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Wiring]:
+    directory = tmp_path_factory.mktemp("core")
+    env = {
+        **emulator_env,
+        "RELEASECTL_CONFIG_FILE": str(write_config(directory)),
+        "RELEASECTL_BUILD_BACKEND": "none",
+    }
+    wired = wire_functions(PROJECT, env, directory / "logs", CORE_TARGETS)
+    yield wired
+    wired.stop()
+
+
+@pytest.fixture
+def pub(wiring: Wiring, firestore_db: Any) -> Publisher:
+    return Publisher(PROJECT)
+
+
+def rollout(db: Any, release: str, env: str) -> Rollout | None:
+    snap = db.document(f"releases/{release}/rollouts/{env}").get()
+    return Rollout.model_validate(snap.to_dict()) if snap.exists else None
+
+
+def wait_state(db: Any, release: str, env: str, state: str) -> Rollout:
+    def fetch() -> Rollout | None:
+        r = rollout(db, release, env)
+        return r if r is not None and r.state == state else None
+
+    return eventually(fetch)
+
+
+def build(pub: Publisher, release: str, env: str, step: str, status: str) -> str:
+    body = step_build(step_request(release, env, step), status, f"b-{release}-{step}")
+    return pub.publish(CLOUD_BUILDS, body, **attributes(body))
+
+
+def create(pub: Publisher, db: Any, version: str, author: str = "alice") -> None:
+    pub.publish(
+        RELEASE_COMMANDS,
+        command(type="release.create", version=version, commit=SHA, branch="main", author=author),
+    )
+    eventually(lambda: db.document(f"releases/{version}").get().to_dict())
+
+
+def test_a_staging_release_goes_live_on_real_build_messages(
+    pub: Publisher, firestore_db: Any
+) -> None:
+    db = firestore_db
+    create(pub, db, "1.0.0")
+    pub.publish(
+        RELEASE_COMMANDS,
+        command(type="release.promote", release="1.0.0", env="staging", actor="alice"),
+    )
+    wait_state(db, "1.0.0", "staging", "migrating")
+    for status in ("QUEUED", "WORKING", "SUCCESS"):
+        build(pub, "1.0.0", "staging", "migrate", status)
+    wait_state(db, "1.0.0", "staging", "deploying")
+    for status in ("QUEUED", "WORKING", "SUCCESS"):
+        build(pub, "1.0.0", "staging", "deploy", status)
+    wait_state(db, "1.0.0", "staging", "baking")
+    pub.publish(MONITORING_TICKS, b"{}")
+    live = wait_state(db, "1.0.0", "staging", "live")
+
+    assert live.steps["migrate"].build_id == "b-1.0.0-migrate"
+    assert live.steps["deploy"].status == "SUCCESS"
+    assert live.steps["gates"].status == "skipped"  # gates are not built yet: said, not faked
+    env = db.document("environments/staging").get().to_dict()
+    assert env["current"]["release"] == "1.0.0"
+    assert env["lock"] is None
+    history = [
+        s.to_dict() for s in db.collection("releases/1.0.0/history").order_by("seq").stream()
+    ]
+    assert [h["to"] for h in history] == [
+        "pending",
+        "gating",
+        "migrating",
+        "deploying",
+        "verifying",
+        "baking",
+        "live",
+    ]
+    assert [h["seq"] for h in history] == list(range(1, 8))
+
+
+def test_statuses_out_of_order_never_move_a_step_back(pub: Publisher, firestore_db: Any) -> None:
+    db = firestore_db
+    create(pub, db, "1.1.0")
+    pub.publish(
+        RELEASE_COMMANDS, command(type="release.promote", release="1.1.0", env="dev", actor="alice")
+    )
+    wait_state(db, "1.1.0", "dev", "migrating")
+    build(pub, "1.1.0", "dev", "migrate", "SUCCESS")
+    wait_state(db, "1.1.0", "dev", "deploying")
+    late = [build(pub, "1.1.0", "dev", "migrate", s) for s in ("WORKING", "QUEUED")]
+    for message_id in late:
+        record = eventually(
+            lambda m=message_id: db.document(f"processedEvents/{m}").get().to_dict()
+        )
+        assert record["outcome"] == "ignored"
+        assert "already at SUCCESS" in record["note"]
+    r = rollout(db, "1.1.0", "dev")
+    assert r is not None
+    assert r.state == "deploying"
+    assert r.steps["migrate"].status == "SUCCESS"
+
+
+def test_a_redelivered_message_is_handled_once(wiring: Wiring, firestore_db: Any) -> None:
+    db = firestore_db
+    server = wiring.servers["on_release_command"]
+    body = envelope(
+        command(type="release.create", version="2.0.0", commit=SHA, branch="main", author="alice"),
+        message_id="redelivered-1",
+    )
+    url = server.push_endpoint(PROJECT, RELEASE_COMMANDS)
+    first = httpx.post(url, json=body, timeout=30)
+    second = httpx.post(url, json=body, timeout=30)
+    assert first.status_code == second.status_code == 200
+    record = db.document("processedEvents/redelivered-1").get().to_dict()
+    assert record["outcome"] == "applied"
+    assert db.document("releases/2.0.0").get().exists
+
+
+@pytest.mark.parametrize(
+    ("topic", "data", "reason"),
+    [
+        (RELEASE_COMMANDS, b"{not json", "malformed JSON"),
+        (RELEASE_COMMANDS, b'{"type": "release.explode"}', "unknown command type"),
+        (
+            RELEASE_COMMANDS,
+            command(type="release.promote", release="9.9.9", env="staging", actor="a"),
+            "unknown release '9.9.9'",
+        ),
+        (
+            RELEASE_COMMANDS,
+            command(type="release.promote", release="9.9.9", env="qa", actor="a"),
+            "unknown environment 'qa'",
+        ),
+        (
+            RELEASE_COMMANDS,
+            command(type="env.freeze", env="dev", actor="a"),
+            "missing field 'reason'",
+        ),
+        (CLOUD_BUILDS, b'{"id": "x", "status": "EXPLODED"}', "status"),
+    ],
+)
+def test_malformed_messages_land_in_dead_letters_and_are_acknowledged(
+    wiring: Wiring, firestore_db: Any, topic: str, data: bytes, reason: str
+) -> None:
+    server = wiring.servers["on_release_command" if topic == RELEASE_COMMANDS else "on_build_event"]
+    response = httpx.post(
+        server.push_endpoint(PROJECT, topic), json=envelope(data, message_id="bad-1"), timeout=30
+    )
+    assert response.status_code == 200  # acknowledged: Pub/Sub will not redeliver it
+    letter = firestore_db.document("deadLetters/bad-1").get().to_dict()
+    assert reason in letter["reason"]
+    assert letter["topic"] == topic
+    assert [d.id for d in firestore_db.collection("releases").stream()] == []
+
+
+def test_a_dead_letter_published_through_pubsub_is_recorded(
+    pub: Publisher, firestore_db: Any
+) -> None:
+    message_id = pub.publish(RELEASE_COMMANDS, b"[]")
+    letter = eventually(lambda: firestore_db.document(f"deadLetters/{message_id}").get().to_dict())
+    assert "must be a JSON object" in letter["reason"]
+
+
+def test_a_production_rollout_waits_for_someone_else_to_approve(
+    pub: Publisher, firestore_db: Any, wiring: Wiring
+) -> None:
+    db = firestore_db
+    create(pub, db, "3.0.0", author="alice")
+    pub.publish(
+        RELEASE_COMMANDS,
+        command(type="release.promote", release="3.0.0", env="production", actor="alice"),
+    )
+    wait_state(db, "3.0.0", "production", "awaiting_approval")
+    own = pub.publish(
+        RELEASE_COMMANDS,
+        command(
+            type="release.approve", release="3.0.0", env="production", approver="alice", reason="me"
+        ),
+    )
+    letter = eventually(lambda: db.document(f"deadLetters/{own}").get().to_dict())
+    assert "four-eyes" in letter["reason"]
+    pub.publish(
+        RELEASE_COMMANDS,
+        command(
+            type="release.approve", release="3.0.0", env="production", approver="bob", reason="ok"
+        ),
+    )
+    approved = wait_state(db, "3.0.0", "production", "migrating")
+    assert approved.steps["approval"].detail["approver"] == "bob"
+
+
+def test_a_deploy_failure_with_no_deploy_target_ends_rollback_failed_honestly(
+    pub: Publisher, firestore_db: Any
+) -> None:
+    db = firestore_db
+    create(pub, db, "4.0.0")
+    pub.publish(
+        RELEASE_COMMANDS, command(type="release.promote", release="4.0.0", env="dev", actor="alice")
+    )
+    wait_state(db, "4.0.0", "dev", "migrating")
+    build(pub, "4.0.0", "dev", "migrate", "SUCCESS")
+    wait_state(db, "4.0.0", "dev", "deploying")
+    build(pub, "4.0.0", "dev", "deploy", "FAILURE")
+    failed = wait_state(db, "4.0.0", "dev", "rollback_failed")
+    assert "nothing to restore" in (failed.reason or "")
