@@ -1,7 +1,11 @@
 """Carrying out the release plans against one environment's flags (I/O through `FlagStore`).
 
-Each flag is re-planned inside its own transaction, so a concurrent edit is never overwritten
-with a stale plan; a flag whose plan became "nothing to do" is skipped without a write.
+Two ways, both safe to repeat:
+- `apply_planned(store, changes)`: compare-and-set of changes planned earlier (and persisted by
+  the caller first, so a crash between planning and writing loses nothing);
+- `apply_turn_on` / `apply_turn_off`: plan and write in one go, each flag re-planned inside its
+  own transaction.
+A flag whose plan became "nothing to do", or that someone changed meanwhile, is left unwritten.
 """
 
 from __future__ import annotations
@@ -74,6 +78,26 @@ def apply_turn_off(
         if change is not None:
             done.append(change)
     return done
+
+
+def apply_planned(
+    store: FlagStore, changes: Iterable[FlagChange], now: datetime
+) -> list[FlagChange]:
+    """Write each change whose flag still holds `before`; return those written now. A flag
+    already at `after` (a repeat) or changed by someone else is left alone."""
+    done = []
+    for change in changes:
+        if _apply(store, change.release, change.flag, partial(_cas, change), now) is not None:
+            done.append(change)
+    return done
+
+
+def _cas(change: FlagChange, current: Flag | None) -> Flag | None:
+    held = current.content() if current is not None else None
+    expected = parse_flag(change.flag, change.before).content() if change.before else None
+    if current is None or held != expected:
+        return None
+    return parse_flag(change.flag, {**current.to_doc(), **change.after})
 
 
 def current_flags(store: FlagStore) -> dict[str, Flag]:

@@ -10,8 +10,14 @@ import pytest
 from google.cloud import firestore
 
 from shared.flags import edits
-from shared.flags.release_hooks import actor_for, apply_turn_off, apply_turn_on
-from shared.flags.releases import parse_requirements
+from shared.flags.release_hooks import (
+    actor_for,
+    apply_planned,
+    apply_turn_off,
+    apply_turn_on,
+    current_flags,
+)
+from shared.flags.releases import parse_requirements, plan_turn_off, plan_turn_on
 from shared.flags.runtime import install, is_feature_enabled_for_user
 from shared.flags.store import FirestoreFlagStore
 from shared.local import emulators
@@ -73,3 +79,17 @@ def test_release_turns_flags_on_after_live_and_off_on_rollback(store: FirestoreF
     assert [c.flag for c in undone] == ["videoCalls"]
     assert (store.get_doc("videoCalls") or {})["enabled"] is False
     assert (store.get_doc("events") or {})["rolloutPercent"] == 50
+
+
+def test_planned_changes_apply_once_and_never_over_a_human_edit(store: FirestoreFlagStore) -> None:
+    plan = plan_turn_on(
+        "2.5.0", parse_requirements("videoCalls=10,events=20"), current_flags(store)
+    )
+    assert [c.flag for c in apply_planned(store, plan, NOW)] == ["videoCalls", "events"]
+    assert apply_planned(store, plan, NOW) == []  # a repeat after a crash writes nothing
+    store.change("events", edits.Edit("events", rollout_percent=60), "product", NOW)
+    undo = plan_turn_off("2.5.0", plan, current_flags(store))
+    assert [c.flag for c in undo] == ["videoCalls"]
+    assert apply_planned(store, undo, NOW) == undo
+    assert (store.get_doc("videoCalls") or {})["enabled"] is False
+    assert (store.get_doc("events") or {})["rolloutPercent"] == 60

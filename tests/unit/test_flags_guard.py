@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from google.events.cloud.firestore import Document, DocumentEventData, Value
 
+from shared.config import PlaneConfig
 from shared.errors import Refused
 from shared.flags.audit import AuditEntry, guard_token
+from shared.flags.entry import env_of
 from shared.flags.events import FlagWrite, decode_flag_write, timestamp_ns
 from shared.flags.guard import Ignore, Record, Restore, decide, own_revert_id
 from shared.flags.handler import guard_flag_write
-from shared.flags.model import Flag, check_transition, parse_flag
+from shared.flags.model import Flag, parse_flag
 from shared.flags.ports import Change
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -332,4 +334,9 @@ def test_transition_check_is_applied_by_the_guard() -> None:
     d = decide(write(always, {**always, "alwaysOn": False}), env="dev", now=NOW, revert=None)
     assert isinstance(d, Record)
     assert "alwaysOn may not be turned off" in d.entry.reason
-    check_transition("videoCalls", None, None)
+
+
+def test_a_write_maps_to_its_environment_by_project(plane: PlaneConfig) -> None:
+    assert env_of(plane, "demo-avalo-production") == "production"
+    with pytest.raises(Refused, match="no configured environment"):
+        env_of(plane, "demo-somebody-else")
