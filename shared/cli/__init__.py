@@ -5,15 +5,33 @@ Exit codes (DESIGN.md §7): 0 ok, 1 the thing asked for failed, 2 bad usage or i
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from shared.cli import env_cmds, read_cmds, release_cmds
 from shared.cli.output import err_console
 from shared.errors import ConfigError, ControlPlaneError
 
+
+class _Group(TyperGroup):
+    """Maps the control plane's errors to one message and the exit codes of DESIGN.md §7."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except ControlPlaneError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="releasectl",
     help="Operate the Firebase release control plane.",
     no_args_is_help=True,
@@ -40,13 +58,8 @@ def _register_groups() -> None:
         app.add_typer(importlib.import_module(module).app, name=name)
 
 
+_register_groups()
+
+
 def main() -> None:
-    _register_groups()
-    try:
-        app()
-    except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        sys.exit(2)
-    except ControlPlaneError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        sys.exit(1)
+    app()

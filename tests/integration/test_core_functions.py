@@ -3,7 +3,6 @@ Pub/Sub push subscriptions into Firestore, plus duplicates, reordering and bad i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,35 +10,18 @@ import pytest
 
 from shared.adapters.pubsub import Publisher
 from shared.domain.model import Rollout
-from shared.local.wiring import Wiring, wire_functions
+from shared.local.wiring import Wiring
 from shared.topics import CLOUD_BUILDS, MONITORING_TICKS, RELEASE_COMMANDS
 from tests.builds import attributes, step_build
 from tests.integration.core_stack import (
-    CORE_TARGETS,
     PROJECT,
     command,
     eventually,
     step_request,
-    write_config,
 )
 from tests.pubsub_envelope import envelope
 
 SHA = "1234567890abcdef1234567890abcdef12345678"
-
-
-@pytest.fixture(scope="module")
-def wiring(
-    emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Wiring]:
-    directory = tmp_path_factory.mktemp("core")
-    env = {
-        **emulator_env,
-        "RELEASECTL_CONFIG_FILE": str(write_config(directory)),
-        "RELEASECTL_BUILD_BACKEND": "none",
-    }
-    wired = wire_functions(PROJECT, env, directory / "logs", CORE_TARGETS)
-    yield wired
-    wired.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,38 @@
+"""Integration fixtures: the core's function targets, wired once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shared.cli import context
+from shared.local.wiring import Wiring, wire_functions
+from tests.integration.core_stack import CORE_TARGETS, PROJECT, write_config
+
+
+@pytest.fixture(scope="session")
+def wiring(
+    emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Wiring]:
+    """Function servers for the core targets behind push subscriptions, with a no-wait bake.
+
+    The same config reaches this process too, so the CLI sees what the functions see.
+    """
+    directory = tmp_path_factory.mktemp("core")
+    env = {
+        "RELEASECTL_CONFIG_FILE": str(write_config(directory)),
+        "RELEASECTL_BUILD_BACKEND": "none",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        context.settings.cache_clear()
+        context.db.cache_clear()
+        context.publisher.cache_clear()
+        wired = wire_functions(PROJECT, {**emulator_env, **env}, directory / "logs", CORE_TARGETS)
+        try:
+            yield wired
+        finally:
+            wired.stop()
+            context.settings.cache_clear()
