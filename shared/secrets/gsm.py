@@ -20,9 +20,17 @@ _STATES = {
 
 
 def _client() -> Any:
+    from google.auth.exceptions import GoogleAuthError
     from google.cloud import secretmanager  # heavy: import on use
 
-    return secretmanager.SecretManagerServiceClient()
+    try:
+        return secretmanager.SecretManagerServiceClient()
+    except GoogleAuthError as exc:
+        # No credentials: one clear error, not a traceback (and a hint for the local stack).
+        raise SecretStoreError(
+            f"Secret Manager: {str(exc).split('. ')[0]} (locally, set "
+            "RELEASECTL_SECRETS_BACKEND=local or start the emulators)"
+        ) from None
 
 
 def _errors() -> tuple[type[Exception], type[Exception], type[Exception]]:

@@ -129,3 +129,17 @@ def test_secret_manager_adapter() -> None:
         store.access("K_A", "1")
     with pytest.raises(SecretNotFound):
         store.access("NOPE", "1")
+
+
+def test_secret_manager_without_credentials_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from google.auth.exceptions import DefaultCredentialsError
+    from google.cloud import secretmanager
+
+    def no_credentials() -> None:
+        raise DefaultCredentialsError("Your default credentials were not found. See docs.")
+
+    monkeypatch.setattr(secretmanager, "SecretManagerServiceClient", no_credentials)
+    with pytest.raises(SecretStoreError, match="credentials were not found"):
+        SecretManagerStore("avalo-prod").describe("K_A")
