@@ -136,10 +136,14 @@ class Notifier:
         if self.rollouts is None or notice.release is None:
             return None
         try:
-            return self.rollouts.read(notice.release, notice.env)
+            rollout = self.rollouts.read(notice.release, notice.env)
         except Exception as exc:  # any read failure only costs the evidence lines
             log.warning("no evidence for %s: %s", notice.key, type(exc).__name__)
             return None
+        # A late copy of an old attempt's event must not show a newer attempt's evidence.
+        if rollout is None or (notice.attempt is not None and rollout.attempt != notice.attempt):
+            return None
+        return rollout
 
     def _deliver(
         self, notice: Notice, name: str, message: render.Message, event_id: str

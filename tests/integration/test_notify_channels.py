@@ -328,3 +328,37 @@ def test_the_function_target(
     assert len(webhooks["slack"].capture.delivered()) == 1
     letter = firestore_db.collection("deadLetters").document("fn-2").get().to_dict()
     assert letter["reason"] == "CloudEvent data is not JSON" and letter["topic"] == "release-events"
+
+
+def test_a_blocked_rollout_is_announced_with_reason_and_evidence(
+    notifier: Notifier,
+    webhooks: dict[str, Webhook],
+    smtp: tuple[int, MailSink],
+    firestore_db: Any,
+    plane: PlaneConfig,
+    tmp_path: Path,
+) -> None:
+    """The whole path: the secrets gate blocks production, the core publishes the state
+    change, and the notification carries the gate's reason and the failed checks."""
+    from datetime import timedelta
+
+    from tests.integration import test_secrets_gate as gate
+
+    secrets_root = tmp_path / "gate"
+    gate.seed(secrets_root, PROD, gate.LIVE, gate.T0)
+    bus = gate.make_bus(firestore_db, plane, secrets_root, gate.T0 + timedelta(days=100))
+    gate.promote(bus, "production")
+    events = bus.ports.events
+    assert isinstance(events, gate.Events)
+    blocked = next(e for e in events.published if e.to_state == "blocked")
+    data = blocked.model_dump_json(by_alias=True).encode()
+    notifier.handle(PubSubMessage("pub-1", data, {"kind": "rollout.state"}))
+    (slack,) = webhooks["slack"].capture.delivered()
+    text = json.dumps(slack, ensure_ascii=False)
+    assert "3.1.0 is blocked from production" in text
+    assert "secret KYC_API_KEY: overdue for rotation by 10 day(s)" in text
+    assert "gates: failed" in text  # the evidence summary, read from the rollout
+    assert "releasectl status --env production" in text and "releasectl history 3.1.0" in text
+    assert gate.KYC_VALUE not in text and gate.LIVE not in text
+    (mail,) = smtp[1].messages
+    assert "secret KYC_API_KEY" in mail.get_body(("plain",)).get_content()
