@@ -96,8 +96,10 @@ def decode_flag_write(attributes: Mapping[str, Any], data: Any) -> FlagWrite:
 
 
 def _event_time(value: Any) -> datetime:
+    """When the write happened; only informative, so an odd value falls back to now."""
     if isinstance(value, datetime):
         return value
-    if isinstance(value, str) and value:
-        return values.parse_timestamp(value)
-    return datetime.now(UTC)
+    try:
+        return values.parse_timestamp(str(value))
+    except Refused:
+        return datetime.now(UTC)

@@ -27,10 +27,19 @@ class Foreign:
 
 
 def parse_timestamp(text: str) -> datetime:
+    """RFC 3339 with nanoseconds (`…Z`, as Firestore writes it) or with an offset (`+00:00`,
+    as some CloudEvent SDKs render the event time)."""
     try:
         parsed: datetime = DatetimeWithNanoseconds.from_rfc3339(text)  # type: ignore[no-untyped-call]
+        return parsed
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise Refused(f"not an RFC 3339 timestamp: {text!r}") from None
+    if parsed.tzinfo is None:
+        raise Refused(f"timestamp without a time zone: {text!r}")
     return parsed
 
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
+from google.events.cloud.firestore import Document, DocumentEventData, Value
 
 from shared.config import DEFAULT_CONTROL_PROJECT
 from shared.flags.audit import GUARD_ACTOR
@@ -21,6 +22,7 @@ from shared.local import emulators, pubsub_admin
 from shared.local.functions_server import FunctionServer, start_function
 
 DEV = "demo-avalo-dev"
+STAGING = "demo-avalo-staging"
 WAIT_S = 30.0
 T = TypeVar("T")
 
@@ -28,6 +30,7 @@ T = TypeVar("T")
 @dataclass
 class Guarded:
     db: firestore.Client
+    staging: firestore.Client  # a project with no trigger: events are posted by hand
     subscriber: Any
     subscription: str
     function: FunctionServer
@@ -102,8 +105,10 @@ def guarded(
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("FIRESTORE_EMULATOR_HOST", fs_host)  # the client binds its host at init
             db = firestore.Client(project=DEV)
-        yield Guarded(db, subscriber, sub, function)
+            staging = firestore.Client(project=STAGING)
+        yield Guarded(db, staging, subscriber, sub, function)
         db.close()
+        staging.close()
     finally:
         fs.stop()
         function.stop()
@@ -209,3 +214,47 @@ def test_wrong_types_are_reverted(guarded: Guarded) -> None:
     g.flag("aiCompanions").update({"enabled": "true"})  # a string typed into the console
     wait_until(lambda: "reverted" in actions(g, "aiCompanions"), "the revert")
     assert (g.flag("aiCompanions").get().to_dict() or {})["enabled"] is False
+
+
+def _pb_fields(doc: dict[str, Any]) -> dict[str, Value]:
+    def val(v: Any) -> Value:
+        if isinstance(v, bool):
+            return Value(boolean_value=v)
+        if isinstance(v, int):
+            return Value(integer_value=v)
+        if isinstance(v, list):
+            return Value(array_value={"values": [val(x) for x in v]})
+        return Value(string_value=v)
+
+    return {k: val(v) for k, v in doc.items()}
+
+
+def test_protobuf_event_as_google_cloud_sends_it_is_decoded_and_judged(guarded: Guarded) -> None:
+    g = guarded
+    ref = g.staging.collection("featureFlags").document("videoCalls")
+    ref.set(GOOD)
+    ref.update({"rolloutPercent": 140})
+    snap = ref.get()
+    name = f"projects/{STAGING}/databases/(default)/documents/featureFlags/videoCalls"
+    data = DocumentEventData(
+        old_value=Document(name=name, fields=_pb_fields(GOOD)),
+        value=Document(
+            name=name, fields=_pb_fields(snap.to_dict() or {}), update_time=snap.update_time
+        ),
+    )
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "protobuf-event-1",
+        "ce-type": "google.cloud.firestore.document.v1.written",
+        "ce-source": f"//firestore.googleapis.com/projects/{STAGING}/databases/(default)",
+        "ce-subject": "documents/featureFlags/videoCalls",
+        "content-type": "application/protobuf",
+    }
+    body = DocumentEventData.serialize(data)
+    response = httpx.post(g.function.url + "/", content=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert (ref.get().to_dict() or {})["rolloutPercent"] == 10
+    audit = [d.to_dict() or {} for d in ref.collection("audit").stream()]
+    assert [(a["action"], a["env"], a["eventId"]) for a in audit] == [
+        ("reverted", "staging", "protobuf-event-1")
+    ]

@@ -105,6 +105,12 @@ def test_decodes_the_protobuf_event_as_google_cloud_sends_it() -> None:
     assert w.after_update_ns == timestamp_ns(ts)
 
 
+def test_event_time_with_an_offset_or_missing() -> None:
+    w = write(GOOD, None, time="2026-11-25T11:11:21.760001+00:00")
+    assert w.at == datetime(2026, 11, 25, 11, 11, 21, 760001, tzinfo=UTC)
+    assert write(GOOD, None, time="garbage").at.tzinfo is not None
+
+
 def test_json_as_bytes_and_foreign_types() -> None:
     data = emulator_event(None, GOOD)
     data["value"]["fields"]["where"] = {"geoPointValue": {"latitude": 1.0}}
