@@ -126,10 +126,12 @@ def _restore_doc(write: FlagWrite, audit_id: str, now: datetime) -> dict[str, An
 def _actor(write: FlagWrite) -> str:
     if write.auth_id:
         return write.auth_id
-    by = (write.after or {}).get("updatedBy")
-    if isinstance(by, str) and by and by != (write.before or {}).get("updatedBy"):
-        return by  # the writer named themselves in this very edit
-    return UNKNOWN_ACTOR
+    after, before = write.after or {}, write.before or {}
+    by = after.get("updatedBy")
+    stamped = by != before.get("updatedBy") or after.get("updatedAt") != before.get("updatedAt")
+    if isinstance(by, str) and by and stamped:
+        return by  # the writer signed this very edit (the CLI stamps updatedBy and updatedAt)
+    return UNKNOWN_ACTOR  # a console edit that left the last signature in place
 
 
 def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:

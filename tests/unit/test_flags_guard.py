@@ -150,6 +150,18 @@ def test_valid_edit_is_recorded_with_actor_and_changes() -> None:
     assert d.entry.notice_kind() == "flag.changed"
 
 
+def test_a_writer_who_stamps_updated_at_is_the_actor_even_if_updated_by_is_unchanged() -> None:
+    signed = {**GOOD, "updatedBy": "ops-bot", "updatedAt": NOW}
+    later = {**signed, "rolloutPercent": 30, "updatedAt": NOW.replace(hour=13)}
+    d = decide(write(signed, later), env="dev", now=NOW, revert=None)
+    assert isinstance(d, Record)
+    assert d.entry.actor == "ops-bot"
+    console = {**signed, "rolloutPercent": 30}  # the console leaves both fields as they were
+    d = decide(write(signed, console), env="dev", now=NOW, revert=None)
+    assert isinstance(d, Record)
+    assert d.entry.actor.startswith("console")
+
+
 def test_actor_comes_from_auth_context_first() -> None:
     d = decide(
         write(GOOD, {**GOOD, "enabled": False}, authid="carol@avalo.app"),
