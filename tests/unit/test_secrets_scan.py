@@ -72,8 +72,9 @@ def test_ci_build_is_valid_and_scans_for_secrets() -> None:
         assert {"id", "name"} <= set(step)
         assert set(step.get("waitFor", [])) <= set(ids)
     scan = next(s for s in build["steps"] if s["id"] == "secret-scan")
-    assert scan["args"][:2] == ["secrets", "scan"]
-    assert (REPO / scan["args"][3]).exists()
+    command = scan["args"][-1].split()
+    assert command[:3] == [".venv/bin/releasectl", "secrets", "scan"]
+    assert (REPO / command[command.index("--baseline") + 1]).exists()
 
 
 def test_the_scan_command_exits_1_without_printing_the_secret(tmp_path: Path) -> None:
