@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from google.api_core.exceptions import Aborted
 from google.cloud import firestore
@@ -23,6 +23,12 @@ RELEASES, ROLLOUTS, HISTORY = "releases", "rollouts", "history"
 ENVIRONMENTS, PROCESSED, DEAD_LETTERS = "environments", "processedEvents", "deadLetters"
 # Contention on one environment's lock is normal (concurrent promotions); retry generously.
 MAX_ATTEMPTS = 30
+
+
+class _ReadOnly(Exception):
+    def __init__(self, result: object) -> None:
+        super().__init__("read-only transaction")
+        self.result = result
 
 
 def _contended(exc: BaseException) -> bool:
@@ -87,8 +93,9 @@ class FirestoreTx:
             refs.append(self._refs.rollout(release, env))
         self._load([r for r in refs if r.path not in self._snaps])
 
-    def seen(self, event_id: str) -> bool:
-        return self._read(self._refs.processed(event_id)) is not None
+    def processed(self, event_id: str) -> Processed | None:
+        data = self._read(self._refs.processed(event_id))
+        return Processed.model_validate(data) if data else None
 
     def release(self, version: str) -> Release | None:
         data = self._read(self._refs.release(version))
@@ -118,9 +125,11 @@ class FirestoreTx:
     def mark_processed(self, record: Processed) -> None:
         self._writes.append((self._refs.processed(record.event_id), record.to_doc()))
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
+        """Stage the writes on the transaction; False if there is nothing to write."""
         for ref, data in self._writes:
             self._tx.set(ref, data)
+        return bool(self._writes)
 
 
 class FirestoreUnitOfWork:
@@ -133,7 +142,8 @@ class FirestoreUnitOfWork:
         def run(transaction: Any) -> T:
             view = FirestoreTx(self._refs, transaction)
             result = work(view)
-            view.flush()
+            if not view.flush():
+                raise _ReadOnly(result)  # the decorator rolls back instead of committing
             return result
 
         # The client library retries an aborted transaction at once, with no backoff: under
@@ -145,12 +155,11 @@ class FirestoreUnitOfWork:
             stop=stop_after_attempt(MAX_ATTEMPTS),
             reraise=True,
         )
-        result: T = retrying(lambda: run(self.db.transaction(max_attempts=1)))
+        try:
+            result: T = retrying(lambda: run(self.db.transaction(max_attempts=1)))
+        except _ReadOnly as read_only:
+            return cast(T, read_only.result)
         return result
-
-    def processed(self, event_id: str) -> Processed | None:
-        snap = self._refs.processed(event_id).get()
-        return Processed.model_validate(snap.to_dict()) if snap.exists else None
 
     def finish_effects(self, event_id: str) -> None:
         self._refs.processed(event_id).update({"effectsDone": True})

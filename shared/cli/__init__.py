@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -19,7 +18,7 @@ from shared.errors import ConfigError, ControlPlaneError
 class _Group(TyperGroup):
     """Maps the control plane's errors to one message and the exit codes of DESIGN.md §7."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ConfigError as exc:

@@ -72,11 +72,6 @@ class MessageBus:
     ) -> Processed:
         if isinstance(message, MonitoringTick):
             return self._tick(message, event_id, topic)
-        done = self.uow.processed(event_id)
-        if done is not None:
-            log.info("duplicate event, already %s", done.outcome, extra={"event_id": event_id})
-            self._carry_out(done)
-            return done
         try:
             record = self.uow.atomically(lambda tx: self._apply(tx, message, event_id, topic))
         except Refused as exc:
@@ -120,11 +115,11 @@ class MessageBus:
     def _apply(self, tx: Tx, message: object, event_id: str, topic: str) -> Processed:
         release, env = handlers.coordinates(message)
         tx.prefetch(event_id, release, env)
+        done = tx.processed(event_id)
+        if done is not None:  # a redelivery: its outbox may still need carrying out
+            log.info("duplicate event, already %s", done.outcome, extra={"event_id": event_id})
+            return done
         now = self.clock()
-        if tx.seen(event_id):  # a concurrent delivery committed first
-            return Processed(
-                event_id=event_id, topic=topic, at=now, outcome="ignored", note="duplicate delivery"
-            )
         handler = handlers.HANDLERS.get(type(message))
         if handler is None:
             raise Refused(f"no handler for {type(message).__name__}")

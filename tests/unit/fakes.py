@@ -50,8 +50,8 @@ class FakeTx:
     def prefetch(self, event_id: str, release: str | None, env: str | None) -> None:
         pass
 
-    def seen(self, event_id: str) -> bool:
-        return event_id in self.store.processed
+    def processed(self, event_id: str) -> Processed | None:
+        return self.store.processed.get(event_id)
 
     def release(self, version: str) -> Release | None:
         r = self.store.releases.get(version)
@@ -86,17 +86,16 @@ class FakeUnitOfWork:
     def __init__(self) -> None:
         self.store = Store()
         self.transactions = 0
+        self.commits = 0
 
     def atomically(self, work: Callable[[FakeTx], T]) -> T:
         tx = FakeTx(self.store)
         result = work(tx)  # an exception here discards every staged write
         self.transactions += 1
+        self.commits += bool(tx.writes)
         for write in tx.writes:
             write()
         return result
-
-    def processed(self, event_id: str) -> Processed | None:
-        return self.store.processed.get(event_id)
 
     def finish_effects(self, event_id: str) -> None:
         self.store.processed[event_id].effects_done = True
