@@ -7,6 +7,7 @@ Clients are built lazily, once per instance, on the first event.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import functions_framework
 from cloudevents.http import CloudEvent
@@ -14,9 +15,11 @@ from cloudevents.http import CloudEvent
 from shared import log
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from shared.errors import Refused
-from shared.notify.handler import Notifier
-from shared.service.messagebus import MessageBus
 from shared.transport import unwrap
+
+if TYPE_CHECKING:  # the real imports are lazy: they cost every cold start, used by one target
+    from shared.notify.handler import Notifier
+    from shared.service.messagebus import MessageBus
 
 log.configure()
 
