@@ -2,7 +2,9 @@
 
 Field names are the contract the flags evaluator reads (camelCase). `up` creates only flags
 that are missing, so a flag an operator already set in the console is never reset; `down`
-removes only flags still exactly as `up` wrote them (`updatedBy` is this migration).
+removes only flags still exactly as `up` wrote them (`updatedBy` is this migration), and never
+the safety flags (refundButtons, panicTracking, wallet): the flags policy forbids deleting
+them and the console-edit guard would put them straight back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ version = "1.1.0"
 description = "Feature flags: AI companions, video calls, calendar payments, events, ..."
 
 UPDATED_BY = "migration:1.1.0"
+SAFETY_FLAGS = frozenset({"refundButtons", "panicTracking", "wallet"})
 
 
 def _flag(
@@ -97,6 +100,9 @@ def down(ctx: Any) -> None:
     for name, data in FLAGS.items():
         snap = existing[f"featureFlags/{name}"]
         if not snap.exists:
+            continue
+        if name in SAFETY_FLAGS:
+            ctx.log.info("featureFlags/%s is a safety flag: it outlives a downgrade", name)
             continue
         current = {k: v for k, v in snap.to_dict().items() if k != "updatedAt"}
         if current == data:

@@ -65,17 +65,28 @@ class MigrationContext:
         self.docs_read += len(snaps)
         return {s.reference.path: s for s in snaps}
 
-    def migrate(self, collection: str, transform: Transform, *, task: str | None = None) -> None:
+    def migrate(
+        self,
+        collection: str,
+        transform: Transform,
+        *,
+        task: str | None = None,
+        conditional: bool = True,
+    ) -> None:
         """Apply `transform` to every document of `collection` in chunks, resumably.
 
         `transform(snapshot)` returns field updates (a dict, as for `update`), `DELETE`, or
         None to leave the document alone. Each document's write is conditional on the update
         time it was read with, and a checkpoint is saved after every chunk, so a run killed
         half-way resumes without writing any document twice or skipping one.
+
+        `conditional=False` drops the update-time precondition on each write: faster on a
+        collection nothing else writes during the migration (resuming stays exact either way,
+        it compares the recorded update times itself).
         """
         from shared.migrations.passes import run_pass
 
-        run_pass(self, collection, transform, task or collection)
+        run_pass(self, collection, transform, task or collection, conditional)
 
     def save_progress(self) -> None:
         self.save(self.checkpoints, self.docs_read, self.writer.written)

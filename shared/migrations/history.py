@@ -52,19 +52,10 @@ class HistoryStore:
         docs_read: int,
         docs_written: int,
     ) -> None:
-        """One transaction: the lock is still ours (lease renewed), then the checkpoint."""
-        from google.cloud import firestore
-
-        ref = self.history.document(version)
+        """The checkpoint lands only together with a renewal of a lock that is still ours."""
         fields = {
             "checkpoints": {k: c.to_doc() for k, c in checkpoints.items()},
             "docsRead": docs_read,
             "docsWritten": docs_written,
         }
-
-        @firestore.transactional
-        def save(transaction: Any) -> None:
-            lock.renew(transaction)
-            transaction.update(ref, fields)
-
-        save(self.db.transaction())
+        lock.renew_with([(self.history.document(version), fields)])

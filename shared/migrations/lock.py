@@ -72,6 +72,9 @@ class MigrationLock:
         self.lease, self.clock = lease, clock
         self.ref = db.document(LOCK_PATH)
         self.host = socket.gethostname()
+        # update time of our last write to the lock document: a renewal conditional on it
+        # fails if anyone else wrote the lock since (fencing without a transaction)
+        self.fence: Any = None
 
     def _lease(self, acquired_at: datetime) -> Lease:
         now = self.clock()
@@ -101,6 +104,7 @@ class MigrationLock:
             transaction.set(self.ref, self._lease(self.clock()).to_doc())
 
         take(self.db.transaction())
+        self.fence = self.ref.get().update_time
 
     def acquire(self, wait_s: float) -> None:
         """Take the lock, waiting up to `wait_s` seconds for a running holder to finish."""
@@ -115,15 +119,23 @@ class MigrationLock:
         )
         retrying(self.try_acquire)
 
-    def renew(self, transaction: Any) -> None:
-        """Inside a caller's transaction: check the lock is still ours and extend the lease."""
-        held = self._held(transaction)
-        if held is None or held.run_id != self.run_id:
+    def renew_with(self, writes: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Commit `writes` (ref, field updates) atomically with a lease renewal that only
+        succeeds if the lock is still exactly as this run last wrote it (one round trip)."""
+        from google.api_core.exceptions import FailedPrecondition, NotFound
+
+        batch = self.db.batch()
+        expires = {"expiresAt": self.clock() + self.lease}
+        batch.update(self.ref, expires, option=self.db.write_option(last_update_time=self.fence))
+        for ref, fields in writes:
+            batch.update(ref, fields)
+        try:
+            results = batch.commit()
+        except (FailedPrecondition, NotFound):
             raise LockLost(
                 "migration lock lost (lease ran out and another run took it): stopping"
-                + (f"; now {describe(held)}" if held else "")
-            )
-        transaction.set(self.ref, self._lease(held.acquired_at).to_doc())
+            ) from None
+        self.fence = results[0].update_time
 
     def release_lock(self) -> None:
         from google.cloud import firestore

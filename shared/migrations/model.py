@@ -5,6 +5,7 @@ Firestore documents use camelCase field names, like the rest of the control plan
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -43,17 +44,25 @@ class MigrationInfo(Doc):
 class Checkpoint(Doc):
     """Where a chunked collection pass stands, saved after every chunk.
 
-    `cursor` is the id of the last document whose write is known to be committed; `pending_*`
-    is the chunk in flight with each document's update time as read, so a resumed run can tell
+    `cursor` is the id of the last document whose write is known to be committed; `pending`
+    holds the documents in flight with each one's update time as read, so a resumed run can tell
     a document it already wrote (time changed) from one it did not (time unchanged).
     """
 
     cursor: str | None = None
-    pending_ids: list[str] = Field(default_factory=list)
-    pending_times: list[str] = Field(default_factory=list)
+    # [[id, updateTime], ...] as one JSON string: one field, so Firestore does not index
+    # thousands of array entries on every checkpoint
+    pending: str = ""
     chunks: int = 0
     docs: int = 0
     done: bool = False
+
+    def in_flight(self) -> list[tuple[str, str]]:
+        return [(str(i), str(t)) for i, t in json.loads(self.pending)] if self.pending else []
+
+    def set_in_flight(self, ids: list[str], times: list[str]) -> None:
+        pairs = list(zip(ids, times, strict=True))
+        self.pending = json.dumps(pairs, separators=(",", ":")) if pairs else ""
 
 
 class HistoryEntry(Doc):

@@ -23,6 +23,7 @@ from rich.text import Text
 class ProgressSink(Protocol):
     def start(self, label: str, total: int | None, done: int) -> None: ...
     def advance(self, docs: int) -> None: ...
+    def set_total(self, total: int) -> None: ...
     def finish(self) -> None: ...
 
 
@@ -53,6 +54,10 @@ class RichProgress:
         if self._task is not None:
             self._progress.advance(self._task, docs)
 
+    def set_total(self, total: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, total=total)
+
     def finish(self) -> None:
         self._progress.stop()
         self._task = None
@@ -76,6 +81,9 @@ class PlainProgress:
         if time.monotonic() - self._last >= self._every:
             self._line()
 
+    def set_total(self, total: int) -> None:
+        self._total = total
+
     def finish(self) -> None:
         self._line()
 
@@ -94,6 +102,9 @@ class NoProgress:
         pass
 
     def advance(self, docs: int) -> None:
+        pass
+
+    def set_total(self, total: int) -> None:
         pass
 
     def finish(self) -> None:

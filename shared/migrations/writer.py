@@ -5,7 +5,7 @@ protected-collection guard, dry-run counting and precondition conflicts reported
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from shared.migrations.errors import MigrationFailed, ProtectedWrite
@@ -65,9 +65,13 @@ class ChunkedWriter:
         self._bulk: Any = None
         self._queued = 0
         self.autoflush = True
+        # False: update-time preconditions are dropped (a pass that opted out of them)
+        self.conditional = True
         self.written = 0
         self._conflicts: list[str] = []
         self._errors: list[str] = []
+        # called (from BulkWriter's threads) once per write that is final: done or given up
+        self.on_settled: Callable[[str], None] | None = None
 
     def _writer(self) -> Any:
         if self._bulk is None:
@@ -78,9 +82,11 @@ class ChunkedWriter:
             self._bulk.on_write_error(self._on_error)
         return self._bulk
 
-    def _on_result(self, _ref: Any, _result: Any, _bw: Any) -> None:
+    def _on_result(self, ref: Any, _result: Any, _bw: Any) -> None:
         with self._lock:
             self.written += 1
+        if self.on_settled is not None:
+            self.on_settled(ref.path)
 
     def _on_error(self, failure: Any, _bw: Any) -> bool:
         if failure.code in _TRANSIENT and failure.attempts < MAX_ATTEMPTS:
@@ -91,6 +97,8 @@ class ChunkedWriter:
                 self._conflicts.append(path)
             else:
                 self._errors.append(f"{path}: code {failure.code}: {failure.message}")
+        if self.on_settled is not None:
+            self.on_settled(path)
         return False
 
     def _ref(self, doc: Any) -> Any:
@@ -99,7 +107,7 @@ class ChunkedWriter:
         return ref
 
     def _option(self, if_update_time: Any) -> Any:
-        if if_update_time is None:
+        if if_update_time is None or not self.conditional:
             return None
         return self.db.write_option(last_update_time=if_update_time)
 
@@ -142,6 +150,10 @@ class ChunkedWriter:
             errors, self._errors = self._errors, []
         if errors:
             raise MigrationFailed(f"{len(errors)} write(s) failed, first: {errors[0]}")
+
+    def has_conflicts(self) -> bool:
+        with self._lock:
+            return bool(self._conflicts)
 
     def take_conflicts(self) -> list[str]:
         with self._lock:

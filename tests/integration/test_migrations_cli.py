@@ -54,7 +54,8 @@ def test_up_status_plan_validate_down(dev_db: Any) -> None:
     assert "nothing to do" in migrate("up", "--env", DEV).stdout
     down = migrate("down", "--env", DEV, "--to", "1.0.0")
     assert down.exit_code == 0, down.output
-    assert not dev_db.document("featureFlags/wallet").get().exists
+    assert not dev_db.document("featureFlags/videoCalls").get().exists
+    assert dev_db.document("featureFlags/wallet").get().exists  # safety flag stays
     assert dev_db.document("appConfig/app").get().exists
 
 

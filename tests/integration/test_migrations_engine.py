@@ -85,9 +85,29 @@ def test_shipped_migrations_round_trip_leaves_data_as_before(
     assert applied.versions == ["1.0.0", "1.1.0"] and applied.schema_version == "1.1.0"
 
     eng.down("0.0.0")
-    assert dump(dev_db, skip=("_schema",)) == before
+    after = dump(dev_db, skip=("_schema",))
+    # safety flags outlive a downgrade (flags policy); everything else is exactly as before
+    for flag in ("refundButtons", "panicTracking"):
+        assert after.pop(f"featureFlags/{flag}")["alwaysOn"] is True
+    assert after == before
     assert dev_db.document("_schema/current").get().to_dict()["version"] is None
     assert [i.status for i in eng.plan().items] == [Status.PENDING, Status.PENDING]
+
+
+def test_collection_pass_round_trip_is_exact(
+    dev_db: Any, plane: PlaneConfig, host: str, tmp_path: Path
+) -> None:
+    seed(dev_db, "items", 130, n=5)
+    dev_db.document("items/doc00007").update({"n": 41})
+    before = dump(dev_db)
+    directory = tmp_path / "m"
+    write_migration(directory, "001_counter.py", COUNTER.format(version="1.0.0"))
+    eng = engine(dev_db, plane, DEV, directory, host=host, chunk_size=20)
+    up = eng.up()
+    assert up.steps[0].docs_written == 130
+    assert dev_db.document("items/doc00007").get().get("n") == 42
+    eng.down("0.0.0")
+    assert dump(dev_db, skip=("_schema",)) == before
 
 
 def _export_data(host: str, project: str, directory: Path) -> bytes:
