@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.config import EnvConfig
+from shared.errors import ConfigError
 from shared.domain.messages import StepReport
 from shared.domain.model import Deployed, Release, Rollout
 
@@ -33,6 +34,9 @@ class NoBakeAnalysis:
 
 
 class NoDeployTarget:
+    def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
+        raise ConfigError(f"no deploy target is configured for {env.name}: nothing deployed")
+
     def restore(self, target: Deployed, env: EnvConfig) -> StepReport:
         return StepReport.not_run(
             f"no deploy target is configured: release {target.release} was not restored in "

@@ -112,9 +112,16 @@ class BakeAnalysis(Protocol):
 
 
 class DeployTarget(Protocol):
-    """Restores a recorded release's artifacts (functions, rules, indexes, hosting)."""
+    """Where a release runs: functions, Firestore rules and indexes, hosting (or, locally, the
+    sample app). `deploy` runs inside the deploy build; `restore` inside a rollback."""
 
-    def restore(self, target: Deployed, env: EnvConfig) -> StepReport: ...
+    def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
+        """Make `release` serve in `env`; return the artifact references a rollback needs."""
+        ...
+
+    def restore(self, target: Deployed, env: EnvConfig) -> StepReport:
+        """Make the recorded `target` serve again; never touches user data."""
+        ...
 
 
 Clock = Callable[[], datetime]

@@ -157,6 +157,10 @@ class FakeStep:
         self.calls.append((rollout.release, env.name))
         return self.report
 
+    def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
+        self.calls.append((release, env.name))
+        return {"app": release}
+
     def restore(self, target: Deployed, env: EnvConfig) -> StepReport:
         self.calls.append((target.release, env.name))
         return self.report
