@@ -223,7 +223,7 @@ def run(host: str, count: int, naive_count: int, work: Path) -> None:
     res = resume_overhead(db, host, count, config)
     print(
         f"resume after SIGKILL at doc {count // 2 + CHUNK // 3}: re-read {res['reread']:.0f} docs "
-        f"({res['reread'] / count:.2%} of the collection; at most {DEPTH + 1} chunks of {CHUNK}); "
+        f"({res['reread'] / count:.2%} of the collection; at most {DEPTH} chunks of {CHUNK}); "
         f"resumed run finished the remaining {res['remaining']:.0f} docs in {res['seconds']:.1f}s "
         "(includes interpreter start-up)"
     )

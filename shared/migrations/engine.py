@@ -267,6 +267,7 @@ class Engine:
                 lock, m.info.version, cps, base_read + read, base_written + written
             )
 
+        lock.renew_with([])  # each migration starts with a full lease (and a lock still ours)
         self.history.write(entry)
         ctx = self._context(m, dry_run=False, checkpoints=entry.checkpoints)
         ctx.save = with_lock

@@ -153,6 +153,11 @@ def select_down(plan: Plan, to: SemVer) -> list[PlanItem]:
     ]
     chosen.sort(key=lambda i: SemVer(i.version), reverse=True)
     for i in chosen:
+        if i.status is Status.FAILED and i.failed_direction == "up":
+            # its `down` would undo documents the stopped `up` never reached
+            raise BadMigrationInput(
+                f"{i.version}: an `up` stopped half-way; run `migrate up` to finish it first"
+            )
         if i.status is Status.MISSING or i.file is None:
             raise BadMigrationInput(f"{i.version}: cannot go down, its file is missing")
         if not i.has_down:

@@ -255,6 +255,16 @@ def test_half_done_down_blocks_up() -> None:
         planning.select_up(plan)
 
 
+def test_half_done_up_must_finish_before_down() -> None:
+    plan = planning.build_plan([info(1, "1.0.0")], [entry("1.0.0", outcome="failed")])
+    with pytest.raises(BadMigrationInput, match="run `migrate up` to finish it first"):
+        planning.select_down(plan, SemVer("0.0.0"))
+    half_down = planning.build_plan(
+        [info(1, "1.0.0")], [entry("1.0.0", direction="down", outcome="running")]
+    )
+    assert [i.version for i in planning.select_down(half_down, SemVer("0.0.0"))] == ["1.0.0"]
+
+
 def test_down_newest_first_and_needs_every_down() -> None:
     local = [info(1, "1.0.0"), info(2, "1.1.0", down=False), info(3, "1.2.0")]
     plan = planning.build_plan(local, [entry("1.0.0"), entry("1.1.0"), entry("1.2.0")])
