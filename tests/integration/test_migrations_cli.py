@@ -13,15 +13,19 @@ from typer.testing import CliRunner
 
 from shared.cli import context
 from shared.cli.migrate_cmds import app
-from shared.config import PlaneConfig
+from shared.config import DEFAULT_CONFIG_FILE, PlaneConfig
 from tests.integration.test_migrations_support import DEV, client, dump, wipe, write_migration
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def dev_db(emulator_env: dict[str, str], plane: PlaneConfig) -> Iterator[Any]:
-    context.settings.cache_clear()  # pick up the emulator's host from the environment
+def dev_db(
+    emulator_env: dict[str, str], plane: PlaneConfig, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    # the repo's config (other suites may point the session at theirs) and the emulator's host
+    monkeypatch.setenv("RELEASECTL_CONFIG_FILE", str(DEFAULT_CONFIG_FILE))
+    context.settings.cache_clear()
     wipe(emulator_env["FIRESTORE_EMULATOR_HOST"], plane.env(DEV).project)
     db = client(plane.env(DEV).project)
     yield db

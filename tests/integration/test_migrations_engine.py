@@ -292,3 +292,69 @@ def test_baseline_adopts_an_existing_database(dev_db: Any, plane: PlaneConfig, h
     assert not dev_db.document("appConfig/app").get().exists  # 1.0.0 was never run
     with pytest.raises(BadMigrationInput, match="already has schema history"):
         eng.baseline("1.1.0")
+
+
+RACY = """
+from google.cloud import firestore
+version = "1.0.0"
+description = "the app writes one document while the migration is on it"
+other = firestore.Client(project={project!r})
+raced = []
+
+def bump(snap):
+    if snap.id == "doc00003" and not raced:
+        raced.append(True)
+        other.document("items/doc00003").update({{"n": 100}})  # after our read
+    return {{"n": snap.get("n") + 1}}
+
+def up(ctx):
+    ctx.migrate("items", bump, conditional={conditional})
+"""
+
+
+@pytest.mark.parametrize(("conditional", "expected"), [(True, 101), (False, 1)])
+def test_a_document_changed_under_the_migration_is_transformed_again(
+    dev_db: Any, plane: PlaneConfig, host: str, tmp_path: Path, conditional: bool, expected: int
+) -> None:
+    seed(dev_db, "items", 40, n=0)
+    directory = tmp_path / "m"
+    body = RACY.format(project=plane.env(DEV).project, conditional=conditional)
+    write_migration(directory, "001_racy.py", body)
+    engine(dev_db, plane, DEV, directory, host=host, chunk_size=10).up()
+    values = {d.id: d.get("n") for d in dev_db.collection("items").stream()}
+    # conditional (default): the app's write is kept and migrated (100 + 1); without the
+    # precondition it is lost under the migration's stale write
+    assert values.pop("doc00003") == expected
+    assert set(values.values()) == {1}
+
+
+def test_lock_lease_expiry_and_fencing(dev_db: Any, host: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.migrations.errors import LockLost
+    from shared.migrations.lock import MigrationLock
+
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+
+    def lock(run_id: str) -> MigrationLock:
+        return MigrationLock(
+            dev_db,
+            run_id=run_id,
+            actor=run_id,
+            release=None,
+            lease=timedelta(minutes=1),
+            clock=lambda: now[0],
+        )
+
+    first, second = lock("first"), lock("second")
+    first.acquire(0)
+    with pytest.raises(LockHeld, match="held by first"):
+        second.acquire(0)
+    first.renew_with([])  # still ours: fine
+    now[0] += timedelta(minutes=2)  # first stalls past its lease
+    second.acquire(0)  # expired: taken over
+    with pytest.raises(LockLost):
+        first.renew_with([(dev_db.document("things/x"), {"v": 1})])
+    assert not dev_db.document("things/x").get().exists  # fenced write did not land
+    first.release_lock()  # not ours any more: leaves second's lock alone
+    assert dev_db.document("_schema/lock").get().to_dict()["runId"] == "second"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.config import PlaneConfig
+from shared.config import DEFAULT_CONFIG_FILE, PlaneConfig
 from tests.integration.test_migrations_support import DEV, client, seed, wipe, write_migration
 
 DOCS, CHUNK, KILL_AT = 600, 50, 537
@@ -43,7 +43,12 @@ def down(ctx):
 
 def releasectl(directory: Path, *args: str, kill_at: int = 0) -> subprocess.CompletedProcess[str]:
     code = "from shared.cli import main; main()"
-    env = {**os.environ, "KILL_AT": str(kill_at), "RELEASECTL_ACTOR": "resume-test"}
+    env = {
+        **os.environ,
+        "KILL_AT": str(kill_at),
+        "RELEASECTL_ACTOR": "resume-test",
+        "RELEASECTL_CONFIG_FILE": str(DEFAULT_CONFIG_FILE),
+    }
     cmd = [sys.executable, "-c", code, "migrate", "up", "--env", DEV, "--dir", str(directory)]
     return subprocess.run(
         [*cmd, "--chunk-size", str(CHUNK), *args],

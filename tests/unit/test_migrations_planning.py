@@ -328,3 +328,23 @@ def test_lock_lease_rules() -> None:
     assert not may_take(live, later, "h2", alive=lambda _pid: False)  # other host: trust lease
     assert not may_take(live, later, "h1", alive=lambda _pid: True)
     assert may_take(live, later, "h1", alive=lambda _pid: False)  # holder died on this host
+
+
+def test_progress_plain_lines_off_a_terminal_and_a_bar_on_one() -> None:
+    import io
+
+    from rich.console import Console
+
+    from shared.migrations.progress import PlainProgress, RichProgress, for_console
+
+    out = io.StringIO()
+    plain = for_console(Console(file=out, force_terminal=False, width=200))
+    assert isinstance(plain, PlainProgress)
+    plain.start("1.2.0 users", None, 0)
+    plain.set_total(1000)
+    plain.advance(400)
+    plain.finish()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("1.2.0 users: 0/? docs")
+    assert lines[-1].startswith("1.2.0 users: 400/1000 docs (") and lines[-1].endswith("docs/s)")
+    assert isinstance(for_console(Console(file=io.StringIO(), force_terminal=True)), RichProgress)
