@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from shared.config import PlaneConfig, Settings
+from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus, Ports
-from shared.service.ports import BuildPort, Clock, UnitOfWork
+from shared.service.ports import BuildPort, Clock, DeployTarget, UnitOfWork
+
+if TYPE_CHECKING:
+    from shared.local.state import StackState
 
 
 def utcnow() -> datetime:
@@ -19,37 +24,56 @@ def bootstrap(
     return MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
 
 
-def _builds(settings: Settings) -> BuildPort:
+def _stack(settings: Settings) -> StackState:
+    from shared.local.state import load
+
+    stack = load(settings.local_dir) if settings.local_dir else None
+    if stack is None:
+        raise ConfigError(f"no local stack is running in {settings.local_dir}")
+    return stack
+
+
+def builds(settings: Settings) -> BuildPort:
     from shared.adapters.cloudbuild import CloudBuildPort, NoBuildRunner
 
-    backend = settings.build_backend
-    if backend == "auto":
-        backend = "none" if settings.local else "cloudbuild"
+    backend = settings.backend(settings.build_backend, "cloudbuild")
+    if backend == "local":
+        from shared.local.build_runner import LocalBuildRunner
+
+        stack = _stack(settings)
+        return LocalBuildRunner(stack.local_dir, settings.project, stack.environment())
     return NoBuildRunner() if backend == "none" else CloudBuildPort(settings.project)
 
 
+def deploy_target(settings: Settings, db: Any) -> DeployTarget:
+    from shared.adapters.pending_steps import NoDeployTarget
+
+    backend = settings.backend(settings.deploy_target, "gcp")
+    if backend == "local":
+        from shared.adapters.firestore_views import release_artifacts
+        from shared.local.sample_app import LocalSampleApp
+
+        return LocalSampleApp(_stack(settings), lambda version: release_artifacts(db, version))
+    return NoDeployTarget()  # Google Cloud's adapter: see docs/ROLLBACK.md
+
+
 def from_settings(settings: Settings | None = None) -> MessageBus:
-    """The bus with real adapters: Google Cloud, or the emulators when their hosts are set."""
+    """The bus with real adapters: Google Cloud, the local stack, or bare emulators."""
     from google.cloud import firestore
 
     from shared.adapters.firestore_store import FirestoreUnitOfWork
-    from shared.adapters.pending_steps import (
-        NoBakeAnalysis,
-        NoDeployTarget,
-        NoGates,
-        NoSmokeTests,
-    )
+    from shared.adapters.pending_steps import NoBakeAnalysis, NoGates, NoSmokeTests
     from shared.adapters.pubsub import Publisher, PubSubEventPublisher
 
     settings = settings or Settings()
+    db = firestore.Client(project=settings.project)
     publisher = Publisher(settings.project)
     ports = Ports(
-        builds=_builds(settings),
+        builds=builds(settings),
         events=PubSubEventPublisher(publisher, settings.release_events_topic),
         gates=NoGates(),
         smoke=NoSmokeTests(),
         bake=NoBakeAnalysis(),
-        deploy_target=NoDeployTarget(),
+        deploy_target=deploy_target(settings, db),
     )
-    db = firestore.Client(project=settings.project)
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)

@@ -144,8 +144,11 @@ class Settings(BaseSettings):
     )
     release_events_topic: str = "release-events"
     release_commands_topic: str = "release-commands"
-    # auto: Cloud Build on Google Cloud, none on the emulators (until a local runner is set up)
-    build_backend: Literal["auto", "cloudbuild", "none"] = "auto"
+    # auto: the local stack's runner and sample app when RELEASECTL_LOCAL_DIR names a running
+    # stack; Google Cloud otherwise; nothing on bare emulators (tests play Cloud Build there).
+    build_backend: Literal["auto", "cloudbuild", "local", "none"] = "auto"
+    deploy_target: Literal["auto", "gcp", "local", "none"] = "auto"
+    local_dir: Path | None = None
     firestore_emulator_host: str | None = Field(
         None, validation_alias=AliasChoices("FIRESTORE_EMULATOR_HOST")
     )
@@ -153,6 +156,14 @@ class Settings(BaseSettings):
     @property
     def local(self) -> bool:
         return bool(self.firestore_emulator_host)
+
+    def backend(self, chosen: str, cloud: str) -> str:
+        """Resolve an `auto` adapter choice: local stack, bare emulators, or Google Cloud."""
+        if chosen != "auto":
+            return chosen
+        if self.local_dir is not None:
+            return "local"
+        return "none" if self.local else cloud
 
     @cached_property
     def plane(self) -> PlaneConfig:

@@ -33,6 +33,7 @@ def substitutions(request: StartBuild, control_project: str) -> dict[str, str]:
         SUB_STEP: request.step,
         SUB_ATTEMPT: str(request.attempt),
         "_ENV_PROJECT": request.env_project,
+        "_COMMIT": request.commit,
         "_CONTROL_PROJECT": control_project,
     }
 

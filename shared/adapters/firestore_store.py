@@ -20,6 +20,8 @@ from shared.service.ports import DeadLetter, Processed
 
 T = TypeVar("T")
 RELEASES, ROLLOUTS, HISTORY = "releases", "rollouts", "history"
+# releases/{id}/deployments/{env}: written by the deploy build, read when it succeeds
+DEPLOYMENTS = "deployments"
 ENVIRONMENTS, PROCESSED, DEAD_LETTERS = "environments", "processedEvents", "deadLetters"
 # Contention on one environment's lock is normal (concurrent promotions); retry generously.
 MAX_ATTEMPTS = 30
@@ -51,6 +53,9 @@ class _Refs:
 
     def rollout(self, version: str, env: str) -> Any:
         return self.release(version).collection(ROLLOUTS).document(env)
+
+    def deployment(self, version: str, env: str) -> Any:
+        return self.release(version).collection(DEPLOYMENTS).document(env)
 
     def env(self, env: str) -> Any:
         return self.db.collection(ENVIRONMENTS).document(env)
@@ -104,6 +109,12 @@ class FirestoreTx:
     def rollout(self, version: str, env: str) -> Rollout | None:
         data = self._read(self._refs.rollout(version, env))
         return Rollout.model_validate(data) if data else None
+
+    def deployment(self, version: str, env: str, attempt: int) -> dict[str, str] | None:
+        data = self._read(self._refs.deployment(version, env))
+        if not data or data.get("attempt") != attempt:
+            return None
+        return {str(k): str(v) for k, v in data.get("artifacts", {}).items()}
 
     def environment(self, env: str) -> EnvironmentState:
         data = self._read(self._refs.env(env))
@@ -178,6 +189,18 @@ class FirestoreUnitOfWork:
         )
         records = [Processed.model_validate(s.to_dict()) for s in query.stream()]
         return [r for r in records if r.at < older_than]
+
+    def record_deployment(
+        self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str
+    ) -> None:
+        self._refs.deployment(version, env).set(
+            {
+                "attempt": attempt,
+                "artifacts": artifacts,
+                "buildId": build_id,
+                "at": firestore.SERVER_TIMESTAMP,
+            }
+        )
 
     def read_release(self, version: str) -> Release | None:
         snap = self._refs.release(version).get()

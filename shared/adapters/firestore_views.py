@@ -59,6 +59,13 @@ def env_status(db: Any, plane: PlaneConfig, only: str | None = None) -> list[Env
     return out
 
 
+def release_artifacts(db: Any, version: str) -> dict[str, str]:
+    """The artifacts a release declared at `release.create` ({} for an unknown release)."""
+    snap = db.collection(RELEASES).document(version).get()
+    data = snap.to_dict() if snap.exists else None
+    return {str(k): str(v) for k, v in (data or {}).get("artifacts", {}).items()}
+
+
 def read_rollout(db: Any, release: str, env: str) -> Rollout | None:
     snap = db.collection(RELEASES).document(release).collection(ROLLOUTS).document(env).get()
     return Rollout.model_validate(snap.to_dict()) if snap.exists else None

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.config import EnvConfig
-from shared.errors import ConfigError
 from shared.domain.messages import StepReport
 from shared.domain.model import Deployed, Release, Rollout
+from shared.errors import ConfigError
 
 
 class NoGates:

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from shared.cli import env_cmds, read_cmds, release_cmds
+from shared.cli import context, env_cmds, read_cmds, release_cmds
 from shared.cli.output import err_console
 from shared.errors import ConfigError, ControlPlaneError
 
@@ -37,6 +37,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _edge() -> None:
+    """Operate the Firebase release control plane."""
+    context.use_local_stack()
+
+
 app.command("status")(read_cmds.status)
 app.command("history")(read_cmds.history)
 app.command("dead-letters")(read_cmds.dead_letters)
@@ -44,6 +52,8 @@ app.add_typer(release_cmds.app, name="release")
 app.add_typer(env_cmds.app, name="env")
 # Later command groups register here: (module, name) pairs, imported on start.
 _GROUPS: list[tuple[str, str]] = [
+    ("shared.cli.deploy_cmds", "deploy"),
+    ("shared.cli.local_cmds", "local"),
     ("shared.cli.flags_cmds", "flags"),
     ("shared.cli.secrets_cmds", "secrets"),
     ("shared.cli.migrate_cmds", "migrate"),

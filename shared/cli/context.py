@@ -33,5 +33,23 @@ def publisher() -> Any:
     return Publisher(settings().project)
 
 
+def use_local_stack() -> bool:
+    """With no emulator configured, talk to the local stack `./deploy.sh local` started.
+
+    Runs once at the CLI's edge, before any client exists: the Google clients only read their
+    emulator hosts from the environment.
+    """
+    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        return False
+    from shared.local.state import load, local_dir_from_env
+
+    stack = load(local_dir_from_env())
+    if stack is None:
+        return False
+    os.environ.update(stack.environment())
+    settings.cache_clear()
+    return True
+
+
 def default_actor() -> str:
     return os.environ.get("RELEASECTL_ACTOR") or getpass.getuser()

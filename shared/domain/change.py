@@ -197,14 +197,19 @@ class Change:
                 step=step,
                 config=BUILD_CONFIGS[step],
                 env_project=self.cfg.project,
+                commit=self.release.commit,
             )
         )
 
     def _enter_live(self) -> None:
         if self.env.current is not None and self.env.current.release != self.release.version:
             self.env.previous = self.env.current
+        deploy = self.current().steps.get("deploy")
+        recorded = deploy.detail.get("artifacts", {}) if deploy else {}
         self.env.current = Deployed(
-            release=self.release.version, artifacts=self.release.artifacts, since=self.now
+            release=self.release.version,
+            artifacts={**self.release.artifacts, **recorded},
+            since=self.now,
         )
         self.env_changed = True
 

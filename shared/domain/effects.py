@@ -42,6 +42,7 @@ class StartBuild(_Effect):
     step: Literal["migrate", "deploy"]
     config: str
     env_project: str
+    commit: str = ""  # the release's source: what the build checks out
 
     @property
     def key(self) -> str:

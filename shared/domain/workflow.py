@@ -151,8 +151,14 @@ def rollback(c: Change, cmd: RollbackEnv) -> None:
 _BUILD_STEP_STATE = {"migrate": State.MIGRATING, "deploy": State.DEPLOYING}
 
 
-def build_progress(c: Change, origin: StepBuild, build: Build) -> None:
-    """Record a build status; a final one moves the rollout on. Never moves backwards."""
+def build_progress(
+    c: Change, origin: StepBuild, build: Build, artifacts: dict[str, str] | None = None
+) -> None:
+    """Record a build status; a final one moves the rollout on. Never moves backwards.
+
+    `artifacts` are what a successful deploy build recorded as now serving: the references a
+    later rollback of this environment restores.
+    """
     r = c.current()
     if r.attempt != origin.attempt:
         c.note = f"build {build.id} belongs to attempt {origin.attempt}, rollout is on {r.attempt}"
@@ -170,7 +176,10 @@ def build_progress(c: Change, origin: StepBuild, build: Build) -> None:
         build_id=build.id,
         finished_at=c.now if build.final else None,
         reason=None if build.succeeded or not build.final else build.failure_reason(),
-        detail={"logUrl": build.log_url} if build.log_url else {},
+        detail={
+            **({"logUrl": build.log_url} if build.log_url else {}),
+            **({"artifacts": artifacts} if artifacts and build.succeeded else {}),
+        },
     )
     if not build.final or r.state is not _BUILD_STEP_STATE[origin.step]:
         return

@@ -141,7 +141,10 @@ def build_status(msg: BuildStatusChanged, ctx: Context) -> None:
     source = origin(msg.build)
     if isinstance(source, StepBuild):
         c = ctx.change(source.release, source.env)
-        workflow.build_progress(c, source, msg.build)
+        artifacts = None
+        if source.step == "deploy" and msg.build.succeeded:
+            artifacts = ctx.tx.deployment(source.release, source.env, source.attempt)
+        workflow.build_progress(c, source, msg.build, artifacts)
         ctx.save(c)
     elif isinstance(source, CiBuild):
         _ci_build(msg, source, ctx)

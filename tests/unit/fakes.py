@@ -40,6 +40,7 @@ class Store:
     history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
     processed: dict[str, Processed] = field(default_factory=dict)
     dead_letters: dict[str, DeadLetter] = field(default_factory=dict)
+    deployments: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
 
 
 class FakeTx:
@@ -60,6 +61,10 @@ class FakeTx:
     def rollout(self, version: str, env: str) -> Rollout | None:
         r = self.store.rollouts.get((version, env))
         return r.model_copy(deep=True) if r else None
+
+    def deployment(self, version: str, env: str, attempt: int) -> dict[str, str] | None:
+        found = self.store.deployments.get((version, env))
+        return found[1] if found and found[0] == attempt else None
 
     def environment(self, env: str) -> EnvironmentState:
         e = self.store.envs.get(env)
@@ -107,6 +112,11 @@ class FakeUnitOfWork:
     def unfinished(self, older_than: datetime, limit: int) -> list[Processed]:
         left = [p for p in self.store.processed.values() if not p.effects_done]
         return [p for p in left if p.at < older_than][:limit]
+
+    def record_deployment(
+        self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str
+    ) -> None:
+        self.store.deployments[(version, env)] = (attempt, artifacts)
 
     def read_release(self, version: str) -> Release | None:
         return self.store.releases.get(version)

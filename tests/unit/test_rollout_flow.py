@@ -452,3 +452,23 @@ def _broken(request: object) -> str:
 def test_a_tick_for_an_unknown_environment_is_dead_lettered(d: Driver) -> None:
     rec = d.tick("qa")
     assert rec.outcome == "refused" and "unknown environment 'qa'" in rec.note
+
+
+def test_what_the_deploy_build_recorded_is_what_a_rollback_restores(d: Driver) -> None:
+    create(d, "1.0.0")
+    promote(d, "1.0.0", "staging")
+    d.step("1.0.0/staging/1/migrate", "SUCCESS")
+    d.w.uow.record_deployment("1.0.0", "staging", 1, {"run:api": "api-00007-abc"}, "b")
+    d.step("1.0.0/staging/1/deploy", "SUCCESS")
+    d.w.clock.advance(minutes=10)
+    d.tick()
+    current = d.env("staging").current
+    assert current is not None
+    assert current.artifacts["run:api"] == "api-00007-abc"
+    create(d, "1.1.0")
+    promote(d, "1.1.0", "staging")
+    d.step("1.1.0/staging/1/migrate", "SUCCESS")
+    d.w.uow.record_deployment("1.1.0", "staging", 2, {"run:api": "stale-attempt"}, "b")
+    d.step("1.1.0/staging/1/deploy", "FAILURE")
+    assert d.w.deploy_target.calls == [("1.0.0", "staging")]
+    assert d.env("staging").current == current

@@ -1,0 +1,136 @@
+"""`releasectl local up|down|status|push|demo`: the whole control plane on this machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.cli import context
+from shared.cli.output import console, err_console
+from shared.config import DEFAULT_CONFIG_FILE
+from shared.errors import ControlPlaneError
+from shared.local.state import StackState, load, local_dir_from_env
+
+app = typer.Typer(help="Run the control plane locally against the emulators.", no_args_is_help=True)
+LocalDir = Annotated[
+    Path | None,
+    typer.Option("--local-dir", envvar="RELEASECTL_LOCAL_DIR", help="State, logs (.local/)."),
+]
+
+
+def _dir(local_dir: Path | None) -> Path:
+    return (local_dir or local_dir_from_env()).resolve()
+
+
+def _stack(local_dir: Path | None) -> StackState:
+    stack = load(_dir(local_dir))
+    if stack is None:
+        raise ControlPlaneError("no local stack is running: start it with `./deploy.sh local`")
+    return stack
+
+
+@app.command()
+def up(
+    local_dir: LocalDir = None,
+    bake_minutes: Annotated[int, typer.Option(min=0, help="Bake length for every env.")] = 0,
+    tick_seconds: Annotated[float, typer.Option(min=0.5, help="Monitoring tick period.")] = 3.0,
+    seed: Annotated[bool, typer.Option(help="Run the migrations in every env.")] = True,
+) -> None:
+    """Start the emulators, the functions, the sample apps and the ticker (once)."""
+    from shared.local.stack import Options
+    from shared.local.stack import up as start
+
+    options = Options(
+        local_dir=_dir(local_dir),
+        config_file=context.settings().config_file,
+        bake_minutes=bake_minutes,
+        tick_seconds=tick_seconds,
+        seed=seed,
+    )
+    stack = start(options, say=lambda m: console.print(f"[dim]·[/] {m}"))
+    _next_steps(stack)
+
+
+def _next_steps(stack: StackState) -> None:
+    apps = ", ".join(f"{env} {app.url}" for env, app in stack.apps.items())
+    console.print(
+        "\n[bold green]local stack is up[/]\n"
+        f"  firestore emulator  http://{stack.firestore_host}\n"
+        f"  pubsub emulator     {stack.pubsub_host}\n"
+        f"  sample apps         {apps}\n"
+        f"  logs                {stack.local_dir / 'logs'} (builds: {stack.local_dir / 'builds'})\n"
+        "[bold]try next[/]\n"
+        "  releasectl status                     what runs where\n"
+        "  releasectl local demo                 push → staging → production → rollback\n"
+        "  releasectl local push --branch main   run CI on this checkout as a push would\n"
+        "  ./deploy.sh local down                stop everything this stack started"
+    )
+
+
+@app.command()
+def down(local_dir: LocalDir = None) -> None:
+    """Stop exactly the processes the local stack started."""
+    from shared.local.stack import down as stop
+
+    stop(_dir(local_dir), say=console.print)
+
+
+@app.command("status")
+def stack_status(
+    local_dir: LocalDir = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Whether a local stack runs, and where."""
+    stack = load(_dir(local_dir))
+    if as_json:
+        print(json.dumps(stack.model_dump(mode="json") if stack else None, indent=2))
+    elif stack is None:
+        console.print("no local stack is running")
+    else:
+        _next_steps(stack)
+    if stack is None:
+        raise typer.Exit(1)
+
+
+@app.command()
+def push(
+    branch: Annotated[str, typer.Option(help="Branch the push is to.")] = "main",
+    commit: Annotated[str | None, typer.Option(help="Commit SHA (default: HEAD).")] = None,
+    config: Annotated[Path, typer.Option(help="CI build config.")] = Path("cloudbuild/ci.yaml"),
+    skip: Annotated[list[str] | None, typer.Option(help="Step id not to run locally.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the CI build to finish.")] = True,
+    timeout: Annotated[float, typer.Option(min=1)] = 900,
+    local_dir: LocalDir = None,
+) -> None:
+    """Run the CI build on this checkout as a push to BRANCH would (tag `ci`)."""
+    from shared.local.driving import head_commit, wait_build
+    from shared.local.driving import push as run_ci
+
+    stack = _stack(local_dir)
+    path = config if config.is_absolute() else DEFAULT_CONFIG_FILE.parent.parent / config
+    if not path.exists():
+        err_console.print(f"[red]error:[/red] no build config {config}")
+        raise typer.Exit(2)
+    build_id = run_ci(
+        stack, context.settings().project, branch, commit or head_commit(), path, skip or []
+    )
+    console.print(
+        f"CI build {build_id} for {branch} (log: {stack.local_dir / 'builds'}/{build_id}.log)"
+    )
+    if wait:
+        status = wait_build(stack, build_id, timeout)
+        console.print(f"CI build {build_id}: {status}")
+        if status != "SUCCESS":
+            raise typer.Exit(1)
+
+
+@app.command()
+def demo(local_dir: LocalDir = None) -> None:
+    """Push to main → staging; release/X.Y.Z → approval → production, twice; then roll back."""
+    from shared.local.demo import run
+
+    stack = _stack(local_dir)
+    if not run(stack):
+        raise typer.Exit(1)

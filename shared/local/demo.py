@@ -1,0 +1,159 @@
+"""`releasectl local demo`: a team's day on the local stack, with a timeline.
+
+A push to `main` runs CI and goes live in staging; `release/X.0.0` waits for approval, is
+approved and goes live in production; `release/X.1.0` follows; then an operator rolls
+production back and the sample app serves X.0.0 again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.table import Table
+
+from shared.adapters import firestore_views as views
+from shared.cli import context
+from shared.domain.states import RESTING, State
+from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
+from shared.local.sample_app import serving
+from shared.local.state import StackState
+from shared.topics import RELEASE_COMMANDS
+
+# The demo runs only the CI config's lint step, to stay short; `releasectl local push` runs all.
+DEMO_SKIP = ["secret-scan", "typecheck", "unit-tests"]
+APPROVER = "demo-approver"
+WAIT_S = 300.0
+console = Console()
+
+
+@dataclass
+class Timeline:
+    rows: list[tuple[str, float, str, bool]] = field(default_factory=list)
+
+    def act(self, name: str, step: Callable[[], str]) -> bool:
+        console.print(f"[bold]▶ {name}[/]")
+        start = time.monotonic()
+        try:
+            result, ok = step(), True
+        except DemoFailed as exc:
+            result, ok = str(exc), False
+        self.rows.append((name, time.monotonic() - start, result, ok))
+        console.print(f"  {'[green]✓' if ok else '[red]✗'}[/] {result}")
+        return ok
+
+    def show(self) -> None:
+        table = Table(title="Demo timeline", title_justify="left", header_style="bold")
+        for column in ("act", "took", "result"):
+            table.add_column(column)
+        for name, took, result, ok in self.rows:
+            table.add_row(name, f"{took:5.1f}s", f"[{'green' if ok else 'red'}]{result}[/]")
+        console.print(table)
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def _next_major() -> int:
+    ids = [d.id for d in context.db().collection("releases").stream()]
+    majors = [int(m.group(1)) for i in ids if (m := re.match(r"^(\d+)\.\d+\.\d+$", i))]
+    return max(majors, default=0) + 1
+
+
+def _command(**payload: str) -> None:
+    context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
+
+
+def _wait_state(release: str, env: str, wanted: State) -> str:
+    deadline, state = time.monotonic() + WAIT_S, None
+    while time.monotonic() < deadline:
+        rollout = views.read_rollout(context.db(), release, env)
+        state = rollout.state if rollout else None
+        if state is wanted:
+            return f"{release} is {state} in {env}"
+        if state in RESTING and state is not State.AWAITING_APPROVAL:
+            raise DemoFailed(
+                f"{release} ended {state} in {env}: {rollout.reason if rollout else ''}"
+            )
+        time.sleep(0.3)
+    raise DemoFailed(f"{release} in {env} still {state} after {WAIT_S:.0f}s")
+
+
+def _ci(stack: StackState, branch: str, commit: str) -> str:
+    build = push(stack, context.settings().project, branch, commit, CI_CONFIG, DEMO_SKIP)
+    status = wait_build(stack, build, WAIT_S)
+    if status != "SUCCESS":
+        raise DemoFailed(f"CI build {build} of {branch}: {status}")
+    return f"CI build of {branch} passed (lint; the demo skips {', '.join(DEMO_SKIP)})"
+
+
+def _serves(stack: StackState, env: str, version: str) -> str:
+    url = stack.apps[env].url
+    found = serving(url)
+    if found != version:
+        raise DemoFailed(f"{url} serves {found}, expected {version}")
+    return f"{url}/health serves {version}"
+
+
+def run(stack: StackState) -> bool:
+    commit, major = head_commit(), _next_major()
+    main_release = f"0.0.0-main.{commit[:7]}"
+    first, second = f"{major}.0.0", f"{major}.1.0"
+    t = Timeline()
+    acts: list[tuple[str, Callable[[], str]]] = [
+        ("push to main: CI", lambda: _ci(stack, "main", commit)),
+        (
+            f"{main_release} → staging live",
+            lambda: _wait_state(main_release, "staging", State.LIVE),
+        ),
+        (f"push release/{first}: CI", lambda: _ci(stack, f"release/{first}", commit)),
+        (
+            f"{first} waits for approval",
+            lambda: _wait_state(first, "production", State.AWAITING_APPROVAL),
+        ),
+        (f"{APPROVER} approves {first}", lambda: _approve(first)),
+        (f"{first} → production live", lambda: _wait_state(first, "production", State.LIVE)),
+        (f"push release/{second}: CI", lambda: _ci(stack, f"release/{second}", commit)),
+        (f"{APPROVER} approves {second}", lambda: _approve_when_waiting(second)),
+        (f"{second} → production live", lambda: _wait_state(second, "production", State.LIVE)),
+        ("operator rolls production back", lambda: _rollback(second)),
+        (f"production serves {first} again", lambda: _serves(stack, "production", first)),
+    ]
+    ok = all(t.act(name, step) for name, step in acts)
+    t.show()
+    console.print(
+        "next: [bold]releasectl status[/], [bold]releasectl history "
+        f"{second}[/], logs in {stack.local_dir / 'logs'}"
+    )
+    return ok
+
+
+def _approve(release: str) -> str:
+    _command(
+        type="release.approve",
+        release=release,
+        env="production",
+        approver=APPROVER,
+        reason="demo: looks good",
+    )
+    return f"release.approve sent for {release}"
+
+
+def _approve_when_waiting(release: str) -> str:
+    _wait_state(release, "production", State.AWAITING_APPROVAL)
+    return _approve(release)
+
+
+def _rollback(release: str) -> str:
+    _command(
+        type="release.rollback",
+        env="production",
+        reason="demo: operator rollback",
+        actor="demo-operator",
+    )
+    return _wait_state(release, "production", State.ROLLED_BACK)

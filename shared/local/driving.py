@@ -1,0 +1,62 @@
+"""Driving the local stack the way a team does: pushes that run CI, then watching rollouts."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.config import REPO_ROOT
+from shared.domain.builds import FINAL
+from shared.local.build_runner import LocalBuildRunner, builds_dir, status_file
+from shared.local.state import StackState
+
+CI_CONFIG = REPO_ROOT / "cloudbuild" / "ci.yaml"
+
+
+def head_commit() -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and sha else uuid.uuid4().hex[:40]
+
+
+def ci_body(config: Path, branch: str, commit: str, skip: list[str]) -> dict[str, Any]:
+    """The build a push trigger would start: the CI config with Cloud Build's trigger
+    substitutions (BRANCH_NAME, COMMIT_SHA…) and its `ci` tag."""
+    body: dict[str, Any] = yaml.safe_load(config.read_text(encoding="utf-8"))
+    subs = {
+        **body.get("substitutions", {}),
+        "BRANCH_NAME": branch,
+        "COMMIT_SHA": commit,
+        "SHORT_SHA": commit[:7],
+        "REPO_NAME": REPO_ROOT.name,
+        "_LOCAL_SKIP": ",".join(["install", *skip]),
+    }
+    tags = list(dict.fromkeys([*body.get("tags", []), "ci"]))
+    return {**body, "substitutions": subs, "tags": tags}
+
+
+def push(
+    stack: StackState, project: str, branch: str, commit: str, config: Path, skip: list[str]
+) -> str:
+    runner = LocalBuildRunner(stack.local_dir, project, stack.environment())
+    return runner.launch(str(uuid.uuid4()), ci_body(config, branch, commit, skip))
+
+
+def wait_build(stack: StackState, build_id: str, timeout: float) -> str:
+    """The build's final status (or the last one seen when `timeout` runs out)."""
+    path = status_file(builds_dir(stack.local_dir), build_id)
+    deadline, status = time.monotonic() + timeout, "QUEUED"
+    while time.monotonic() < deadline:
+        if path.exists():
+            status = path.read_text(encoding="utf-8").strip()
+            if status in FINAL or status == "INTERNAL_ERROR":
+                return status
+        time.sleep(0.2)
+    return status
