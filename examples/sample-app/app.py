@@ -50,8 +50,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _health(self, state: dict[str, Any]) -> None:
         deployed = state.get("version") is not None
-        self._send(200 if deployed else 503, {"status": "ok" if deployed else "not deployed",
-                                              "version": state.get("version")})
+        self._send(
+            200 if deployed else 503,
+            {"status": "ok" if deployed else "not deployed", "version": state.get("version")},
+        )
 
     def _payments(self, state: dict[str, Any]) -> None:
         if state.get("mode") == "errors":
@@ -70,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"{self.address_string()} {format % args}", flush=True)
 
 
