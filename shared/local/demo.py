@@ -69,14 +69,15 @@ def _command(**payload: str) -> None:
     context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
 
 
-def _wait_state(release: str, env: str, wanted: State) -> str:
+def _wait_state(release: str, env: str, wanted: State, still: State | None = None) -> str:
+    """Wait for `wanted`; any other resting state but `still` (where it starts) is a failure."""
     deadline, state = time.monotonic() + WAIT_S, None
     while time.monotonic() < deadline:
         rollout = views.read_rollout(context.db(), release, env)
         state = rollout.state if rollout else None
         if state is wanted:
             return f"{release} is {state} in {env}"
-        if state in RESTING and state is not State.AWAITING_APPROVAL:
+        if state in RESTING and state not in (State.AWAITING_APPROVAL, still):
             raise DemoFailed(
                 f"{release} ended {state} in {env}: {rollout.reason if rollout else ''}"
             )
@@ -156,4 +157,4 @@ def _rollback(release: str) -> str:
         reason="demo: operator rollback",
         actor="demo-operator",
     )
-    return _wait_state(release, "production", State.ROLLED_BACK)
+    return _wait_state(release, "production", State.ROLLED_BACK, still=State.LIVE)
