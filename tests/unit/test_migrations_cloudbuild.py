@@ -50,3 +50,40 @@ def test_migrate_step_runs_up_for_the_release() -> None:
     script = step["args"][-1]
     assert 'releasectl migrate up --env "$_ENV" --release "$_RELEASE"' in script
     assert "--force" in script and "--json" in script
+
+
+def _script(step_id: str, subs: dict[str, str]) -> str:
+    config = yaml.safe_load(CONFIG.read_text())
+    (step,) = [s for s in config["steps"] if s["id"] == step_id]
+    script: str = step["args"][-1]
+    for key in sorted(subs, key=len, reverse=True):  # $_ENV_PROJECT before $_ENV
+        script = script.replace("$" + key, subs[key])
+    return script
+
+
+SUBS = {"_RELEASE": "1.4.0", "_ENV": "dev", "_ENV_PROJECT": "demo-avalo-dev", "BUILD_ID": "b1"}
+
+
+def test_step_scripts_are_valid_bash() -> None:
+    import subprocess
+
+    for step_id in ("install", "check-project", "migrate"):
+        result = subprocess.run(["bash", "-n", "-c", _script(step_id, SUBS)], check=False)
+        assert result.returncode == 0, step_id
+
+
+def test_check_project_refuses_a_config_that_maps_the_env_elsewhere() -> None:
+    import subprocess
+    import sys
+
+    def run(subs: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        script = _script("check-project", subs).replace(".venv/bin/python", sys.executable)
+        return subprocess.run(
+            ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+
+    assert run(SUBS).returncode == 0
+    wrong = run({**SUBS, "_ENV_PROJECT": "demo-somewhere-else"})
+    assert wrong.returncode != 0
+    assert "config maps dev to demo-avalo-dev, build expects demo-somewhere-else" in wrong.stderr
+    assert run({**SUBS, "_RELEASE": ""}).returncode == 2

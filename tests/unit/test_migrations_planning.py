@@ -348,3 +348,36 @@ def test_progress_plain_lines_off_a_terminal_and_a_bar_on_one() -> None:
     assert lines[0].startswith("1.2.0 users: 0/? docs")
     assert lines[-1].startswith("1.2.0 users: 400/1000 docs (") and lines[-1].endswith("docs/s)")
     assert isinstance(for_console(Console(file=io.StringIO(), force_terminal=True)), RichProgress)
+
+
+def test_managed_export_asks_the_admin_api_for_the_whole_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from google.cloud import firestore_admin_v1
+
+    from shared.migrations.snapshot import ManagedExportSnapshots, default_port
+
+    requests: list[dict[str, str]] = []
+
+    class Operation:
+        def result(self, timeout: float) -> object:
+            return type("Response", (), {"output_uri_prefix": requests[0]["output_uri_prefix"]})
+
+    class Admin:
+        def export_documents(self, request: dict[str, str]) -> Operation:
+            requests.append(request)
+            return Operation()
+
+    monkeypatch.setattr(firestore_admin_v1, "FirestoreAdminClient", Admin)
+    where = ManagedExportSnapshots("gs://bucket/").take("avalo-prod", "production", T0)
+    assert requests == [
+        {
+            "name": "projects/avalo-prod/databases/(default)",
+            "output_uri_prefix": "gs://bucket/production/20260101T000000Z",
+        }
+    ]
+    assert where == "gs://bucket/production/20260101T000000Z"
+    monkeypatch.delenv("RELEASECTL_SNAPSHOT_BUCKET", raising=False)
+    port = default_port(None, "avalo-prod")
+    assert isinstance(port, ManagedExportSnapshots)
+    assert port.bucket == "gs://avalo-prod-firestore-snapshots"
