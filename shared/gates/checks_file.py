@@ -1,0 +1,105 @@
+"""`config/checks.toml`: gate, smoke and monitoring settings per environment.
+
+Validated with pydantic; any problem is one `ConfigError` naming the file and the key, the same
+way `shared.config.load_config` reports `environments.toml`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.config import REPO_ROOT, PlaneConfig
+from shared.errors import ConfigError
+from shared.gates.settings import GateSettings
+from shared.monitoring.settings import MonitoringSettings
+from shared.smoke.settings import SmokeSettings
+
+DEFAULT_CHECKS_FILE = REPO_ROOT / "config" / "checks.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvChecks(_Strict):
+    # where the env's app answers (hosting / API), for HTTP gates and smoke tests
+    base_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    gates: GateSettings = GateSettings()
+    smoke: SmokeSettings = SmokeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+
+
+class ChecksConfig(_Strict):
+    environments: dict[str, EnvChecks] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> Self:
+        for name, env in self.environments.items():
+            if env.base_url is None and (env.smoke.checks or env.gates.endpoints):
+                raise ValueError(
+                    f"environments.{name}.base_url: required when smoke checks or gate "
+                    "endpoints are configured"
+                )
+        return self
+
+    def env(self, name: str) -> EnvChecks:
+        """The env's settings; an env the file does not mention gets the defaults."""
+        return self.environments.get(name) or EnvChecks()
+
+    def check_envs(self, known: set[str]) -> None:
+        unknown = sorted(set(self.environments) - known)
+        if unknown:
+            raise ConfigError(
+                f"environments.{unknown[0]}: not an environment of environments.toml "
+                f"(known: {', '.join(sorted(known))})"
+            )
+
+
+def _format(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def load_checks(
+    path: Path = DEFAULT_CHECKS_FILE, known_envs: set[str] | None = None
+) -> ChecksConfig:
+    """Read and validate `checks.toml`; raise one `ConfigError` that names file and key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        config = ChecksConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_format(exc)}") from None
+    if known_envs is not None:
+        try:
+            config.check_envs(known_envs)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    return config
+
+
+class ChecksSettings(BaseSettings):
+    """Where `checks.toml` is: `RELEASECTL_CHECKS_FILE`, default `config/checks.toml`."""
+
+    model_config = SettingsConfigDict(env_prefix="RELEASECTL_", extra="ignore")
+
+    checks_file: Path = DEFAULT_CHECKS_FILE
+
+
+def load_for(plane: PlaneConfig, settings: ChecksSettings | None = None) -> ChecksConfig:
+    """`checks.toml` for these environments (an env it names must exist in `plane`)."""
+    path = (settings or ChecksSettings()).checks_file
+    return load_checks(path, set(plane.environments))
