@@ -279,21 +279,23 @@ class GoogleCloudDeployTarget:
     def _restore_run(self, key: str, artifacts: dict[str, str], env: EnvConfig) -> str:
         revision = artifacts[key]
         name = art.run_service_name(key, env.project)
-        if _pinned_to(self._retried(lambda: self._run().get_service(name=name)), revision):
+        service = self._retried(lambda: self._run().get_service(name=name))
+        if _pinned_to(service, revision):
             return f"{revision} already receives all traffic"
         self._set_traffic(name, revision=revision)
-        return f"all traffic sent to {revision}"
+        return f"all traffic sent to {revision} (was {art.serving_revision(service) or 'split'})"
 
     def _restore_hosting(self, key: str, artifacts: dict[str, str], env: EnvConfig) -> str:
         site, version = key.removeprefix(art.HOSTING_PREFIX), artifacts[key]
         if not version.startswith(f"sites/{site}/versions/"):
             raise art.BadArtifact(f"expected sites/{site}/versions/<id>, found {version!r}")
-        if self._live_version(site) == version:
+        live = self._live_version(site)
+        if live == version:
             return f"{version} is already live"
         url = f"{HOSTING_API}/sites/{site}/releases"
         body = {"message": "rollback by releasectl"}
         self._call("POST", url, params={"versionName": version}, body=body)
-        return f"released {version}"
+        return f"released {version} (was {live or 'nothing'})"
 
     def _restore_rules(self, key: str, artifacts: dict[str, str], env: EnvConfig) -> str:
         name = f"projects/{env.project}/releases/cloud.firestore"

@@ -354,6 +354,7 @@ def test_restore_pins_a_function_service_to_the_recorded_revision(world: World) 
     report = world.target.restore(deployed({"run:europe-west1/api": "api-00000-old"}), ENV)
 
     assert report.ok, report
+    assert report.checks[0].detail == "all traffic sent to api-00000-old (was api-00001-aaa)"
     (update,) = world.run.updates
     assert update.name == service_name("api")
     (target,) = update.traffic
@@ -374,6 +375,7 @@ def test_restore_releases_the_recorded_hosting_version(world: World) -> None:
     report = world.target.restore(deployed({"hosting:avalo-app": version}), ENV)
 
     assert report.ok, report
+    assert report.checks[0].detail == f"released {version} (was sites/avalo-app/versions/v1)"
     (post,) = world.firebase.sent("POST")
     assert post.url == f"{HOSTING}/sites/avalo-app/releases"
     assert post.params == {"versionName": version}
