@@ -1,0 +1,273 @@
+"""What each function is and needs on Google Cloud: memory, timeout, and least-privilege roles.
+
+The function targets come from `shared.topics` (never listed twice); every target there must
+have a spec here, which `tests/unit/test_deploy_plan.py` checks. docs/DEPLOY.md explains the
+same roles for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.topics import FLAG_TRIGGER_TARGET, PUBSUB_TRIGGERS, RELEASE_EVENTS
+
+
+class Scope(StrEnum):
+    CONTROL = "control project"
+    ENVS = "each environment project"
+    EVENTS_TOPIC = f"topic {RELEASE_EVENTS}"
+    STEPS_SA = "release-steps service account"
+    OWN_PROJECT = "its own project"
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    scope: Scope
+    why: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    target: str
+    memory: str
+    timeout_s: int
+    grants: tuple[Grant, ...]
+    purpose: str
+
+    @property
+    def account_id(self) -> str:
+        return account_id(self.target)
+
+
+def account_id(name: str) -> str:
+    """Service account id (6-30 characters) of a function or helper: `rc-` + name."""
+    value = "rc-" + name.replace("_", "-")
+    if not 6 <= len(value) <= 30:
+        raise ValueError(f"service account id {value!r} must have 6-30 characters")
+    return value
+
+
+RELEASE_STEPS = "release-steps"  # the identity the release-step Cloud Builds should run as
+
+# The three functions that run the message bus (any event may start the next step) need the
+# same roles: they read and write release state, publish state changes, start builds.
+_BUS: tuple[Grant, ...] = (
+    Grant(
+        "roles/datastore.user",
+        Scope.CONTROL,
+        "reads and writes release state (releases, rollouts, history, environments, "
+        "processedEvents, deadLetters) in transactions",
+    ),
+    Grant(
+        "roles/pubsub.publisher",
+        Scope.EVENTS_TOPIC,
+        "publishes state changes on release-events (only that topic)",
+    ),
+    Grant(
+        "roles/cloudbuild.builds.editor",
+        Scope.CONTROL,
+        "starts the migrate / deploy / rollback builds and lists them by tag, so a "
+        "redelivered event reuses the build it already started",
+    ),
+    Grant(
+        "roles/iam.serviceAccountUser",
+        Scope.STEPS_SA,
+        "lets the builds it starts run as the release-steps account (only that account)",
+    ),
+    Grant(
+        "roles/datastore.viewer",
+        Scope.ENVS,
+        "gates read compliance evidence from the app's Firestore",
+    ),
+    Grant(
+        "roles/secretmanager.viewer",
+        Scope.ENVS,
+        "the secrets gate checks each required secret exists and its rotation age (metadata only)",
+    ),
+    Grant(
+        "roles/secretmanager.secretAccessor",
+        Scope.ENVS,
+        "the secrets gate reads the Stripe key's prefix (test/live mode); the value is dropped",
+    ),
+    # Rollback restores recorded artifacts from the function itself (docs/ROLLBACK.md).
+    Grant("roles/run.developer", Scope.ENVS, "rollback moves a function's traffic to a revision"),
+    Grant(
+        "roles/iam.serviceAccountUser",
+        Scope.ENVS,
+        "Cloud Run requires actAs on a service's identity to update it, even for traffic",
+    ),
+    Grant("roles/firebasehosting.admin", Scope.ENVS, "rollback releases an older Hosting version"),
+    Grant(
+        "roles/firebaserules.admin",
+        Scope.ENVS,
+        "rollback re-points the cloud.firestore rules release at the recorded ruleset",
+    ),
+    Grant(
+        "roles/datastore.indexAdmin",
+        Scope.ENVS,
+        "rollback creates recorded composite indexes again (no access to documents)",
+    ),
+)
+_TICK: tuple[Grant, ...] = (
+    *_BUS,
+    Grant(
+        "roles/monitoring.viewer",
+        Scope.ENVS,
+        "the bake analysis may read the app's metrics from Cloud Monitoring",
+    ),
+)
+
+SPECS: dict[str, FunctionSpec] = {
+    "on_release_command": FunctionSpec(
+        "on_release_command", "512Mi", 120, _BUS, "operator commands from release-commands"
+    ),
+    "on_build_event": FunctionSpec(
+        "on_build_event", "512Mi", 120, _BUS, "Cloud Build status messages from cloud-builds"
+    ),
+    "on_monitoring_tick": FunctionSpec(
+        "on_monitoring_tick",
+        "512Mi",
+        300,  # a tick may run smoke tests and the bake analysis for every environment
+        _TICK,
+        "the scheduler's minute tick: smoke tests, bake analysis, automatic rollback",
+    ),
+    "on_app_metrics": FunctionSpec(
+        "on_app_metrics",
+        "256Mi",
+        60,
+        (
+            Grant(
+                "roles/datastore.user",
+                Scope.CONTROL,
+                "stores each metrics batch under its own id and dead-letters refused batches",
+            ),
+        ),
+        "metric batches the app publishes on app-metrics",
+    ),
+    "on_release_event": FunctionSpec(
+        "on_release_event",
+        "256Mi",
+        120,
+        (
+            Grant(
+                "roles/datastore.user",
+                Scope.CONTROL,
+                "reads rollouts, records sent notifications (no double sends) and dead letters",
+            ),
+            Grant(
+                "roles/secretmanager.viewer",
+                Scope.ENVS,
+                "finds the current version of each webhook secret",
+            ),
+            Grant(
+                "roles/secretmanager.secretAccessor",
+                Scope.ENVS,
+                "reads the Slack / Discord webhook URLs and mail credentials",
+            ),
+        ),
+        "notifications (Slack, Discord, mail) for release-events",
+    ),
+    FLAG_TRIGGER_TARGET: FunctionSpec(
+        FLAG_TRIGGER_TARGET,
+        "256Mi",
+        60,
+        (
+            Grant(
+                "roles/datastore.user",
+                Scope.OWN_PROJECT,
+                "reads the written flag, reverts an invalid edit, appends featureFlags/*/audit",
+            ),
+            Grant(
+                "roles/eventarc.eventReceiver",
+                Scope.OWN_PROJECT,
+                "receives the Firestore events of its Eventarc trigger",
+            ),
+            Grant(
+                "roles/pubsub.publisher",
+                Scope.EVENTS_TOPIC,
+                "publishes flag reverts on release-events in the control project (only there)",
+            ),
+        ),
+        "console edits of featureFlags/{flag}: validate, revert, audit (one per env project)",
+    ),
+}
+
+# The identity for the release-step builds (cloudbuild/*.yaml started by the control plane);
+# a build config selects it with `serviceAccount:` (docs/DEPLOY.md).
+STEPS_GRANTS: tuple[Grant, ...] = (
+    Grant("roles/logging.logWriter", Scope.CONTROL, "writes the build's logs"),
+    Grant(
+        "roles/datastore.user",
+        Scope.ENVS,
+        "the migrate step runs Firestore migrations on the app's database",
+    ),
+    Grant(
+        "roles/firebase.developAdmin",
+        Scope.ENVS,
+        "the deploy step runs `firebase deploy` (functions, rules, indexes, hosting)",
+    ),
+    Grant(
+        "roles/iam.serviceAccountUser",
+        Scope.ENVS,
+        "`firebase deploy` of functions needs actAs on the app functions' identities",
+    ),
+    Grant(
+        "roles/datastore.user",
+        Scope.CONTROL,
+        "records the artifacts a deploy step produced (for rollback)",
+    ),
+)
+
+
+class MissingSpec(ValueError):
+    """A function target of `shared.topics` has no deployment spec here."""
+
+
+def spec(target: str) -> FunctionSpec:
+    try:
+        return SPECS[target]
+    except KeyError:
+        raise MissingSpec(
+            f"function target {target!r} has no memory, timeout and roles in "
+            "shared/deploy/catalog.py: add its FunctionSpec before deploying"
+        ) from None
+
+
+def pubsub_functions() -> list[tuple[str, FunctionSpec]]:
+    """(topic, spec) for every Pub/Sub-triggered target of `shared.topics`, in its order."""
+    return [(topic, spec(target)) for topic, target in PUBSUB_TRIGGERS.items()]
+
+
+def flag_function() -> FunctionSpec:
+    return spec(FLAG_TRIGGER_TARGET)
+
+
+def control_apis() -> tuple[str, ...]:
+    return (
+        "artifactregistry.googleapis.com",
+        "cloudbuild.googleapis.com",
+        "cloudfunctions.googleapis.com",
+        "cloudscheduler.googleapis.com",
+        "eventarc.googleapis.com",
+        "firebaserules.googleapis.com",
+        "firestore.googleapis.com",
+        "iam.googleapis.com",
+        "pubsub.googleapis.com",
+        "run.googleapis.com",
+    )
+
+
+def env_apis() -> tuple[str, ...]:
+    return (
+        "artifactregistry.googleapis.com",
+        "cloudbuild.googleapis.com",
+        "cloudfunctions.googleapis.com",
+        "eventarc.googleapis.com",
+        "firebaserules.googleapis.com",
+        "firestore.googleapis.com",
+        "pubsub.googleapis.com",
+        "run.googleapis.com",
+        "secretmanager.googleapis.com",
+    )
