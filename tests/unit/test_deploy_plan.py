@@ -189,3 +189,16 @@ def test_region_and_firestore_location(region: str) -> None:
     text = "\n".join(flat(p))
     assert f"--region={region}" in text and "--region=europe-west1" not in text
     assert "--trigger-location=nam5" in text and "--location=nam5" in text
+
+
+def test_docs_explain_every_account_and_role() -> None:
+    from shared.deploy.catalog import RELEASE_STEPS, STEPS_GRANTS, account_id
+
+    doc = (REPO / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    for target in [*PUBSUB_TRIGGERS.values(), FLAG_TRIGGER_TARGET]:
+        assert f"`{SPECS[target].account_id}" in doc or SPECS[target].account_id in doc, target
+        for grant in SPECS[target].grants:
+            assert f"`{grant.role}`" in doc, (target, grant.role)
+    assert account_id(RELEASE_STEPS) in doc
+    for grant in STEPS_GRANTS:
+        assert f"`{grant.role}`" in doc
