@@ -18,6 +18,7 @@ from shared.errors import Refused
 from shared.transport import unwrap
 
 if TYPE_CHECKING:  # the real imports are lazy: they cost every cold start, used by one target
+    from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
     from shared.service.messagebus import MessageBus
 
@@ -54,6 +55,25 @@ def on_build_event(event: CloudEvent) -> None:
 def on_monitoring_tick(event: CloudEvent) -> None:
     """Pub/Sub `monitoring-ticks` (Cloud Scheduler, every minute): `{}` or `{"env": ...}`."""
     deliver(_bus(), event["id"], event.data, topic="monitoring-ticks", decode=decode_tick)
+
+
+@cache
+def _metrics() -> MetricsHandler:
+    from shared.monitoring.wiring import metrics_handler
+
+    return metrics_handler()
+
+
+@functions_framework.cloud_event
+def on_app_metrics(event: CloudEvent) -> None:
+    """Pub/Sub `app-metrics`: one batch of windowed counters (docs/MONITORING.md)."""
+    try:
+        message = unwrap(event["id"], event.data)
+    except Refused as exc:
+        raw = event.data if isinstance(event.data, bytes) else str(event.data).encode()
+        _metrics().refuse(event["id"], exc.reason, raw, {})
+        return
+    _metrics().handle(message)
 
 
 @functions_framework.cloud_event

@@ -1,0 +1,264 @@
+"""Pure bake analysis: windows in, a `StepReport` out. No I/O; `now` is passed.
+
+Per metric and window the value is a breach, ok, or inconclusive (not reported, too little
+traffic, no baseline). A breach counts only when it holds for `consecutive_breaches` adjacent
+windows (Argo Rollouts' consecutive-failure limit); an inconclusive or missing window breaks
+the run. The step is:
+
+- a confirmed breach of any metric → `ran=True, ok=False` (the rollout rolls back);
+- otherwise every monitored metric conclusive in at least one window → `ran=True, ok=True`;
+- otherwise → `ran=False` (inconclusive, never a pass).
+
+Every report carries the per-window values and the baselines it used.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from shared.config import Thresholds
+from shared.domain.messages import CheckResult, StepReport
+from shared.monitoring.settings import MetricName, MonitoringSettings
+from shared.monitoring.windows import Window
+
+Status = Literal["ok", "breach", "inconclusive"]
+# metrics compared with a baseline, and how that baseline is read from a window
+BASELINED: tuple[MetricName, ...] = (
+    "panic_activations",
+    "ai_token_spend",
+    "api_p95_latency",
+    "db_latency",
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    status: Status
+    value: float | None
+    note: str
+
+
+def _enough(w: Window, counter: str, minimum: int) -> str | None:
+    n = w.count(counter)
+    if n is None:
+        return f"{counter} not reported"
+    if n < max(minimum, 1):  # no traffic is never conclusive, whatever the minimum says
+        return f"too little traffic ({counter} {n} < {max(minimum, 1)})"
+    return None
+
+
+def measure(metric: MetricName, w: Window, s: MonitoringSettings, t: Thresholds) -> float | str:
+    """The metric's value in one window, or why it has none (a string)."""
+    if metric == "function_error_rate":
+        why = _enough(w, "function_invocations", t.min_requests)
+        errors = w.count("function_errors")
+        if why or errors is None:
+            return why or "function_errors not reported"
+        return errors / (w.count("function_invocations") or 1)
+    if metric == "payment_failure_rate":
+        why = _enough(w, "payment_attempts", s.min_payments)
+        failures = w.count("payment_failures")
+        if why or failures is None:
+            return why or "payment_failures not reported"
+        return failures / max(w.count("payment_attempts") or 0, 1)
+    if metric == "crash_free_rate":
+        why = _enough(w, "sessions", s.min_sessions)
+        crashed = w.count("crashed_sessions")
+        if why or crashed is None:
+            return why or "crashed_sessions not reported"
+        return 1 - crashed / max(w.count("sessions") or 0, 1)
+    if metric == "panic_activations":
+        why = _enough(w, "sessions", s.min_sessions)
+        panics = w.count("panic_activations")
+        return why or (float(panics) if panics is not None else "panic_activations not reported")
+    if metric == "ai_token_spend":
+        why = _enough(w, "function_invocations", t.min_requests)
+        tokens = w.count("ai_tokens")
+        return why or (float(tokens) if tokens is not None else "ai_tokens not reported")
+    if metric == "api_p95_latency":
+        why = _enough(w, "api_requests", t.min_requests)
+        return why or (w.api_p95_ms if w.api_p95_ms is not None else "apiP95Ms not reported")
+    why = _enough(w, "db_ops", t.min_requests)
+    return why or (w.db_p95_ms if w.db_p95_ms is not None else "dbP95Ms not reported")
+
+
+def _static(metric: MetricName, s: MonitoringSettings) -> float | None:
+    b = s.baseline
+    return {
+        "panic_activations": b.panic_activations,
+        "ai_token_spend": b.ai_tokens,
+        "api_p95_latency": b.api_p95_ms,
+        "db_latency": b.db_latency_ms,
+    }.get(metric)
+
+
+def baseline(
+    metric: MetricName, before: Sequence[Window], s: MonitoringSettings, t: Thresholds
+) -> tuple[float | None, str]:
+    """Median of the metric over the windows before the bake, else the static baseline."""
+    measured = [measure(metric, w, s, t) for w in before[-s.baseline_windows :]]
+    values = [v for v in measured if not isinstance(v, str)]
+    if len(values) >= s.min_baseline_windows:
+        return statistics.median(values), f"median of {len(values)} windows before the bake"
+    static = _static(metric, s)
+    if static is not None:
+        return static, f"static baseline from checks.toml ({len(values)} measured windows)"
+    return None, f"no baseline: {len(values)} measured windows before the bake, none configured"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f}%"
+
+
+Judge = Callable[[float, float | None], tuple[bool, str]]
+
+
+def _judges(s: MonitoringSettings, t: Thresholds) -> dict[MetricName, Judge]:
+    def panic(v: float, b: float | None) -> tuple[bool, str]:
+        limit = t.panic_surge_factor * max(b or 0.0, s.panic_floor)
+        return v > limit, f"{v:g} activations vs limit {limit:g} ({t.panic_surge_factor:g}x)"
+
+    def tokens(v: float, b: float | None) -> tuple[bool, str]:
+        f, base = t.ai_token_spend_factor, b or 0.0
+        high, low = v > f * base, base > 0 and v < base / f
+        allowed = f"{base / f:g}..{base * f:g}"
+        return high or low, f"{v:g} tokens vs baseline {base:g} (allowed {allowed})"
+
+    def factor(name: str, f: float) -> Judge:
+        def judge(v: float, b: float | None) -> tuple[bool, str]:
+            base = b or 0.0
+            return v > f * base, f"{name} {v:.0f} ms vs baseline {base:.0f} ms ({f:g}x)"
+
+        return judge
+
+    return {
+        "function_error_rate": lambda v, _: (
+            v >= t.function_error_rate,
+            f"error rate {_pct(v)} (must stay below {_pct(t.function_error_rate)})",
+        ),
+        "payment_failure_rate": lambda v, _: (
+            v >= t.payment_failure_rate,
+            f"payment failure rate {_pct(v)} (must stay below {_pct(t.payment_failure_rate)})",
+        ),
+        "crash_free_rate": lambda v, _: (
+            v <= t.crash_free_rate,
+            f"crash-free rate {_pct(v)} (must stay above {_pct(t.crash_free_rate)})",
+        ),
+        "panic_activations": panic,
+        "ai_token_spend": tokens,
+        "api_p95_latency": factor("api p95", t.api_p95_latency_factor),
+        "db_latency": factor("db p95", t.db_latency_factor),
+    }
+
+
+def read(
+    metric: MetricName, w: Window, base: float | None, s: MonitoringSettings, t: Thresholds
+) -> Reading:
+    value = measure(metric, w, s, t)
+    if isinstance(value, str):
+        return Reading("inconclusive", None, value)
+    if metric in BASELINED and base is None:
+        return Reading("inconclusive", value, "no baseline to compare with")
+    breached, note = _judges(s, t)[metric](value, base)
+    return Reading("breach" if breached else "ok", value, note)
+
+
+def longest_run(
+    windows: Sequence[Window], readings: Sequence[Reading], step: timedelta
+) -> list[int]:
+    """Indexes of the longest run of breaching readings in adjacent windows."""
+    best: list[int] = []
+    run: list[int] = []
+    for i, r in enumerate(readings):
+        adjacent = bool(run) and windows[i].start - windows[run[-1]].start == step
+        if r.status != "breach":
+            run = []
+            continue
+        run = [*run, i] if adjacent else [i]
+        if len(run) > len(best):
+            best = run
+    return best
+
+
+def analyse(
+    *,
+    env: str,
+    release: str,
+    bake_start: datetime,
+    now: datetime,
+    windows: Sequence[Window],
+    baseline_windows: Sequence[Window],
+    s: MonitoringSettings,
+    t: Thresholds,
+) -> StepReport:
+    """Judge the complete windows of the bake; see the module docstring for the outcome."""
+    step = timedelta(seconds=s.window_seconds)
+    baked = [w for w in windows if w.start >= bake_start and w.start + step <= now]
+    needed = t.consecutive_breaches
+    checks: list[CheckResult] = []
+    baselines: dict[str, Any] = {}
+    confirmed: list[str] = []
+    inconclusive: list[str] = []
+    for metric in s.metrics:
+        base, how = (None, "")
+        if metric in BASELINED:
+            base, how = baseline(metric, baseline_windows, s, t)
+            baselines[metric] = {"value": base, "source": how}
+        readings = [read(metric, w, base, s, t) for w in baked]
+        run = longest_run(baked, readings, step)
+        conclusive = [r for r in readings if r.status != "inconclusive"]
+        evidence: dict[str, Any] = {
+            "windows": [
+                {"start": w.start.isoformat(), "status": r.status, "value": r.value}
+                for w, r in zip(baked, readings, strict=True)
+            ],
+            "consecutiveBreaches": len(run),
+            "needed": needed,
+        }
+        if base is not None or metric in BASELINED:
+            evidence["baseline"] = {"value": base, "source": how}
+        if len(run) >= needed:
+            confirmed.append(metric)
+            notes = "; ".join(readings[i].note for i in run[-needed:])
+            detail = f"breached in {len(run)} consecutive windows (limit {needed}): {notes}"
+            checks.append(CheckResult(name=metric, ok=False, detail=detail, evidence=evidence))
+        elif not conclusive:
+            why = readings[-1].note if readings else "no complete window since the bake began"
+            inconclusive.append(metric)
+            checks.append(
+                CheckResult(
+                    name=metric,
+                    ok=False,
+                    required=False,
+                    detail=f"inconclusive: {why}",
+                    evidence=evidence,
+                )
+            )
+        else:
+            last = conclusive[-1]
+            detail = last.note
+            if run:
+                detail = f"{len(run)} breaching window(s), {needed} needed to confirm; {detail}"
+            ok = not run
+            checks.append(
+                CheckResult(name=metric, ok=ok, required=False, detail=detail, evidence=evidence)
+            )
+    facts: dict[str, Any] = {
+        "release": release,
+        "windows": [w.as_evidence() for w in baked],
+        "baselines": baselines,
+        "bakeStart": bake_start.isoformat(),
+        "evaluatedAt": now.isoformat(),
+    }
+    if confirmed:
+        summary = f"bake ({env}): confirmed breach of {', '.join(confirmed)}"
+        return StepReport(ran=True, ok=False, summary=summary, checks=tuple(checks), detail=facts)
+    if inconclusive:
+        summary = f"bake ({env}): inconclusive ({', '.join(inconclusive)}); not a pass"
+        return StepReport(ran=False, ok=False, summary=summary, checks=tuple(checks), detail=facts)
+    summary = f"bake ({env}): {len(s.metrics)} metric(s) within limits over {len(baked)} window(s)"
+    return StepReport(ran=True, ok=True, summary=summary, checks=tuple(checks), detail=facts)

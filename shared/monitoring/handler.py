@@ -1,0 +1,95 @@
+"""`on_app_metrics`: validate a batch and store it, or dead-letter it with the reason."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from shared.config import PlaneConfig
+from shared.errors import Refused
+from shared.gates.checks_file import ChecksConfig
+from shared.monitoring.batch import MetricsBatch, check_window, parse_batch
+from shared.redaction import redact
+from shared.service.ports import Clock, DeadLetter
+from shared.topics import APP_METRICS
+from shared.transport import PubSubMessage
+
+log = logging.getLogger(__name__)
+PAYLOAD_CAP = 4096
+Outcome = Literal["stored", "refused"]
+
+
+class BatchSink(Protocol):
+    def put(self, batch: MetricsBatch, received_at: datetime) -> None: ...
+
+
+class LetterBox(Protocol):
+    def put(self, letter: DeadLetter) -> None: ...
+
+
+class FirestoreLetterBox:
+    """`deadLetters/{eventId}` in the control project, like the core's refused messages."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def put(self, letter: DeadLetter) -> None:
+        doc_id = letter.event_id.replace("/", "|")
+        self.db.collection("deadLetters").document(doc_id).set(letter.to_doc())
+
+
+class MetricsHandler:
+    def __init__(
+        self,
+        *,
+        plane: PlaneConfig,
+        checks: ChecksConfig,
+        sink: BatchSink,
+        letters: LetterBox,
+        clock: Clock,
+    ) -> None:
+        self.plane, self.checks, self.sink, self.letters = plane, checks, sink, letters
+        self.clock = clock
+
+    def validate(self, data: bytes) -> MetricsBatch:
+        batch = parse_batch(data)
+        if batch.env not in self.plane.environments:
+            known = ", ".join(sorted(self.plane.environments))
+            raise Refused(f"metrics batch: unknown environment {batch.env!r} (known: {known})")
+        settings = self.checks.env(batch.env).monitoring
+        check_window(
+            batch,
+            window_seconds=settings.window_seconds,
+            now=self.clock(),
+            max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        )
+        return batch
+
+    def handle(self, message: PubSubMessage) -> Outcome:
+        """Store the batch; a batch that can never be valid is dead-lettered and acknowledged.
+
+        A storage error escapes, so Pub/Sub redelivers (the write is idempotent by batch id).
+        """
+        try:
+            batch = self.validate(message.data)
+        except Refused as exc:
+            self.refuse(message.event_id, exc.reason, message.data, message.attributes)
+            return "refused"
+        self.sink.put(batch, self.clock())
+        log.info("metrics batch %s stored", batch.batch_id, extra={"env": batch.env})
+        return "stored"
+
+    def refuse(
+        self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]
+    ) -> None:
+        letter = DeadLetter(
+            event_id=event_id,
+            reason=reason,
+            topic=APP_METRICS,
+            received_at=self.clock(),
+            payload=redact(payload.decode("utf-8", errors="replace"))[:PAYLOAD_CAP],
+            attributes={k: redact(v)[:200] for k, v in attributes.items()},
+        )
+        self.letters.put(letter)
+        log.warning("metrics batch refused: %s", reason, extra={"event_id": event_id})

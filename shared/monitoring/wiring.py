@@ -1,0 +1,72 @@
+"""Factories for the composition root: the bake analysis and the `on_app_metrics` handler."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.config import EnvConfig, Settings
+from shared.gates.checks_file import ChecksConfig, load_for
+from shared.monitoring.bake import MetricsBakeAnalysis
+from shared.monitoring.batch import MetricsBatch
+from shared.monitoring.handler import FirestoreLetterBox, MetricsHandler
+from shared.monitoring.ports import MetricsSource
+from shared.monitoring.store import FirestoreMetrics
+from shared.service.ports import Clock
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _control_db(settings: Settings, db: Any) -> Any:
+    if db is not None:
+        return db
+    from google.cloud import firestore
+
+    return firestore.Client(project=settings.project)
+
+
+class PerEnvSource:
+    """Each env's metrics from the source its `monitoring.source` names."""
+
+    def __init__(self, checks: ChecksConfig, app_metrics: MetricsSource) -> None:
+        self.checks, self.app_metrics = checks, app_metrics
+        self._cloud: dict[int, MetricsSource] = {}
+
+    def batches(self, env: EnvConfig, start: datetime, end: datetime) -> list[MetricsBatch]:
+        s = self.checks.env(env.name).monitoring
+        if s.source == "app-metrics":
+            return self.app_metrics.batches(env, start, end)
+        if s.window_seconds not in self._cloud:  # pragma: no cover - Google Cloud only
+            from shared.monitoring.cloud_monitoring import CloudMonitoringMetrics
+
+            self._cloud[s.window_seconds] = CloudMonitoringMetrics(s.window_seconds)
+        return self._cloud[s.window_seconds].batches(env, start, end)  # pragma: no cover
+
+
+def bake_analysis(
+    settings: Settings, checks: ChecksConfig | None = None, db: Any = None
+) -> MetricsBakeAnalysis:
+    """Bake analysis over app-metrics stored in the control project (or Cloud Monitoring)."""
+    checks = checks or load_for(settings.plane)
+    source = PerEnvSource(checks, FirestoreMetrics(_control_db(settings, db)))
+    return MetricsBakeAnalysis(checks, source)
+
+
+def metrics_handler(
+    settings: Settings | None = None,
+    checks: ChecksConfig | None = None,
+    db: Any = None,
+    clock: Clock = utcnow,
+) -> MetricsHandler:
+    """`on_app_metrics`: batches → `metrics/{env}/batches/*`, bad ones → dead letters."""
+    settings = settings or Settings()
+    db = _control_db(settings, db)
+    return MetricsHandler(
+        plane=settings.plane,
+        checks=checks or load_for(settings.plane),
+        sink=FirestoreMetrics(db),
+        letters=FirestoreLetterBox(db),
+        clock=clock,
+    )
