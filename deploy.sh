@@ -46,10 +46,17 @@ cmd_test() {
 cmd_local() {
   ensure_venv
   require_emulator_tools
-  echo "deploy.sh: the local stack (emulators, function servers, build runner, demo release)" >&2
-  echo "           is not built yet; it arrives with the local-stack issue. Until then run" >&2
-  echo "           ./deploy.sh test, which starts the emulators and drives real releases." >&2
-  exit 1
+  cd "$ROOT"
+  case "${1:-up}" in
+    down) "$VENV/bin/releasectl" local down ;;
+    up)
+      "$VENV/bin/releasectl" local up
+      "$VENV/bin/releasectl" local demo
+      echo
+      echo "The stack stays up: try 'releasectl status' (activate .venv first), stop it with './deploy.sh local down'."
+      ;;
+    *) die "unknown: ./deploy.sh local $1 (use: ./deploy.sh local [down])" ;;
+  esac
 }
 
 # Google Cloud: the plan (every gcloud command, in order) is built in Python, where it is tested.

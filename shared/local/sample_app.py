@@ -19,6 +19,9 @@ from shared.local.state import StackState
 MODE = "sample-app.mode"
 VERSION = "sample-app.version"
 SERVE_TIMEOUT_S = 15.0
+# A release whose deploy fails on purpose (the other bad modes, `errors` and `slow`, deploy fine
+# and then misbehave: see examples/sample-app/app.py).
+UNDEPLOYABLE = "undeployable"
 
 
 def write_served(state_file: Path, version: str, mode: str) -> None:
@@ -62,6 +65,8 @@ class LocalSampleApp:
     def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
         url, state_file = self._app(env)
         mode = self.artifacts_of(release).get(MODE, "ok")
+        if mode == UNDEPLOYABLE:
+            raise ControlPlaneError(f"release {release} cannot be deployed (mode {mode})")
         write_served(state_file, release, mode)
         if not wait_serving(url, release):
             raise ControlPlaneError(f"sample app for {env.name} does not serve {release}")

@@ -1,0 +1,47 @@
+"""The whole local stack, started once per test session by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.cli import context
+from shared.local.stack import Options, down, up
+from shared.local.state import StackState
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
+    local_dir = tmp_path_factory.mktemp("stack")
+    state = up(Options(local_dir=local_dir, bake_minutes=0, tick_seconds=1.0), say=print)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {
+            **state.environment(),
+            "GOOGLE_CLOUD_PROJECT": "demo-release-control",
+        }.items():
+            mp.setenv(key, value)
+        for cached in (context.settings, context.db, context.publisher):
+            cached.cache_clear()
+        try:
+            yield state
+        finally:
+            for cached in (context.settings, context.db, context.publisher):
+                cached.cache_clear()
+            down(local_dir, say=print)
+
+
+def pids_alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        alive.append(pid)
+    return alive
+
+
+FAILING_CI = Path(__file__).parent / "failing-ci.yaml"

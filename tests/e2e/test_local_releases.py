@@ -1,0 +1,145 @@
+"""Releases end to end on the local stack: CI pushes, builds run by the local runner, the
+sample app switched by deploys and rollbacks, checked over HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.adapters import firestore_views as views
+from shared.cli import context
+from shared.domain.model import Rollout
+from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
+from shared.local.sample_app import serving
+from shared.local.state import StackState
+from shared.topics import RELEASE_COMMANDS
+from tests.e2e.conftest import FAILING_CI
+from tests.integration.core_stack import eventually
+
+FAST_CI = ["secret-scan", "typecheck", "unit-tests"]  # lint still runs on the commit
+pytestmark = pytest.mark.timeout(600)
+
+
+def ci(stack: StackState, branch: str, config: Any = CI_CONFIG) -> str:
+    build = push(stack, context.settings().project, branch, head_commit(), config, FAST_CI)
+    return wait_build(stack, build, 300)
+
+
+def rollout_in(release: str, env: str, *states: str) -> Rollout:
+    def fetch() -> Rollout | None:
+        r = views.read_rollout(context.db(), release, env)
+        return r if r is not None and r.state in states else None
+
+    return eventually(fetch, timeout=120)
+
+
+def command(**payload: str) -> None:
+    context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
+
+
+def current(env: str) -> str | None:
+    doc = context.db().document(f"environments/{env}").get().to_dict() or {}
+    return (doc.get("current") or {}).get("release")
+
+
+def test_a_push_to_main_goes_live_in_staging(stack: StackState) -> None:
+    assert ci(stack, "main") == "SUCCESS"
+    release = f"0.0.0-main.{head_commit()[:7]}"
+    live = rollout_in(release, "staging", "live", "failed", "rolled_back", "rollback_failed")
+    assert live.state == "live", live.reason
+    assert live.steps["migrate"].status == "SUCCESS"
+    assert live.steps["deploy"].detail["artifacts"]["sample-app.version"] == release
+    assert serving(stack.apps["staging"].url) == release
+    assert current("staging") == release
+
+
+def test_production_waits_for_approval_then_serves_the_release(stack: StackState) -> None:
+    assert ci(stack, "release/1.0.0") == "SUCCESS"
+    rollout_in("1.0.0", "production", "awaiting_approval")
+    assert serving(stack.apps["production"].url) is None  # nothing deployed before approval
+    command(
+        type="release.approve", release="1.0.0", env="production", approver="ops-lead", reason="e2e"
+    )
+    assert rollout_in("1.0.0", "production", "live", "rolled_back").state == "live"
+    assert serving(stack.apps["production"].url) == "1.0.0"
+
+
+def test_a_rejected_release_never_reaches_production(stack: StackState) -> None:
+    assert ci(stack, "release/1.0.1") == "SUCCESS"
+    rollout_in("1.0.1", "production", "awaiting_approval")
+    command(
+        type="release.reject",
+        release="1.0.1",
+        env="production",
+        approver="ops-lead",
+        reason="missing changelog",
+    )
+    rejected = rollout_in("1.0.1", "production", "rejected")
+    assert rejected.reason == "missing changelog"
+    assert serving(stack.apps["production"].url) == "1.0.0"
+
+
+def test_a_failing_ci_build_creates_no_release(stack: StackState) -> None:
+    assert ci(stack, "release/9.9.9", FAILING_CI) == "FAILURE"
+    assert views.release_view(context.db(), "9.9.9") is None
+
+
+def test_a_failing_deploy_rolls_back_and_leaves_current_untouched(stack: StackState) -> None:
+    before = current("staging")
+    assert before is not None
+    command(
+        type="release.create",
+        version="5.0.0",
+        commit=head_commit(),
+        branch="main",
+        author="dev",
+        artifacts={"sample-app.mode": "undeployable"},
+    )  # type: ignore[arg-type]
+    eventually(lambda: views.release_view(context.db(), "5.0.0"))
+    command(type="release.promote", release="5.0.0", env="staging", actor="dev")
+    ended = rollout_in("5.0.0", "staging", "rolled_back", "rollback_failed", "live")
+    assert ended.state == "rolled_back", ended.reason
+    assert ended.steps["deploy"].status == "FAILURE"
+    assert current("staging") == before
+    assert serving(stack.apps["staging"].url) == before
+
+
+def _protected_documents(project: str, host: str) -> dict[str, Any]:
+    """The raw REST view of the protected collections (fields and update times)."""
+    out = {}
+    for collection in ("users", "balances", "payments", "chats"):
+        url = f"http://{host}/v1/projects/{project}/databases/%28default%29/documents/{collection}"
+        response = httpx.get(url, headers={"Authorization": "Bearer owner"}, timeout=10)
+        out[collection] = response.json().get("documents", [])
+    return out
+
+
+def test_an_operator_rollback_restores_the_previous_version_and_no_user_data(
+    stack: StackState,
+) -> None:
+    from google.cloud import firestore
+
+    app_db = firestore.Client(project="demo-avalo-production")
+    app_db.document("users/u1").set({"name": "Ada", "age": 31})
+    app_db.document("balances/u1").set({"cents": 12_345})
+    app_db.document("payments/p1").set({"user": "u1", "cents": 500})
+    before = _protected_documents("demo-avalo-production", stack.firestore_host)
+
+    assert ci(stack, "release/1.1.0") == "SUCCESS"
+    rollout_in("1.1.0", "production", "awaiting_approval")
+    command(
+        type="release.approve", release="1.1.0", env="production", approver="ops-lead", reason="e2e"
+    )
+    rollout_in("1.1.0", "production", "live")
+    assert serving(stack.apps["production"].url) == "1.1.0"
+
+    command(type="release.rollback", env="production", reason="bad reviews", actor="oncall")
+    rolled = rollout_in("1.1.0", "production", "rolled_back", "rollback_failed")
+    assert rolled.state == "rolled_back", rolled.reason
+    assert rolled.steps["rollback"].detail["target"] == "1.0.0"
+    assert serving(stack.apps["production"].url) == "1.0.0"
+    assert current("production") == "1.0.0"
+    assert _protected_documents("demo-avalo-production", stack.firestore_host) == before
