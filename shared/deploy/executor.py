@@ -69,8 +69,8 @@ def _tail(text: str, lines: int = 8) -> str:
 def execute(plan: Plan, runner: Runner, report: Reporter | None = None) -> None:
     """Run every step in order; raise `StepFailed` (nothing after it runs) on the first failure.
 
-    `report(n, total, step, outcome)` is told after each step: `done`, `exists` (the check
-    found it, nothing to create) or `updated` (it existed and was updated).
+    `report(n, total, step, outcome)` is told `start` before each step, and after it `done`,
+    `exists` (the check found it, nothing to create) or `updated` (it existed, was updated).
     """
     values: dict[str, str] = {}
     total = len(plan.steps)
@@ -93,6 +93,8 @@ def execute(plan: Plan, runner: Runner, report: Reporter | None = None) -> None:
         return result
 
     for n, step in enumerate(plan.steps, 1):
+        if report is not None:
+            report(n, total, step, "start")
         for capture in step.captures:
             argv = resolved(capture.argv)
             value = must(n, step, argv).stdout.strip()

@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from shared.config import REPO_ROOT
 from shared.deploy.catalog import MissingSpec
@@ -68,9 +69,25 @@ def plan_for(
     return build_plan(ordered(inputs, plane))
 
 
-def _report(n: int, total: int, step: Step, outcome: str) -> None:
-    mark = {"exists": "[dim]exists[/dim]", "updated": "[cyan]updated[/cyan]"}.get(outcome, "")
-    console.print(f"[green]✓[/green] [{n}/{total}] {step.description} {mark}".rstrip())
+def _error(exc: Exception) -> None:
+    err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+
+
+class _Progress:
+    """A spinner on the running step (function deploys take minutes), a line per done step."""
+
+    def __init__(self) -> None:
+        self.status = console.status("")
+
+    def __call__(self, n: int, total: int, step: Step, outcome: str) -> None:
+        if outcome == "start":
+            self.status.update(f"[{n}/{total}] {step.description}")
+            self.status.start()
+            return
+        self.status.stop()
+        mark = {"exists": "[dim](exists)[/dim]", "updated": "[cyan](updated)[/cyan]"}
+        line = f"[green]✓[/green] [{n}/{total}] {step.description} {mark.get(outcome, '')}"
+        console.print(line.rstrip(), highlight=False)
 
 
 @app.command()
@@ -108,16 +125,18 @@ def gcp(
             return
         require_tools(plan)
     except (ConfigError, MissingTool) as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=False)
+        _error(exc)
         raise typer.Exit(2) from None
     except MissingSpec as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=False)
+        _error(exc)
         raise typer.Exit(1) from None
     console.print(f"Deploying the release control plane: {plan.title}", highlight=False)
+    progress = _Progress()
     try:
-        execute(plan, subprocess_runner(REPO_ROOT), _report)
+        execute(plan, subprocess_runner(REPO_ROOT), progress)
     except StepFailed as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=False)
+        progress.status.stop()
+        _error(exc)
         raise typer.Exit(1) from None
     console.print(f"[green]Done[/green]: {len(plan.steps)} steps.")
 

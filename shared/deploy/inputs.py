@@ -101,7 +101,7 @@ def _format(err: ValidationError) -> str:
     names = {"control_project": "--project", "env_projects": "--env-project"}
     parts = []
     for e in err.errors():
-        loc = [str(p) for p in e["loc"]]
+        loc = [str(p) for p in e["loc"] if p != "[key]"]
         head = names.get(loc[0], "--" + loc[0].replace("_", "-")) if loc else ""
         where = " ".join([head, *loc[1:]]).strip()
         msg = e["msg"].removeprefix("Value error, ")

@@ -44,7 +44,7 @@ def test_describe_or_create_creates_only_what_is_missing() -> None:
     outcomes: list[str] = []
     execute(Plan("t", (topic("a"), topic("b"))), cloud, lambda n, t, s, o: outcomes.append(o))
     assert cloud.calls == [("describe", "a"), ("describe", "b"), ("create", "b")]
-    assert outcomes == ["exists", "done"]
+    assert outcomes == ["start", "exists", "start", "done"]
 
 
 def test_a_second_run_creates_nothing() -> None:
