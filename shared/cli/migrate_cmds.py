@@ -237,6 +237,7 @@ def down(
 @app.command()
 def repair(
     env: EnvOpt,
+    dry_run: DryOpt = False,
     force: ForceOpt = False,
     wait: WaitOpt = 0,
     actor: ActorOpt = None,
@@ -245,7 +246,8 @@ def repair(
 ) -> None:
     """After a deliberate edit: re-record checksums; mark vanished files deleted (audited)."""
     with _errors():
-        changes = _engine(env, actor=actor, directory=directory).repair(force=force, wait_s=wait)
+        engine = _engine(env, actor=actor, directory=directory)
+        changes = engine.repair(dry_run=dry_run, force=force, wait_s=wait)
     if as_json:
         output.print_json({"env": env, "changes": changes})
         return

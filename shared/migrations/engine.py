@@ -319,12 +319,14 @@ class Engine:
         self.history.finish(entry, current)
 
     # -- repair and baseline ---------------------------------------------------------------
-    def repair(self, *, force: bool = False, wait_s: float = 0) -> list[str]:
+    def repair(self, *, dry_run: bool = False, force: bool = False, wait_s: float = 0) -> list[str]:
         """Re-record the checksums of edited files and mark vanished ones deleted (audited)."""
+        if dry_run:
+            return self._repair_locked(write=False)
         self._refuse_production(force)
         return self._locked(wait_s, self._repair_locked)
 
-    def _repair_locked(self) -> list[str]:
+    def _repair_locked(self, write: bool = True) -> list[str]:
         from shared.migrations.model import Status
 
         changes = []
@@ -344,8 +346,9 @@ class Engine:
             else:
                 entry.direction = "deleted"
                 what = f"{item.version}: file missing, marked deleted"
-            self.history.write(entry)
-            self.history.audit("repair", self.actor, now, version=item.version, change=what)
+            if write:
+                self.history.write(entry)
+                self.history.audit("repair", self.actor, now, version=item.version, change=what)
             changes.append(what)
         return changes
 

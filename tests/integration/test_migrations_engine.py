@@ -159,6 +159,9 @@ def test_edited_file_fails_validation_until_repaired(
         eng.up()
     assert {d.get("n") for d in dev_db.collection("items").stream()} == {1}  # 002 did not run
 
+    before = dump(dev_db, times=True)
+    assert eng.repair(dry_run=True) == eng.repair(dry_run=True)
+    assert dump(dev_db, times=True) == before  # a dry run only tells
     changes = eng.repair()
     assert len(changes) == 1 and "1.0.0: checksum" in changes[0]
     eng.validate()
