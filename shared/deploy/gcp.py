@@ -61,7 +61,7 @@ def plan_for(
         control_project=project,
         env_projects=parse_env_projects(env_project),
         region=region,
-        firestore_location=firestore_location or region,
+        firestore_location=firestore_location,
         config_file=PurePosixPath(config),
         app_rules=app_rules,
     )

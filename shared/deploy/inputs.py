@@ -40,7 +40,7 @@ class DeployInputs(BaseModel):
     region: Region = DEFAULT_REGION
     # Firestore location of the control project's database (created if missing) and of the
     # env projects' databases (the Firestore trigger must be in the database's location).
-    firestore_location: FirestoreLocation = DEFAULT_REGION
+    firestore_location: FirestoreLocation | None = None  # None: the same as `region`
     # The config file the functions read, relative to the repository root (it is uploaded).
     config_file: PurePosixPath = PurePosixPath(DEFAULT_CONFIG)
     # Deploy config/app-firestore.rules as each env project's whole rule set (opt-in: the
@@ -72,6 +72,11 @@ class DeployInputs(BaseModel):
                 "the control plane needs its own project"
             )
         return self
+
+    @property
+    def location(self) -> str:
+        """The Firestore location: the database's, and so the flag triggers'."""
+        return self.firestore_location or self.region
 
     def runtime_config_path(self) -> str:
         """RELEASECTL_CONFIG_FILE as the deployed function sees it."""

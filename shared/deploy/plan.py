@@ -87,7 +87,7 @@ class _Builder:
                 ),
                 run=(
                     "gcloud", "firestore", "databases", "create", "--database=(default)",
-                    f"--location={self.i.firestore_location}", "--type=firestore-native",
+                    f"--location={self.i.location}", "--type=firestore-native",
                     f"--project={self.c}",
                 ),
             )
@@ -295,7 +295,7 @@ class _Builder:
     def flag_functions(self) -> None:
         spec = flag_function()
         trigger = (
-            f"--trigger-location={self.i.firestore_location}",
+            f"--trigger-location={self.i.location}",
             f"--trigger-event-filters=type={FIRESTORE_WRITTEN}",
             "--trigger-event-filters=database=(default)",
             f"--trigger-event-filters-path-pattern=document={FLAG_DOCUMENTS}",

@@ -81,7 +81,7 @@ def invoke(args: list[str]) -> tuple[int, str]:
             ["--project", "acme-release-control", "--env-project", ENV_PROJECTS],
             "control.project is 'demo-release-control'",
         ),
-        ([*GOOD, "--region", "Europe"], "--region: 'Europe' is not valid"),
+        ([*GOOD, "--region", "Europe"], "--region: 'Europe' is not valid (a Google Cloud region"),
         ([*GOOD, "--firestore-location", "eu west"], "--firestore-location"),
         ([*GOOD[:5], "config/nope.toml"], "config file not found"),
         ([*GOOD[:5], "/etc/passwd"], "must be a path inside the repository"),
@@ -97,6 +97,11 @@ def test_bad_input_is_one_clear_error_and_starts_nothing(
         assert message in output
         assert "Traceback" not in output
     assert calls == []
+
+
+def test_a_bad_region_is_not_blamed_on_the_firestore_location(calls: list[Argv]) -> None:
+    code, output = invoke([*GOOD, "--region", "Europe", "--dry-run"])
+    assert code == 2 and "--firestore-location" not in output
 
 
 def test_missing_gcloud_is_one_error_with_an_install_hint(

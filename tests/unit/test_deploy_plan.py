@@ -202,3 +202,13 @@ def test_docs_explain_every_account_and_role() -> None:
     assert account_id(RELEASE_STEPS) in doc
     for grant in STEPS_GRANTS:
         assert f"`{grant.role}`" in doc
+
+
+def test_no_reserved_environment_variable_is_set() -> None:
+    for command in flat(plan()):
+        if "--set-env-vars=" not in command:
+            continue
+        values = command.split("--set-env-vars=")[1].split()[0]
+        for key in (kv.split("=")[0] for kv in values.split(",")):
+            assert key not in {"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
+            assert not key.startswith(("X_GOOGLE_", "FUNCTION_"))
