@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -98,6 +99,8 @@ class LocalBuildRunner:
             )
         # `local down` stops builds still running: they are process groups of their own
         (directory / f"{build_id}.pid").write_text(str(proc.pid), encoding="utf-8")
+        # reap it when it ends, so a long-lived function server collects no zombies
+        threading.Thread(target=proc.wait, daemon=True).start()
         return build_id
 
 
