@@ -54,7 +54,11 @@ def deploy_target(settings: Settings, db: Any) -> DeployTarget:
         from shared.local.sample_app import LocalSampleApp
 
         return LocalSampleApp(_stack(settings), lambda version: release_artifacts(db, version))
-    return NoDeployTarget()  # Google Cloud's adapter: see docs/ROLLBACK.md
+    if backend == "gcp":
+        from shared.adapters.gcp_deploy_target import gcp_deploy_target
+
+        return gcp_deploy_target()
+    return NoDeployTarget()
 
 
 def from_settings(settings: Settings | None = None) -> MessageBus:
