@@ -38,8 +38,10 @@ class FirestoreCiBuilds:
         if build_id:
             snap = self.db.collection(CI_BUILDS).document(build_id).get()
             return CiBuild.model_validate(snap.to_dict()) if snap.exists else None
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
         query = self.db.collection(CI_BUILDS).where(
-            "substitutions.COMMIT_SHA", "==", release.commit
+            filter=FieldFilter("substitutions.COMMIT_SHA", "==", release.commit)
         )
         builds = [CiBuild.model_validate(s.to_dict()) for s in query.stream()]
         builds.sort(key=CiBuild.created, reverse=True)

@@ -32,10 +32,12 @@ class FirestoreMetrics:
         _batches(self.db, batch.env).document(batch.batch_id).set(doc)
 
     def batches(self, env: EnvConfig, start: datetime, end: datetime) -> list[MetricsBatch]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
         query = (
             _batches(self.db, env.name)
-            .where("windowStart", ">=", start)
-            .where("windowStart", "<", end)
+            .where(filter=FieldFilter("windowStart", ">=", start))
+            .where(filter=FieldFilter("windowStart", "<", end))
         )
         out = []
         for snap in query.stream():
