@@ -305,7 +305,7 @@ class Engine:
         if error is not None:
             entry.outcome, entry.error = "failed", redact(error)[:2000]
             entry.checkpoints = ctx.checkpoints  # a later run resumes from here
-            self.history.write(entry)
+            self.history.finish(entry, None)
             return
         entry.outcome, entry.checkpoints = "success", {}
         entries = [e for e in self.history.entries() if e.version != entry.version] + [entry]
@@ -381,7 +381,6 @@ class Engine:
             version=version, updated_at=now, updated_by=self.actor, release=self.release
         )
         self.history.finish(entry, current)
-        self.history.audit("baseline", self.actor, now, version=version)
         return self.plan()
 
 

@@ -34,11 +34,14 @@ class HistoryStore:
     def write(self, entry: HistoryEntry) -> None:
         self.history.document(entry.version).set(entry.to_doc())
 
-    def finish(self, entry: HistoryEntry, current: SchemaCurrent) -> None:
-        """The entry's outcome and the schema version change together (one atomic batch)."""
+    def finish(self, entry: HistoryEntry, current: SchemaCurrent | None) -> None:
+        """The entry's outcome, the schema version (when it moved) and an audit record of the
+        run land together (one atomic batch): the history doc keeps only the latest action."""
         batch = self.db.batch()
         batch.set(self.history.document(entry.version), entry.to_doc())
-        batch.set(self.current_ref, current.to_doc())
+        if current is not None:
+            batch.set(self.current_ref, current.to_doc())
+        batch.set(self.audit_log.document(), _run_record(entry))
         batch.commit()
 
     def audit(self, action: str, actor: str, at: datetime, **detail: Any) -> None:
@@ -59,3 +62,21 @@ class HistoryStore:
             "docsWritten": docs_written,
         }
         lock.renew_with([(self.history.document(version), fields)])
+
+
+def _run_record(entry: HistoryEntry) -> dict[str, Any]:
+    keep = (
+        "version",
+        "direction",
+        "outcome",
+        "actor",
+        "release",
+        "run_id",
+        "docs_read",
+        "docs_written",
+        "duration_ms",
+        "error",
+        "snapshot",
+    )
+    record = entry.model_dump(by_alias=True, include=set(keep))
+    return {"action": entry.direction, "at": entry.finished_at or entry.started_at, **record}

@@ -168,7 +168,9 @@ def test_edited_file_fails_validation_until_repaired(
     entry = dev_db.document("_schema/current/history/1.0.0").get().to_dict()
     assert entry["previousChecksum"] != entry["checksum"] and entry["repairedBy"] == "tester"
     audit = [d.to_dict() for d in dev_db.collection("_schema/current/audit").stream()]
-    assert [a["action"] for a in audit] == ["repair"]
+    assert sorted(a["action"] for a in audit) == ["repair", "up"]
+    (run,) = [a for a in audit if a["action"] == "up"]
+    assert run["version"] == "1.0.0" and run["outcome"] == "success" and run["docsWritten"] == 10
 
 
 GATED = """
