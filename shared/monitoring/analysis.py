@@ -35,6 +35,9 @@ BASELINED: tuple[MetricName, ...] = (
 )
 
 
+EVIDENCE_WINDOWS = 20  # the most recent windows kept in a report's evidence
+
+
 @dataclass(frozen=True)
 class Reading:
     status: Status
@@ -184,6 +187,12 @@ def longest_run(
     return best
 
 
+def _kept(count: int, cause: Sequence[int]) -> list[int]:
+    """Which windows the evidence keeps: the latest ones and every one that caused a breach
+    (a long bake of short windows would not fit in one Firestore document)."""
+    return sorted(set(range(max(0, count - EVIDENCE_WINDOWS), count)) | set(cause))
+
+
 def analyse(
     *,
     env: str,
@@ -203,6 +212,7 @@ def analyse(
     baselines: dict[str, Any] = {}
     confirmed: list[str] = []
     inconclusive: list[str] = []
+    causes: list[int] = []
     for metric in s.metrics:
         base, how = (None, "")
         if metric in BASELINED:
@@ -211,11 +221,18 @@ def analyse(
         readings = [read(metric, w, base, s, t) for w in baked]
         run = longest_run(baked, readings, step)
         conclusive = [r for r in readings if r.status != "inconclusive"]
+        cause = run[-needed:] if len(run) >= needed else []
+        keep = _kept(len(baked), cause)
         evidence: dict[str, Any] = {
             "windows": [
-                {"start": w.start.isoformat(), "status": r.status, "value": r.value}
-                for w, r in zip(baked, readings, strict=True)
+                {
+                    "start": baked[i].start.isoformat(),
+                    "status": readings[i].status,
+                    "value": readings[i].value,
+                }
+                for i in keep
             ],
+            "windowsJudged": len(baked),
             "consecutiveBreaches": len(run),
             "needed": needed,
         }
@@ -223,6 +240,7 @@ def analyse(
             evidence["baseline"] = {"value": base, "source": how}
         if len(run) >= needed:
             confirmed.append(metric)
+            causes.extend(cause)
             notes = "; ".join(readings[i].note for i in run[-needed:])
             detail = f"breached in {len(run)} consecutive windows (limit {needed}): {notes}"
             checks.append(CheckResult(name=metric, ok=False, detail=detail, evidence=evidence))
@@ -249,7 +267,8 @@ def analyse(
             )
     facts: dict[str, Any] = {
         "release": release,
-        "windows": [w.as_evidence() for w in baked],
+        "windows": [baked[i].as_evidence() for i in _kept(len(baked), causes)],
+        "windowsJudged": len(baked),
         "baselines": baselines,
         "bakeStart": bake_start.isoformat(),
         "evaluatedAt": now.isoformat(),

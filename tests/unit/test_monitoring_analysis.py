@@ -248,3 +248,15 @@ def test_all_metrics_healthy_and_conclusive_is_a_pass() -> None:
     )
     assert report.ran and report.ok, [c.detail for c in report.checks if not c.ok]
     assert len(report.checks) == 7
+
+
+def test_a_long_bake_keeps_the_latest_windows_and_the_ones_that_caused_the_breach() -> None:
+    pattern: list[dict[str, int] | None] = [OK] * 50
+    pattern[5:8] = [B, B, B]
+    report = errors_report(pattern)
+    (check,) = report.checks
+    starts = [w["start"] for w in check.evidence["windows"]]
+    expected = [T0 + STEP * i for i in [5, 6, 7, *range(30, 50)]]
+    assert starts == [t.isoformat() for t in expected]
+    assert check.evidence["windowsJudged"] == 50
+    assert len(report.detail["windows"]) == 23
