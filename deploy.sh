@@ -24,7 +24,7 @@ ensure_venv() {
   fi
   local stamp="$VENV/.installed"
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    "$PY" -m pip install --quiet -e "$ROOT[dev]"
+    "$PY" -m pip install --quiet -e "${ROOT}[dev]"
     touch "$stamp"
   fi
 }

@@ -19,9 +19,6 @@ GOLDEN_ARGS = [
     "--env-project", "dev=acme-avalo-dev,staging=acme-avalo-staging,production=acme-avalo-prod",
     "--config", "tests/golden/deploy_environments.toml", "--app-rules", "--dry-run",
 ]  # fmt: skip
-# Findings known in files owned by others, reported to their owner; remove once fixed:
-# `"$ROOT[dev]"` in deploy.sh reads as an array index to shellcheck (`"${ROOT}[dev]"` fixes it).
-KNOWN = {("deploy.sh", 1087, '"$ROOT[dev]"')}
 
 
 def shellcheck() -> str:
@@ -47,12 +44,7 @@ def findings(path: Path) -> set[tuple[str, int, str]]:
 
 
 def test_deploy_sh_is_shellcheck_clean() -> None:
-    left = {
-        (name, code, line)
-        for name, code, line in findings(REPO / "deploy.sh")
-        if not any(k[:2] == (name, code) and k[2] in line for k in KNOWN)
-    }
-    assert left == set()
+    assert findings(REPO / "deploy.sh") == set()
 
 
 def test_the_dry_run_plan_is_a_clean_bash_script(tmp_path: Path) -> None:
