@@ -73,8 +73,8 @@ def stop_group(pid: int, grace: float = 10.0) -> None:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        _reap(pid)
         if not group_alive(pid):
+            _reap(pid)  # our own child lingers as a zombie until it is waited for
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):

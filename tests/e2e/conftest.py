@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from shared.cli import context
 from shared.local.stack import Options, down, up
-from shared.local.state import StackState
+from shared.local.state import StackState, alive
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
 
 
 def pids_alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        alive.append(pid)
-    return alive
+    return [pid for pid in pids if alive(pid)]
 
 
 FAILING_CI = Path(__file__).parent / "failing-ci.yaml"
