@@ -6,6 +6,8 @@ normally, so Pub/Sub gets a 2xx); any other exception escapes, and Pub/Sub redel
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ from shared.service.ports import Processed
 from shared.transport import PubSubMessage, unwrap
 
 Decode = Callable[[PubSubMessage], object]
+log = logging.getLogger(__name__)
 
 
 def decode_command(msg: PubSubMessage) -> object:
@@ -38,6 +41,23 @@ def decode_tick(msg: PubSubMessage) -> object:
 
 
 def deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: Decode) -> Processed:
+    start = time.perf_counter()
+    record = _deliver(bus, event_id, data, topic=topic, decode=decode)
+    log.info(
+        "delivered: %s",
+        record.outcome,
+        extra={
+            "event_id": event_id,
+            "topic": topic,
+            "release": record.release,
+            "env": record.env,
+            "elapsed_ms": round((time.perf_counter() - start) * 1000, 2),
+        },
+    )
+    return record
+
+
+def _deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: Decode) -> Processed:
     try:
         message = unwrap(event_id, data)
     except Refused as exc:

@@ -21,7 +21,7 @@ _SEVERITY = {
     logging.ERROR: "ERROR",
     logging.CRITICAL: "CRITICAL",
 }
-_FIELDS = ("release", "env", "event_id", "topic", "build_id")
+_FIELDS = ("release", "env", "event_id", "topic", "build_id", "elapsed_ms")
 
 
 class JsonFormatter(logging.Formatter):
