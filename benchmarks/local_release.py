@@ -95,7 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tick", type=float, default=1.0, help="monitoring tick period (s)")
-    runs = parser.parse_args().runs
+    args = parser.parse_args()
+    runs = args.runs
     local_dir = Path(tempfile.mkdtemp(prefix="bench-stack-"))
     stack = up(
         Options(local_dir=local_dir, bake_minutes=0, tick_seconds=1.0, seed=False),
@@ -112,7 +113,7 @@ def main() -> None:
             rollbacks.append(rollback(stack, live, previous))
     finally:
         down(local_dir, say=lambda m: None)
-    print(f"local stack, tick 1 s, bake 0 min, CI = lint only; median of {runs}\n")
+    print(f"local stack, tick {args.tick:g} s, bake 0 min, CI = lint only; median of {runs}\n")
     report("push → staging live", pushes)
     report("rollback → previous serving", rollbacks)
 
