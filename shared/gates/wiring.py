@@ -14,6 +14,16 @@ from shared.gates.sources import FirestoreCompliance, HttpProber
 from shared.smoke.runner import HttpSmokeRunner
 
 
+def stack_base_urls(settings: Settings) -> dict[str, str] | None:
+    """With a local stack running: each env's sample app URL (overrides checks.toml)."""
+    if settings.local_dir is None:
+        return None
+    from shared.local.state import load
+
+    stack = load(settings.local_dir)
+    return {name: app.url for name, app in stack.apps.items()} if stack else None
+
+
 def gate_runner(
     settings: Settings,
     checks: ChecksConfig | None = None,
@@ -46,8 +56,9 @@ def gate_runner(
     secrets = SecretsGate(
         SecretsSettings().config(set(plane.environments)), envs=frozenset({"production"})
     )
+    urls = base_urls if base_urls is not None else stack_base_urls(settings)
     return ComplianceGates(
-        checks, FirestoreCompliance(), HttpProber(), ci, secrets=secrets, base_urls=base_urls
+        checks, FirestoreCompliance(), HttpProber(), ci, secrets=secrets, base_urls=urls
     )
 
 
@@ -56,5 +67,7 @@ def smoke_runner(
     checks: ChecksConfig | None = None,
     base_urls: Mapping[str, str] | None = None,
 ) -> HttpSmokeRunner:
-    """Smoke checks of `checks.toml`; `base_urls` (env → URL) overrides the file's base_url."""
-    return HttpSmokeRunner(checks or load_for(settings.plane), base_urls=base_urls)
+    """Smoke checks of `checks.toml`; `base_urls` (env → URL, default: the local stack's
+    sample apps when one runs) overrides the file's base_url."""
+    urls = base_urls if base_urls is not None else stack_base_urls(settings)
+    return HttpSmokeRunner(checks or load_for(settings.plane), base_urls=urls)

@@ -204,9 +204,15 @@ def analyse(
     s: MonitoringSettings,
     t: Thresholds,
 ) -> StepReport:
-    """Judge the complete windows of the bake; see the module docstring for the outcome."""
+    """Judge the bake's complete windows (and the open one if `judge_open_window`: its traffic
+    so far is a sample too, and judging it shortens detection by up to a window)."""
     step = timedelta(seconds=s.window_seconds)
-    baked = [w for w in windows if w.start >= bake_start and w.start + step <= now]
+    baked = [
+        w
+        for w in windows
+        if w.start >= bake_start
+        and (w.start + step <= now or (s.judge_open_window and w.start <= now))
+    ]
     needed = t.consecutive_breaches
     checks: list[CheckResult] = []
     baselines: dict[str, Any] = {}

@@ -55,5 +55,7 @@ class MonitoringSettings(_Strict):
     baseline: StaticBaseline = StaticBaseline()
     # a panic baseline below this counts as this (one activation is not a 3x surge of zero)
     panic_floor: float = Field(1.0, gt=0)
+    # judge the window still open once it has the traffic (faster detection, noisier values)
+    judge_open_window: bool = False
     max_clock_skew_seconds: int = Field(60, ge=0, le=3600)
     source: Literal["app-metrics", "cloud-monitoring"] = "app-metrics"

@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 
 from shared.adapters.firestore_store import FirestoreUnitOfWork
-from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig
+from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig, load_config
 from shared.domain.builds import parse_build
 from shared.domain.commands import parse_command
 from shared.domain.messages import BuildStatusChanged, MonitoringTick
-from shared.gates.checks_file import ChecksConfig
+from shared.gates.checks_file import ChecksConfig, load_for
 from shared.local.functions_server import FunctionServer, start_function
 from shared.local.pubsub_admin import ensure_push_subscription, ensure_topic
 from shared.monitoring.bake import MetricsBakeAnalysis
+from shared.monitoring.client import window_start
 from shared.monitoring.handler import FirestoreLetterBox, MetricsHandler
 from shared.monitoring.store import FirestoreMetrics
 from shared.service.messagebus import MessageBus, Ports
@@ -77,13 +78,12 @@ def publish(body: bytes) -> str:
 
 
 def dev_batch(batch_id: str, **counters: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    start = now.replace(microsecond=0) - timedelta(seconds=now.second % 10)  # dev: 10 s windows
+    seconds = load_for(load_config()).env("dev").monitoring.window_seconds  # the repo's files
     return {
         "batchId": batch_id,
         "env": "dev",
-        "windowStart": start.isoformat(),
-        "windowSeconds": 10,
+        "windowStart": window_start(datetime.now(UTC), seconds).isoformat(),
+        "windowSeconds": seconds,
         "counters": {"functionInvocations": 500, "functionErrors": 2, **counters},
         "latency": {"apiP95Ms": 120.5},
     }

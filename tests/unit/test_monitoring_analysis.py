@@ -179,6 +179,21 @@ def test_windows_before_the_bake_and_incomplete_windows_are_not_judged() -> None
     assert report.ok  # two breaching windows so far; three are needed
 
 
+def test_the_open_window_is_judged_when_asked() -> None:
+    report = analyse(
+        env="dev",
+        release="1.1.0",
+        bake_start=T0,
+        now=T0 + timedelta(seconds=20),  # window 0 is open
+        windows=[win(0, **B), win(1, **B)],
+        baseline_windows=[],
+        s=S.model_copy(update={"metrics": ("function_error_rate",), "judge_open_window": True}),
+        t=T.model_copy(update={"consecutive_breaches": 1}),
+    )
+    assert not report.ok and report.ran
+    assert [w["start"] for w in report.detail["windows"]] == [T0.isoformat()]
+
+
 # -- baselines -----------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from shared.entrypoints import decode_tick, deliver
 from shared.gates.checks_file import ChecksConfig
 from shared.monitoring.bake import MetricsBakeAnalysis
 from shared.monitoring.batch import MetricsBatch
+from shared.monitoring.client import batch_bytes
 from shared.monitoring.handler import MetricsHandler
 from shared.monitoring.windows import aggregate
 from shared.service.ports import DeadLetter
@@ -265,3 +266,22 @@ def test_no_metrics_never_roll_back_and_the_bake_records_it_was_inconclusive(
     assert rollout.state is State.LIVE
     assert rollout.steps["bake"].detail["ran"] is False
     assert "inconclusive" in rollout.steps["bake"].detail["summary"]
+
+
+def test_the_client_helper_builds_a_batch_the_handler_accepts(plane: PlaneConfig) -> None:
+    mem, clock = Memory(), FakeClock()
+    clock.advance(seconds=37)
+    body = batch_bytes(
+        batch_id="app-1",
+        env="staging",
+        window_seconds=60,
+        now=clock.now,
+        counters={"functionInvocations": 10, "functionErrors": 1},
+        latency={"apiP95Ms": 80.0},
+        release="1.1.0",
+        windows_back=1,
+    )
+    assert handler(plane, mem, clock).handle(message(body)) == "stored"
+    stored = mem.stored[("staging", "app-1")]
+    assert stored.window_start == clock.now - timedelta(seconds=97)
+    assert stored.counters.function_errors == 1 and stored.counters.sessions is None
