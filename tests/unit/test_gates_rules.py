@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from shared.errors import ControlPlaneError
 from shared.gates import rules
+from shared.gates.demo_evidence import demo_evidence, write_demo_evidence
 from shared.gates.evidence import CiBuild, Evidence, Probe
 from shared.gates.settings import COMPLIANCE_ITEMS, EndpointCheck, GateSettings
 
@@ -220,3 +222,17 @@ def test_evidence_copies_known_fields_only() -> None:
     assert "internalNote" not in check.evidence["fields"]
     assert check.evidence["fields"]["minimumAge"] == 18
     assert check.evidence["document"] == "compliance/ageGate"
+
+
+def test_the_demo_evidence_passes_every_compliance_gate() -> None:
+    docs = {p.removeprefix("compliance/"): d for p, d in demo_evidence(NOW).items()}
+    checks = by_name(evidence(docs))
+    assert all(checks[i].ok for i in COMPLIANCE_ITEMS), [c.detail for c in checks.values()]
+
+
+def test_demo_evidence_is_refused_outside_demo_projects() -> None:
+    class Db:
+        project = "avalo-prod"
+
+    with pytest.raises(ControlPlaneError, match="only into demo- projects"):
+        write_demo_evidence(Db(), NOW)

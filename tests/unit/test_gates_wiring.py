@@ -1,0 +1,45 @@
+"""The factories the composition root calls build the real adapters from the repo's config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import Settings
+from shared.gates.ci_builds import FirestoreCiBuilds, LocalDirCiBuilds
+from shared.gates.runner import ComplianceGates
+from shared.gates.wiring import gate_runner, smoke_runner
+from shared.monitoring.bake import MetricsBakeAnalysis
+from shared.monitoring.handler import MetricsHandler
+from shared.monitoring.wiring import bake_analysis, metrics_handler
+from shared.smoke.runner import HttpSmokeRunner
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    # Clients are only constructed (nothing is contacted): an emulator host needs no credentials.
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")
+    monkeypatch.delenv("RELEASECTL_LOCAL_DIR", raising=False)
+    return Settings(local_dir=None)
+
+
+def test_every_factory_builds_from_the_repository_files(settings: Settings) -> None:
+    gates = gate_runner(settings)
+    assert isinstance(gates, ComplianceGates)
+    assert isinstance(gates.ci, FirestoreCiBuilds)  # bare emulators: ciBuilds/ in Firestore
+    assert gates.secrets is not None
+    assert isinstance(smoke_runner(settings), HttpSmokeRunner)
+    assert isinstance(bake_analysis(settings), MetricsBakeAnalysis)
+    assert isinstance(metrics_handler(settings), MetricsHandler)
+
+
+def test_with_a_local_stack_dir_the_ci_evidence_is_the_runners_files(
+    settings: Settings, tmp_path: Path
+) -> None:
+    local = settings.model_copy(update={"local_dir": tmp_path})
+    gates = gate_runner(local, base_urls={"dev": "http://127.0.0.1:1"})
+    assert isinstance(gates.ci, LocalDirCiBuilds)
+    assert gates.ci.dir == tmp_path / "builds"
+    assert gates.base_urls == {"dev": "http://127.0.0.1:1"}
+    assert smoke_runner(local).base_urls == {}  # no stack.json: the file's base_url
