@@ -5,18 +5,25 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.config import PlaneConfig
 from shared.domain.model import Release
-from shared.gates.checks_file import ChecksConfig
+from shared.gates.checks_file import ChecksConfig, load_for
+from shared.local import emulators
+from shared.local.sample_app import write_served
+from shared.local.stack import SAMPLE_APP
 from shared.smoke.runner import HttpSmokeRunner
 from tests.unit.fakes import FakeClock
 
@@ -155,3 +162,49 @@ def test_a_server_that_is_gone_fails_with_the_connection_error(plane: PlaneConfi
     (failure,) = report.failures()
     assert failure.startswith("health: no answer: ConnectError")
     assert "(after 2 attempts)" in failure
+
+
+# -- the repository's smoke checks against the local stack's sample app ----------------------
+
+
+@pytest.fixture
+def sample_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """examples/sample-app/app.py on a free port, as the local stack runs it."""
+    port = emulators.free_port()
+    state = tmp_path / "app.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(SAMPLE_APP), "--port", str(port)],
+        env={**os.environ, "STATE_FILE": str(state)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        emulators.wait_ready(f"{url}/health", "sample app", proc)
+        yield url, state
+    finally:
+        emulators.stop_group(proc.pid)
+
+
+@pytest.mark.parametrize(
+    ("env", "mode", "failed"),
+    [
+        ("staging", "ok", []),
+        ("production", "ok", []),
+        ("production", "errors", ["payments"]),
+        ("dev", "errors", []),  # dev only checks health: a bad release reaches the bake
+    ],
+)
+def test_the_repository_smoke_checks_against_the_sample_app(
+    sample_app: tuple[str, Path], plane: PlaneConfig, env: str, mode: str, failed: list[str]
+) -> None:
+    url, state = sample_app
+    write_served(state, "1.0.0", mode)
+    checks = load_for(plane)
+    base = checks.env(env).smoke
+    fast = base.model_copy(update={"backoff_seconds": 0.0, "attempts": 2})
+    checks.environments[env] = checks.env(env).model_copy(update={"smoke": fast})
+    report = HttpSmokeRunner(checks, base_urls={env: url}).run(RELEASE, plane.env(env))
+    assert report.ran
+    assert [f.split(":")[0] for f in report.failures()] == failed
