@@ -30,10 +30,10 @@ from shared.config import EnvConfig, PlaneConfig
 from shared.domain.builds import Build
 from shared.domain.commands import CreateRelease, PromoteRelease
 from shared.domain.messages import BuildStatusChanged
-from shared.service.messagebus import MessageBus, Ports
+from shared.service.messagebus import MessageBus
 from tests.builds import step_build
 from tests.integration.core_stack import step_request
-from tests.unit.fakes import FakeBuilds, FakeClock, FakeEvents, FakeStep
+from tests.unit.fakes import FakeClock, fake_ports
 
 RPCS = ("batch_get_documents", "begin_transaction", "commit", "rollback", "run_query")
 WRITES = ("commit",)
@@ -61,15 +61,9 @@ def make_bus(client: Any, envs: int) -> MessageBus:
             f"e{n}": EnvConfig(name=f"e{n}", project=f"demo-bench-{n:04d}") for n in range(envs)
         }
     )
-    ports = Ports(
-        builds=FakeBuilds(),
-        events=FakeEvents(),
-        gates=FakeStep(),
-        smoke=FakeStep(),
-        bake=FakeStep(),
-        deploy_target=FakeStep(),
+    return MessageBus(
+        uow=FirestoreUnitOfWork(client), plane=plane, clock=FakeClock(), ports=fake_ports()
     )
-    return MessageBus(uow=FirestoreUnitOfWork(client), plane=plane, clock=FakeClock(), ports=ports)
 
 
 def build_message(version: str, env: str, status: str) -> BuildStatusChanged:

@@ -28,6 +28,7 @@ from typing import Any
 from shared.adapters.cloudbuild import build_body, key_tag
 from shared.config import REPO_ROOT
 from shared.domain.effects import StartBuild
+from shared.local.emulators import spawn
 from shared.topics import CLOUD_BUILDS
 
 _SUBSTITUTION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
@@ -78,25 +79,17 @@ class LocalBuildRunner:
         directory = builds_dir(self.local_dir)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"{build_id}.json").write_text(json.dumps(body), encoding="utf-8")
-        with (directory / f"{build_id}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "shared.local.build_runner",
-                    build_id,
-                    "--local-dir",
-                    str(self.local_dir),
-                    "--project",
-                    self.project,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT)},
-                cwd=REPO_ROOT,
-                start_new_session=True,
-            )
+        cmd = [
+            sys.executable,
+            "-m",
+            "shared.local.build_runner",
+            build_id,
+            "--local-dir",
+            str(self.local_dir),
+            "--project",
+            self.project,
+        ]
+        proc = spawn(cmd, directory / f"{build_id}.log", self.env)
         # `local down` stops builds still running: they are process groups of their own
         (directory / f"{build_id}.pid").write_text(str(proc.pid), encoding="utf-8")
         # reap it when it ends, so a long-lived function server collects no zombies

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from shared.config import REPO_ROOT
 from shared.errors import ControlPlaneError
 
 HOST = "127.0.0.1"
@@ -133,17 +134,31 @@ def sdk_root() -> Path:
     return Path(out.stdout.strip())
 
 
-def _spawn(name: str, cmd: list[str], port: int, log_dir: Path) -> Emulator:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
+def spawn(
+    cmd: list[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` as the leader of a new process group, output appended to `log_path`.
+
+    With `env`, the child gets this process's environment plus `env`, and imports the
+    checkout's code (`PYTHONPATH`), wherever it runs.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    child_env = None if env is None else {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
     with log_path.open("ab") as log_file:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=child_env,
+            cwd=cwd or REPO_ROOT,
             start_new_session=True,
         )
+
+
+def _spawn(name: str, cmd: list[str], port: int, log_dir: Path) -> Emulator:
+    log_path = log_dir / f"{name}.log"
+    proc = spawn(cmd, log_path)
     emulator = Emulator(name, port, proc.pid, log_path)
     try:
         wait_ready(f"http://{HOST}:{port}/", name, proc)

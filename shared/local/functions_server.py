@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import REPO_ROOT
-from shared.local.emulators import HOST, free_port, stop_group, wait_port_free, wait_ready
+from shared.local.emulators import HOST, free_port, spawn, stop_group, wait_port_free, wait_ready
 
 
 @dataclass
@@ -36,7 +34,6 @@ def start_function(
     target: str, env: dict[str, str], log_dir: Path, port: int | None = None
 ) -> FunctionServer:
     port = port or free_port()
-    log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{target}.log"
     cli = Path(sys.executable).parent / "functions-framework"
     cmd = [
@@ -50,16 +47,7 @@ def start_function(
         "--port",
         str(port),
     ]
-    with log_path.open("ab") as log_file:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
+    proc = spawn(cmd, log_path, env)
     server = FunctionServer(target, port, proc.pid, log_path)
     try:
         # Any HTTP answer (even 400 to a GET without an event) means the server is up.

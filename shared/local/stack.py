@@ -22,7 +22,14 @@ import httpx
 
 from shared.config import DEFAULT_CONFIG_FILE, REPO_ROOT, PlaneConfig, load_config
 from shared.local import emulators
-from shared.local.emulators import HOST, free_port, stop_group, wait_port_free, wait_ready
+from shared.local.emulators import (
+    HOST,
+    free_port,
+    spawn,
+    stop_group,
+    wait_port_free,
+    wait_ready,
+)
 from shared.local.functions_server import start_function
 from shared.local.state import App, Proc, StackState, alive, load
 from shared.local.wiring import wire_functions
@@ -65,17 +72,7 @@ def local_config(source: Path, target: Path, bake_minutes: int | None) -> Path:
 
 
 def _spawn(cmd: list[str], log: Path, env: dict[str, str], started: _Started) -> int:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
+    proc = spawn(cmd, log, env)
     started.pids.append(proc.pid)
     return proc.pid
 

@@ -9,22 +9,16 @@ from typing import Any
 from shared.adapters.firestore_store import FirestoreUnitOfWork
 from shared.config import PlaneConfig
 from shared.domain.commands import parse_command
-from shared.service.messagebus import MessageBus, Ports
-from tests.unit.fakes import FakeBuilds, FakeClock, FakeEvents, FakeStep
+from shared.service.messagebus import MessageBus
+from tests.unit.fakes import FakeClock, fake_ports
 
 SHA = "abcdefabcdefabcdefabcdefabcdefabcdefabcd"
 
 
 def bus(db: Any, plane: PlaneConfig) -> MessageBus:
-    ports = Ports(
-        builds=FakeBuilds(),
-        events=FakeEvents(),
-        gates=FakeStep(),
-        smoke=FakeStep(),
-        bake=FakeStep(),
-        deploy_target=FakeStep(),
+    return MessageBus(
+        uow=FirestoreUnitOfWork(db), plane=plane, clock=FakeClock(), ports=fake_ports()
     )
-    return MessageBus(uow=FirestoreUnitOfWork(db), plane=plane, clock=FakeClock(), ports=ports)
 
 
 def send(b: MessageBus, event_id: str, **payload: Any) -> Any:

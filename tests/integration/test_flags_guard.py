@@ -20,6 +20,7 @@ from shared.config import DEFAULT_CONTROL_PROJECT
 from shared.flags.audit import GUARD_ACTOR
 from shared.local import emulators, pubsub_admin
 from shared.local.functions_server import FunctionServer, start_function
+from shared.local.stack import register_flag_trigger
 
 DEV = "demo-avalo-dev"
 STAGING = "demo-avalo-staging"
@@ -115,15 +116,7 @@ def guarded(
 
 
 def register_trigger(host: str, project: str) -> None:
-    body = {
-        "eventTrigger": {
-            "resource": f"projects/{project}/databases/(default)/documents/featureFlags/{{flag}}",
-            "eventType": "providers/cloud.firestore/eventTypes/document.write",
-            "service": "firestore.googleapis.com",
-        }
-    }
-    url = f"http://{host}/emulator/v1/projects/{project}/triggers/on_flag_written"
-    httpx.put(url, json=body, timeout=10).raise_for_status()
+    register_flag_trigger(host, project, "on_flag_written")
 
 
 GOOD = {

@@ -189,6 +189,17 @@ class World:
     deploy_target: FakeStep
 
 
+def fake_ports() -> Ports:
+    return Ports(
+        builds=FakeBuilds(),
+        events=FakeEvents(),
+        gates=FakeStep(),
+        smoke=FakeStep(),
+        bake=FakeStep(),
+        deploy_target=FakeStep(),
+    )
+
+
 def make_world(plane: PlaneConfig) -> World:
     uow, clock, builds, events = FakeUnitOfWork(), FakeClock(), FakeBuilds(), FakeEvents()
     gates, smoke, bake, target = FakeStep(), FakeStep(), FakeStep(), FakeStep()
