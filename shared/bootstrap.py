@@ -66,8 +66,9 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
     from google.cloud import firestore
 
     from shared.adapters.firestore_store import FirestoreUnitOfWork
-    from shared.adapters.pending_steps import NoBakeAnalysis, NoGates, NoSmokeTests
     from shared.adapters.pubsub import Publisher, PubSubEventPublisher
+    from shared.gates.wiring import gate_runner, smoke_runner
+    from shared.monitoring.wiring import bake_analysis
 
     settings = settings or Settings()
     db = firestore.Client(project=settings.project)
@@ -75,9 +76,9 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
     ports = Ports(
         builds=builds(settings),
         events=PubSubEventPublisher(publisher, settings.release_events_topic),
-        gates=NoGates(),
-        smoke=NoSmokeTests(),
-        bake=NoBakeAnalysis(),
+        gates=gate_runner(settings, control_db=db),
+        smoke=smoke_runner(settings),
+        bake=bake_analysis(settings, db=db),
         deploy_target=deploy_target(settings, db),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)

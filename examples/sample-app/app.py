@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any
 
 NOT_DEPLOYED = {"version": None, "mode": "ok"}
+# What the compliance gates probe over HTTP (config/checks.toml).
+LEGAL = {
+    "/legal/terms": "terms of service",
+    "/legal/privacy": "privacy policy",
+    "/legal/refunds": "refund policy",
+    "/legal/cookies": "cookie policy",
+}
 
 
 def served(state_file: Path) -> dict[str, Any]:
@@ -42,11 +49,28 @@ class Handler(BaseHTTPRequestHandler):
             "/health": self._health,
             "/api/payments": self._payments,
             "/api/chat": self._chat,
+            "/api/me/export": self._needs_login,
+            **{path: self._legal for path in LEGAL},
         }.get(self.path.split("?")[0])
         if route is None:
             self._send(404, {"error": f"no route {self.path}"})
             return
         route(state)
+
+    def do_OPTIONS(self) -> None:
+        # the data-deletion endpoint (DELETE /api/me) answers a preflight like a real API
+        if self.path.split("?")[0] != "/api/me":
+            self._send(404, {"error": f"no route {self.path}"})
+            return
+        self.send_response(204)
+        self.send_header("Allow", "DELETE, OPTIONS")
+        self.end_headers()
+
+    def _legal(self, state: dict[str, Any]) -> None:
+        self._send(200, {"document": LEGAL[self.path.split("?")[0]], "version": "demo-1"})
+
+    def _needs_login(self, state: dict[str, Any]) -> None:
+        self._send(401, {"error": "sign in to export your data"})
 
     def _health(self, state: dict[str, Any]) -> None:
         deployed = state.get("version") is not None

@@ -9,7 +9,7 @@ import typer
 from shared.adapters import firestore_views as views
 from shared.cli import context, output
 from shared.cli.output import console
-from shared.domain.model import Rollout
+from shared.domain.model import LastMove, Rollout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
 EnvOpt = Annotated[
@@ -25,12 +25,12 @@ def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         output.print_json({"environments": rows})
         return
-    t = output.table("Environments", "env", "project", "current", "previous", "in flight", "frozen")
+    t = output.table(
+        "Environments", "env", "project", "current", "previous", "last rollout", "frozen"
+    )
     for row in rows:
         s = row.state
-        flight = (
-            f"{row.in_flight.release} {output.state(row.in_flight.state)}" if row.in_flight else "-"
-        )
+        flight = _last(s.last)
         frozen = f"[red]yes[/] ({s.frozen.by}: {s.frozen.reason})" if s.frozen else "no"
         t.add_row(
             row.env,
@@ -44,6 +44,13 @@ def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     for row in rows:
         if env is not None and row.in_flight is not None:
             _steps(row.in_flight)
+
+
+def _last(last: LastMove | None) -> str:
+    if last is None:
+        return "-"
+    why = f": {last.reason}" if last.reason else ""
+    return f"{last.release} {output.state(last.state)}{why}"
 
 
 def _steps(rollout: Rollout) -> None:

@@ -24,6 +24,7 @@ from shared.domain.model import (
     Deployed,
     EnvironmentState,
     HistoryEntry,
+    LastMove,
     Release,
     Rollout,
     StepName,
@@ -136,6 +137,10 @@ class Change:
 
     def _record(self, src: State | None, dst: State, actor: str, reason: str | None) -> None:
         rollout = self.current()
+        self.env.last = LastMove(
+            release=rollout.release, attempt=rollout.attempt, state=dst, reason=reason, at=self.now
+        )
+        self.env_changed = True
         self.release.history_seq += 1
         self.history.append(
             HistoryEntry(

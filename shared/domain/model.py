@@ -86,8 +86,19 @@ class Freeze(Doc):
     since: datetime
 
 
+class LastMove(Doc):
+    """The environment's most recent rollout move: what `status` shows after a rollout ends."""
+
+    release: str
+    attempt: int
+    state: State
+    reason: str | None = None
+    at: datetime
+
+
 class EnvironmentState(Doc):
     name: str
+    last: LastMove | None = None
     current: Deployed | None = None
     previous: Deployed | None = None
     lock: Lock | None = None

@@ -147,6 +147,8 @@ class Run:
         )
         self.publisher.publish(CLOUD_BUILDS, data.encode(), buildId=self.id, status=status)
         status_file(self.dir, self.id).write_text(status, encoding="utf-8")
+        # the build as published, step results included: what the CI gates read locally
+        (self.dir / f"{self.id}.json").write_text(json.dumps(self.body), encoding="utf-8")
 
     def prepare(self) -> None:
         """The build's source: the commit it names, else (no such commit here) the checkout."""

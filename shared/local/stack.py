@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,7 +115,10 @@ def up(options: Options, say: Say = print) -> StackState:
         started.stop()
         raise
     if options.seed:
-        seed(state, plane, say)
+        from shared.local.seeding import seed
+
+        with _environ(state.environment()):
+            seed(state, plane, say)
     return state
 
 
@@ -214,20 +216,6 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def seed(state: StackState, plane: PlaneConfig, say: Say) -> None:
-    """The environments' app data: every migration, in each environment's project."""
-    releasectl = Path(sys.executable).parent / "releasectl"
-    for name in plane.environments:
-        say(f"seeding {name}: releasectl migrate up --env {name}")
-        subprocess.run(
-            [str(releasectl), "migrate", "up", "--env", name, "--force", "--actor", "local-stack"],
-            env={**os.environ, **state.environment()},
-            cwd=REPO_ROOT,
-            check=True,
-            capture_output=True,
-        )
 
 
 def down(local_dir: Path, say: Say = print) -> bool:

@@ -53,6 +53,10 @@ class StackState(BaseModel):
     def pubsub_host(self) -> str:
         return f"127.0.0.1:{self.pubsub.port}"
 
+    @property
+    def secrets_dir(self) -> Path:
+        return self.local_dir / "secrets"
+
     def environment(self) -> dict[str, str]:
         """What a process needs to talk to this stack (emulators, config, the stack itself)."""
         return {
@@ -60,6 +64,8 @@ class StackState(BaseModel):
             "PUBSUB_EMULATOR_HOST": self.pubsub_host,
             "RELEASECTL_CONFIG_FILE": str(self.config_file),
             "RELEASECTL_LOCAL_DIR": str(self.local_dir),
+            "RELEASECTL_SECRETS_DIR": str(self.secrets_dir),
+            "RELEASECTL_SECRETS_BACKEND": "local",
         }
 
     def pids(self) -> list[int]:

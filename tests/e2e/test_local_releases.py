@@ -143,3 +143,58 @@ def test_an_operator_rollback_restores_the_previous_version_and_no_user_data(
     assert serving(stack.apps["production"].url) == "1.0.0"
     assert current("production") == "1.0.0"
     assert _protected_documents("demo-avalo-production", stack.firestore_host) == before
+
+
+def test_a_bad_release_is_rolled_back_with_no_command(stack: StackState) -> None:
+    """Payments answer 500 in this release: production's smoke test catches it after deploy."""
+    serving_before = serving(stack.apps["production"].url)
+    command(
+        type="release.create",
+        version="6.0.0",
+        commit=head_commit(),
+        branch="main",
+        author="dev",
+        artifacts={"sample-app.mode": "errors"},
+    )  # type: ignore[arg-type]
+    eventually(lambda: views.release_view(context.db(), "6.0.0"))
+    command(type="release.promote", release="6.0.0", env="production", actor="dev")
+    rollout_in("6.0.0", "production", "awaiting_approval")
+    command(
+        type="release.approve", release="6.0.0", env="production", approver="ops-lead", reason="e2e"
+    )
+    ended = rollout_in("6.0.0", "production", "rolled_back", "rollback_failed", "live")
+    assert ended.state == "rolled_back", ended.reason
+    assert ended.steps["smoke"].status == "failed"
+    assert "payments" in (ended.reason or "")
+    assert serving(stack.apps["production"].url) == serving_before
+    history = views.release_view(context.db(), "6.0.0")
+    assert history is not None
+    assert {h.actor for h in history.history} >= {"smoke", "deploy-target"}  # no person
+
+
+def test_a_failing_compliance_gate_blocks_production_with_the_reason(stack: StackState) -> None:
+    from google.cloud import firestore
+
+    from shared.gates.demo_evidence import write_demo_evidence
+
+    app_db = firestore.Client(project="demo-avalo-production")
+    app_db.document("compliance/kycProvider").delete()
+    try:
+        assert ci(stack, "release/7.0.0") == "SUCCESS"
+        blocked = rollout_in("7.0.0", "production", "blocked", "awaiting_approval")
+        assert blocked.state == "blocked"
+        assert "kycProvider" in (blocked.reason or "")
+        from typer.testing import CliRunner
+
+        from shared.cli import app
+
+        shown = CliRunner().invoke(app, ["status", "--env", "production", "--json"])
+        assert shown.exit_code == 0, shown.output
+        last = json.loads(shown.output)["environments"][0]["state"]["last"]
+        assert last["release"] == "7.0.0"
+        assert last["state"] == "blocked"
+        assert "kycProvider" in last["reason"]
+    finally:
+        from datetime import UTC, datetime
+
+        write_demo_evidence(app_db, datetime.now(UTC))

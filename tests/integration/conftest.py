@@ -20,9 +20,12 @@ def wiring(
     The same config reaches this process too, so the CLI sees what the functions see.
     """
     directory = tmp_path_factory.mktemp("core")
+    no_checks = directory / "checks.toml"  # gates run, none is required; no smoke checks
+    no_checks.write_text("")
     env = {
         "RELEASECTL_CONFIG_FILE": str(write_config(directory)),
         "RELEASECTL_BUILD_BACKEND": "none",
+        "RELEASECTL_CHECKS_FILE": str(no_checks),
     }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():

@@ -1,0 +1,72 @@
+"""What a new local stack's environments hold before the first release: the app's schema and
+flags (the migrations), verified compliance evidence for a demo app, and one made-up value for
+every declared secret (Stripe keys in the right mode per environment). Never for real projects:
+every project here is a `demo-` one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.config import REPO_ROOT, EnvConfig, PlaneConfig
+from shared.local.state import StackState
+from shared.secrets.model import SecretSpec
+
+# Stripe role -> key prefix in test and live mode (only the prefix is ever inspected).
+_STRIPE_PREFIX = {"secret_key": "sk", "publishable_key": "pk", "restricted_key": "rk"}
+
+
+def demo_value(spec: SecretSpec, live: bool) -> bytes:
+    token = secrets.token_hex(16)
+    if spec.stripe is not None:
+        return f"{_STRIPE_PREFIX[spec.stripe]}_{'live' if live else 'test'}_{token}".encode()
+    if spec.name.endswith("WEBHOOK_SECRET"):
+        return f"whsec_{token}".encode()
+    if spec.name.endswith("_URL"):  # notification webhooks: nothing listens there locally
+        return f"http://127.0.0.1:9/{spec.name.lower()}/{token}".encode()
+    return token.encode()
+
+
+def seed_secrets(env: EnvConfig, secrets_dir: Path) -> int:
+    from shared.secrets.local_store import LocalSecretStore
+    from shared.secrets.service import SecretsSettings
+
+    config = SecretsSettings().config()
+    store = LocalSecretStore(secrets_dir, env.project)
+    missing = [s for s in config.for_env(env.name) if store.describe(s.name) is None]
+    for spec in missing:
+        store.add_version(spec.name, demo_value(spec, config.live_mode(env.name)))
+    return len(missing)
+
+
+def seed_evidence(env: EnvConfig) -> None:
+    from google.cloud import firestore
+
+    from shared.gates.demo_evidence import write_demo_evidence
+
+    client = firestore.Client(project=env.project)
+    write_demo_evidence(client, datetime.now(UTC))
+
+
+def migrate(state: StackState, env: str) -> None:
+    releasectl = Path(sys.executable).parent / "releasectl"
+    subprocess.run(
+        [str(releasectl), "migrate", "up", "--env", env, "--force", "--actor", "local-stack"],
+        env={**os.environ, **state.environment()},
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
+
+
+def seed(state: StackState, plane: PlaneConfig, say: Callable[[str], None]) -> None:
+    for name, env in plane.environments.items():
+        migrate(state, name)
+        seed_evidence(env)
+        made = seed_secrets(env, state.secrets_dir)
+        say(f"seeded {name}: migrations, demo compliance evidence, {made} demo secrets")
