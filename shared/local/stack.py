@@ -30,7 +30,7 @@ from shared.local.emulators import (
     wait_ready,
 )
 from shared.local.functions_server import start_function
-from shared.local.state import App, Proc, StackState, alive, load
+from shared.local.state import App, Proc, StackState, alive, environment, load
 from shared.local.wiring import wire_functions
 from shared.topics import FLAG_TRIGGER_TARGET, PUBSUB_TRIGGERS
 
@@ -130,11 +130,8 @@ def _start(
     started.pids.append(pubsub.pid)
     firestore_port = free_port()
     env = {
-        "FIRESTORE_EMULATOR_HOST": f"{HOST}:{firestore_port}",
-        "PUBSUB_EMULATOR_HOST": pubsub.host_port,
+        **environment(options.local_dir, f"{HOST}:{firestore_port}", pubsub.host_port, config),
         "GOOGLE_CLOUD_PROJECT": project,
-        "RELEASECTL_CONFIG_FILE": str(config),
-        "RELEASECTL_LOCAL_DIR": str(options.local_dir),
     }
     say(f"pubsub emulator on {pubsub.host_port}")
     apps = {name: _start_app(name, options.local_dir, logs, started) for name in plane.environments}

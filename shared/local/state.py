@@ -55,18 +55,10 @@ class StackState(BaseModel):
 
     @property
     def secrets_dir(self) -> Path:
-        return self.local_dir / "secrets"
+        return Path(self.environment()["RELEASECTL_SECRETS_DIR"])
 
     def environment(self) -> dict[str, str]:
-        """What a process needs to talk to this stack (emulators, config, the stack itself)."""
-        return {
-            "FIRESTORE_EMULATOR_HOST": self.firestore_host,
-            "PUBSUB_EMULATOR_HOST": self.pubsub_host,
-            "RELEASECTL_CONFIG_FILE": str(self.config_file),
-            "RELEASECTL_LOCAL_DIR": str(self.local_dir),
-            "RELEASECTL_SECRETS_DIR": str(self.secrets_dir),
-            "RELEASECTL_SECRETS_BACKEND": "local",
-        }
+        return environment(self.local_dir, self.firestore_host, self.pubsub_host, self.config_file)
 
     def pids(self) -> list[int]:
         pids = [self.firestore.pid, self.pubsub.pid]
@@ -79,6 +71,20 @@ class StackState(BaseModel):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
         tmp.replace(path)
+
+
+def environment(
+    local_dir: Path, firestore_host: str, pubsub_host: str, config_file: Path
+) -> dict[str, str]:
+    """What a process needs to talk to a stack (emulators, config, secrets, the stack itself)."""
+    return {
+        "FIRESTORE_EMULATOR_HOST": firestore_host,
+        "PUBSUB_EMULATOR_HOST": pubsub_host,
+        "RELEASECTL_CONFIG_FILE": str(config_file),
+        "RELEASECTL_LOCAL_DIR": str(local_dir),
+        "RELEASECTL_SECRETS_DIR": str(local_dir / "secrets"),
+        "RELEASECTL_SECRETS_BACKEND": "local",
+    }
 
 
 def alive(pid: int) -> bool:

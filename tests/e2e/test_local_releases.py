@@ -29,11 +29,20 @@ def ci(stack: StackState, branch: str, config: Any = CI_CONFIG) -> str:
 
 
 def rollout_in(release: str, env: str, *states: str) -> Rollout:
+    seen: list[Rollout | None] = [None]
+
     def fetch() -> Rollout | None:
-        r = views.read_rollout(context.db(), release, env)
+        seen[0] = r = views.read_rollout(context.db(), release, env)
         return r if r is not None and r.state in states else None
 
-    return eventually(fetch, timeout=120)
+    try:
+        return eventually(fetch, timeout=120)
+    except AssertionError:
+        last = seen[0]
+        raise AssertionError(
+            f"{release} in {env} never reached {states}: last "
+            f"{last.state if last else None} ({last.reason if last else ''})"
+        ) from None
 
 
 def command(**payload: str) -> None:
