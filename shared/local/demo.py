@@ -24,8 +24,10 @@ from shared.local.sample_app import serving
 from shared.local.state import StackState
 from shared.topics import RELEASE_COMMANDS
 
-# The demo runs only the CI config's lint step, to stay short; `releasectl local push` runs all.
-DEMO_SKIP = ["secret-scan", "typecheck", "unit-tests"]
+# Pushes to main run only the CI config's lint step, to stay short. Release branches also run
+# the unit tests and the secret scan: production's gates require both (config/checks.toml).
+MAIN_SKIP = ["secret-scan", "typecheck", "unit-tests"]
+RELEASE_SKIP = ["typecheck"]
 APPROVER = "demo-approver"
 WAIT_S = 300.0
 console = Console()
@@ -65,7 +67,7 @@ def _next_major() -> int:
     return max(majors, default=0) + 1
 
 
-def _command(**payload: str) -> None:
+def _command(**payload: object) -> None:
     context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
 
 
@@ -86,11 +88,12 @@ def _wait_state(release: str, env: str, wanted: State, still: State | None = Non
 
 
 def _ci(stack: StackState, branch: str, commit: str) -> str:
-    build = push(stack, context.settings().project, branch, commit, CI_CONFIG, DEMO_SKIP)
+    skip = MAIN_SKIP if branch == "main" else RELEASE_SKIP
+    build = push(stack, context.settings().project, branch, commit, CI_CONFIG, skip)
     status = wait_build(stack, build, WAIT_S)
     if status != "SUCCESS":
-        raise DemoFailed(f"CI build {build} of {branch}: {status}")
-    return f"CI build of {branch} passed (lint; the demo skips {', '.join(DEMO_SKIP)})"
+        raise DemoFailed(f"CI build {build} of {branch}: {status} (log: {stack.local_dir}/builds)")
+    return f"CI build of {branch} passed (skipped here: {', '.join(skip)})"
 
 
 def _serves(stack: StackState, env: str, version: str) -> str:
@@ -104,7 +107,7 @@ def _serves(stack: StackState, env: str, version: str) -> str:
 def run(stack: StackState) -> bool:
     commit, major = head_commit(), _next_major()
     main_release = f"0.0.0-main.{commit[:7]}"
-    first, second = f"{major}.0.0", f"{major}.1.0"
+    first, second, bad = f"{major}.0.0", f"{major}.1.0", f"{major}.2.0"
     t = Timeline()
     acts: list[tuple[str, Callable[[], str]]] = [
         ("push to main: CI", lambda: _ci(stack, "main", commit)),
@@ -124,6 +127,12 @@ def run(stack: StackState) -> bool:
         (f"{second} → production live", lambda: _wait_state(second, "production", State.LIVE)),
         ("operator rolls production back", lambda: _rollback(second)),
         (f"production serves {first} again", lambda: _serves(stack, "production", first)),
+        (f"a bad {bad} (payments fail) is approved", lambda: _bad_release(bad, commit)),
+        (
+            f"its smoke test rolls {bad} back, no command",
+            lambda: _wait_state(bad, "production", State.ROLLED_BACK),
+        ),
+        (f"production still serves {first}", lambda: _serves(stack, "production", first)),
     ]
     ok = all(t.act(name, step) for name, step in acts)
     t.show()
@@ -132,6 +141,20 @@ def run(stack: StackState) -> bool:
         f"{second}[/], logs in {stack.local_dir / 'logs'}"
     )
     return ok
+
+
+def _bad_release(release: str, commit: str) -> str:
+    _command(
+        type="release.create",
+        version=release,
+        commit=commit,
+        branch="main",
+        author="demo-dev",
+        artifacts={"sample-app.mode": "errors"},
+    )  # type: ignore[arg-type]
+    _command(type="release.promote", release=release, env="production", actor="demo-dev")
+    _wait_state(release, "production", State.AWAITING_APPROVAL)
+    return _approve(release)
 
 
 def _approve(release: str) -> str:
