@@ -151,7 +151,12 @@ def _bad_release(release: str, commit: str) -> str:
         branch="main",
         author="demo-dev",
         artifacts={"sample-app.mode": "errors"},
-    )  # type: ignore[arg-type]
+    )
+    deadline = time.monotonic() + WAIT_S  # Pub/Sub keeps no order: promote once it exists
+    while views.release_view(context.db(), release) is None:
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"release {release} was not created")
+        time.sleep(0.2)
     _command(type="release.promote", release=release, env="production", actor="demo-dev")
     _wait_state(release, "production", State.AWAITING_APPROVAL)
     return _approve(release)
