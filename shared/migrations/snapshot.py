@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from shared.config import REPO_ROOT
+from shared.local.state import local_dir_from_env
 from shared.migrations.errors import MigrationFailed
 
 EXPORT_TIMEOUT_S = 3600.0
@@ -33,7 +33,7 @@ def _stamp(at: datetime) -> str:
 class EmulatorSnapshots:
     def __init__(self, host_port: str, directory: Path | None = None) -> None:
         self.host_port = host_port
-        default = REPO_ROOT / ".releasectl" / "snapshots"
+        default = local_dir_from_env() / "snapshots"  # beside the local stack's other state
         self.directory = directory or Path(os.environ.get("RELEASECTL_SNAPSHOT_DIR", default))
 
     def take(self, project: str, env: str, at: datetime) -> str:
