@@ -1,4 +1,4 @@
-"""The whole local stack, started once per test session by the tests themselves."""
+"""The whole local stack, started once by the tests themselves (per module that uses it)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def e2e_checks(directory: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope: the stack's environment variables must not leak into later test modules.
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
     local_dir = tmp_path_factory.mktemp("stack")
     with pytest.MonkeyPatch.context() as checks:

@@ -25,15 +25,17 @@ def wiring(
     env = {
         "RELEASECTL_CONFIG_FILE": str(write_config(directory)),
         "RELEASECTL_BUILD_BACKEND": "none",
-        "RELEASECTL_CHECKS_FILE": str(no_checks),
     }
+    servers_only = {"RELEASECTL_CHECKS_FILE": str(no_checks)}  # other tests read the real file
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
         context.settings.cache_clear()
         context.db.cache_clear()
         context.publisher.cache_clear()
-        wired = wire_functions(PROJECT, {**emulator_env, **env}, directory / "logs", CORE_TARGETS)
+        wired = wire_functions(
+            PROJECT, {**emulator_env, **env, **servers_only}, directory / "logs", CORE_TARGETS
+        )
         try:
             yield wired
         finally:
