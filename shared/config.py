@@ -7,9 +7,10 @@ the file and the offending key, so `releasectl` and the functions fail the same 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -28,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = REPO_ROOT / "config" / "environments.toml"
 DEFAULT_CONTROL_PROJECT = "demo-release-control"
 PRODUCTION = "production"
+M = TypeVar("M", bound=BaseModel)
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
 ProjectId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
@@ -110,7 +112,8 @@ class PlaneConfig(_Strict):
             raise ConfigError(f"unknown environment {name!r} (known: {known})") from None
 
 
-def _format(err: ValidationError) -> str:
+def describe_errors(err: ValidationError) -> str:
+    """Every wrong key of a config file as `dotted.key: what is wrong`, on one line."""
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
@@ -119,18 +122,34 @@ def _format(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_config(path: Path = DEFAULT_CONFIG_FILE) -> PlaneConfig:
-    """Read and validate a config file; raise one `ConfigError` that names file and key."""
+def load_toml(
+    path: Path,
+    model: type[M],
+    what: str = "config file",
+    check: Callable[[M], object] | None = None,
+) -> M:
+    """Read a TOML file into `model` (then `check` it): one `ConfigError` naming file and key."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     try:
-        return PlaneConfig.model_validate(raw)
+        config = model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_format(exc)}") from None
+        raise ConfigError(f"{path}: {describe_errors(exc)}") from None
+    if check is not None:
+        try:
+            check(config)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    return config
+
+
+def load_config(path: Path = DEFAULT_CONFIG_FILE) -> PlaneConfig:
+    """Read and validate `environments.toml`."""
+    return load_toml(path, PlaneConfig)
 
 
 class Settings(BaseSettings):

@@ -6,14 +6,13 @@ way `shared.config.load_config` reports `environments.toml`.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.config import REPO_ROOT, PlaneConfig
+from shared.config import REPO_ROOT, PlaneConfig, load_toml
 from shared.errors import ConfigError
 from shared.gates.settings import GateSettings
 from shared.monitoring.settings import MonitoringSettings
@@ -60,35 +59,12 @@ class ChecksConfig(_Strict):
             )
 
 
-def _format(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
 def load_checks(
     path: Path = DEFAULT_CHECKS_FILE, known_envs: set[str] | None = None
 ) -> ChecksConfig:
     """Read and validate `checks.toml`; raise one `ConfigError` that names file and key."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        config = ChecksConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_format(exc)}") from None
-    if known_envs is not None:
-        try:
-            config.check_envs(known_envs)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-    return config
+    check = None if known_envs is None else (lambda c: c.check_envs(known_envs))
+    return load_toml(path, ChecksConfig, "config file", check)
 
 
 class ChecksSettings(BaseSettings):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -11,11 +10,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
-from shared.config import REPO_ROOT
+from shared.config import REPO_ROOT, load_toml
 from shared.errors import ConfigError
 from shared.notify.events import NoticeKind
 from shared.secrets.model import SecretName
@@ -143,23 +141,5 @@ def load_notify_config(
     path: Path = DEFAULT_NOTIFY_FILE, known_envs: set[str] | None = None
 ) -> NotifyConfig:
     """Read and validate `notifications.toml`; one `ConfigError` naming file and key."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: notifications file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        config = NotifyConfig.model_validate(raw)
-    except ValidationError as exc:
-        parts = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: {'; '.join(parts)}") from None
-    if known_envs is not None:
-        try:
-            config.check_envs(known_envs)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-    return config
+    check = None if known_envs is None else (lambda c: c.check_envs(known_envs))
+    return load_toml(path, NotifyConfig, "notifications file", check)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -13,11 +12,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
-from shared.config import PRODUCTION, REPO_ROOT
+from shared.config import PRODUCTION, REPO_ROOT, load_toml
 from shared.errors import ConfigError
 
 DEFAULT_SECRETS_FILE = REPO_ROOT / "config" / "secrets.toml"
@@ -99,34 +97,12 @@ class SecretsConfig(_Strict):
         return self
 
 
-def _format(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
-
-
 def load_secrets_config(
     path: Path = DEFAULT_SECRETS_FILE, known_envs: set[str] | None = None
 ) -> SecretsConfig:
     """Read and validate `secrets.toml`; one `ConfigError` naming file and key."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: secrets file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        config = SecretsConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_format(exc)}") from None
-    if known_envs is not None:
-        try:
-            config.check_envs(known_envs)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-    return config
+    check = None if known_envs is None else (lambda c: c.check_envs(known_envs))
+    return load_toml(path, SecretsConfig, "secrets file", check)
 
 
 # -- version metadata (the same shape in Secret Manager and in the local store) ----------------
