@@ -13,9 +13,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared import log
-from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
-from shared.errors import Refused
-from shared.transport import unwrap
+from shared.entrypoints import consume, decode_build, decode_command, decode_tick, deliver
 
 if TYPE_CHECKING:  # the real imports are lazy: they cost every cold start, used by one target
     from shared.monitoring.handler import MetricsHandler
@@ -67,13 +65,7 @@ def _metrics() -> MetricsHandler:
 @functions_framework.cloud_event
 def on_app_metrics(event: CloudEvent) -> None:
     """Pub/Sub `app-metrics`: one batch of windowed counters (docs/MONITORING.md)."""
-    try:
-        message = unwrap(event["id"], event.data)
-    except Refused as exc:
-        raw = event.data if isinstance(event.data, bytes) else str(event.data).encode()
-        _metrics().refuse(event["id"], exc.reason, raw, {})
-        return
-    _metrics().handle(message)
+    consume(_metrics(), event["id"], event.data)
 
 
 @functions_framework.cloud_event
@@ -87,10 +79,4 @@ def on_flag_written(event: CloudEvent) -> None:
 @functions_framework.cloud_event
 def on_release_event(event: CloudEvent) -> None:
     """Pub/Sub `release-events`: state changes, flag reverts, breaches → Slack, Discord, mail."""
-    try:
-        message = unwrap(event["id"], event.data)
-    except Refused as exc:
-        raw = event.data if isinstance(event.data, bytes) else str(event.data).encode()
-        _notifier().refuse(event["id"], exc.reason, raw, {})
-        return
-    _notifier().handle(message)
+    consume(_notifier(), event["id"], event.data)

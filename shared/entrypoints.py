@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from shared.domain.builds import parse_build
 from shared.domain.commands import parse_command
@@ -61,8 +61,9 @@ def _deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: D
     try:
         message = unwrap(event_id, data)
     except Refused as exc:
-        raw = data if isinstance(data, bytes) else str(data).encode()
-        return bus.refuse(exc.reason, event_id=event_id, topic=topic, payload=raw, attributes={})
+        return bus.refuse(
+            exc.reason, event_id=event_id, topic=topic, payload=raw_bytes(data), attributes={}
+        )
     try:
         typed = decode(message)
     except Refused as exc:
@@ -76,3 +77,28 @@ def _deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: D
     return bus.handle(
         typed, event_id=event_id, topic=topic, payload=message.data, attributes=message.attributes
     )
+
+
+def raw_bytes(data: Any) -> bytes:
+    """A CloudEvent's data as bytes, whatever the transport made of it (for dead letters)."""
+    return data if isinstance(data, bytes) else str(data).encode()
+
+
+class Consumer(Protocol):
+    """A Pub/Sub consumer outside the release bus (notifications, metrics)."""
+
+    def refuse(
+        self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]
+    ) -> object: ...
+
+    def handle(self, message: PubSubMessage) -> object: ...
+
+
+def consume(consumer: Consumer, event_id: str, data: Any) -> None:
+    """Unwrap the Pub/Sub message and hand it over; a broken envelope is dead-lettered."""
+    try:
+        message = unwrap(event_id, data)
+    except Refused as exc:
+        consumer.refuse(event_id, exc.reason, raw_bytes(data), {})
+        return
+    consumer.handle(message)
