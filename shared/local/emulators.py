@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
@@ -23,12 +25,33 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_f
 from shared.config import REPO_ROOT
 from shared.errors import ControlPlaneError
 
+T = TypeVar("T")
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 90.0
 
 
 class EmulatorError(ControlPlaneError):
     """An emulator could not be started (missing tool, or it never answered)."""
+
+
+class PortTaken(EmulatorError):
+    """The free port we picked was taken by someone else before the process could bind it."""
+
+
+PORT_ATTEMPTS = 3
+
+
+def on_free_port(start: Callable[[int], T], port: int | None) -> T:
+    """`start(port)`; with no port asked for, a fresh free port per try: between picking a free
+    port and binding it, another process (an outgoing connection, say) can take it."""
+    if port is not None:
+        return start(port)
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return start(free_port())
+        except PortTaken:
+            continue
+    return start(free_port())
 
 
 @dataclass
@@ -161,19 +184,23 @@ def _spawn(name: str, cmd: list[str], port: int, log_dir: Path) -> Emulator:
     proc = spawn(cmd, log_path)
     emulator = Emulator(name, port, proc.pid, log_path)
     try:
-        wait_ready(f"http://{HOST}:{port}/", name, proc)
+        wait_ready(f"http://{HOST}:{port}/", name, proc, log_path)
     except BaseException:
         emulator.stop()
         raise
     return emulator
 
 
-def wait_ready(url: str, name: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(
+    url: str, name: str, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None
+) -> None:
     """Poll until `url` answers (no fixed sleeps)."""
 
     def probe() -> None:
         if proc is not None and proc.poll() is not None:
-            raise EmulatorError(f"{name} exited with code {proc.returncode} before it was ready")
+            said = log.read_text(errors="replace") if log is not None and log.exists() else ""
+            error = PortTaken if "already in use" in said.lower() else EmulatorError
+            raise error(f"{name} exited with code {proc.returncode} before it was ready")
         httpx.get(url, timeout=1.0)
 
     retrying = Retrying(
@@ -195,27 +222,33 @@ def start_firestore(
 ) -> Emulator:
     """The Firestore emulator through its own launcher (the only one with --functions_emulator)."""
     require_tools()
-    port = port or free_port()
     launcher = sdk_root() / "platform" / "cloud-firestore-emulator" / "cloud_firestore_emulator"
-    cmd = [str(launcher), "--host", HOST, "--port", str(port)]
-    if functions_emulator:
-        cmd += ["--functions_emulator", functions_emulator]
-    return _spawn("firestore", cmd, port, log_dir)
+
+    def start(at: int) -> Emulator:
+        cmd = [str(launcher), "--host", HOST, "--port", str(at)]
+        if functions_emulator:
+            cmd += ["--functions_emulator", functions_emulator]
+        return _spawn("firestore", cmd, at, log_dir)
+
+    return on_free_port(start, port)
 
 
 def start_pubsub(log_dir: Path, port: int | None = None) -> Emulator:
     require_tools()
-    port = port or free_port()
-    cmd = [
-        "gcloud",
-        "beta",
-        "emulators",
-        "pubsub",
-        "start",
-        f"--host-port={HOST}:{port}",
-        "--quiet",
-    ]
-    return _spawn("pubsub", cmd, port, log_dir)
+
+    def start(at: int) -> Emulator:
+        cmd = [
+            "gcloud",
+            "beta",
+            "emulators",
+            "pubsub",
+            "start",
+            f"--host-port={HOST}:{at}",
+            "--quiet",
+        ]
+        return _spawn("pubsub", cmd, at, log_dir)
+
+    return on_free_port(start, port)
 
 
 def reset_firestore(host_port: str, project: str) -> None:

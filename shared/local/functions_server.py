@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import REPO_ROOT
-from shared.local.emulators import HOST, free_port, spawn, stop_group, wait_port_free, wait_ready
+from shared.local.emulators import (
+    HOST,
+    on_free_port,
+    spawn,
+    stop_group,
+    wait_port_free,
+    wait_ready,
+)
 
 
 @dataclass
@@ -33,26 +40,20 @@ class FunctionServer:
 def start_function(
     target: str, env: dict[str, str], log_dir: Path, port: int | None = None
 ) -> FunctionServer:
-    port = port or free_port()
     log_path = log_dir / f"{target}.log"
     cli = Path(sys.executable).parent / "functions-framework"
-    cmd = [
-        str(cli),
-        "--source",
-        str(REPO_ROOT / "functions" / "main.py"),
-        "--target",
-        target,
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-    ]
-    proc = spawn(cmd, log_path, env)
-    server = FunctionServer(target, port, proc.pid, log_path)
-    try:
-        # Any HTTP answer (even 400 to a GET without an event) means the server is up.
-        wait_ready(server.url + "/", f"function {target}", proc)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    source = str(REPO_ROOT / "functions" / "main.py")
+
+    def start(at: int) -> FunctionServer:
+        cmd = [str(cli), "--source", source, "--target", target, "--host", HOST, "--port", str(at)]
+        proc = spawn(cmd, log_path, env)
+        server = FunctionServer(target, at, proc.pid, log_path)
+        try:
+            # Any HTTP answer (even 400 to a GET without an event) means the server is up.
+            wait_ready(server.url + "/", f"function {target}", proc, log_path)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    return on_free_port(start, port)

@@ -24,6 +24,7 @@ from shared.local import emulators
 from shared.local.emulators import (
     HOST,
     free_port,
+    on_free_port,
     spawn,
     stop_group,
     wait_port_free,
@@ -188,16 +189,20 @@ def _start(
 
 
 def _start_app(env: str, local_dir: Path, logs: Path, started: _Started) -> App:
-    port = free_port()
     state_file = local_dir / "apps" / f"{env}.json"
-    pid = _spawn(
-        [sys.executable, str(SAMPLE_APP), "--port", str(port)],
-        logs / f"app-{env}.log",
-        {"STATE_FILE": str(state_file)},
-        started,
-    )
-    wait_ready(f"http://{HOST}:{port}/health", f"sample app ({env})")
-    return App(pid=pid, port=port, state_file=state_file)
+    log = logs / f"app-{env}.log"
+
+    def start(port: int) -> App:
+        proc = spawn(
+            [sys.executable, str(SAMPLE_APP), "--port", str(port)],
+            log,
+            {"STATE_FILE": str(state_file)},
+        )
+        started.pids.append(proc.pid)
+        wait_ready(f"http://{HOST}:{port}/health", f"sample app ({env})", proc, log)
+        return App(pid=proc.pid, port=port, state_file=state_file)
+
+    return on_free_port(start, None)
 
 
 @contextmanager
