@@ -67,6 +67,7 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
 
     from shared.adapters.firestore_store import FirestoreUnitOfWork
     from shared.adapters.pubsub import Publisher, PubSubEventPublisher
+    from shared.adapters.release_flags import FirestoreReleaseFlags
     from shared.gates.wiring import gate_runner, smoke_runner
     from shared.monitoring.wiring import bake_analysis
 
@@ -80,5 +81,6 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
         smoke=smoke_runner(settings),
         bake=bake_analysis(settings, db=db),
         deploy_target=deploy_target(settings, db),
+        flags=FirestoreReleaseFlags(),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)

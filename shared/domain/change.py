@@ -18,6 +18,7 @@ from shared.domain.effects import (
     Restore,
     RunGates,
     RunSmoke,
+    SetFlags,
     StartBuild,
 )
 from shared.domain.model import (
@@ -34,6 +35,8 @@ from shared.domain.states import HOLDS_LOCK, State, check_move
 from shared.errors import Refused
 
 # Build-backed steps -> the Cloud Build config that runs them (paths relative to the repo).
+# The release artifact that names the flags a release turns on when live ("videoCalls=10,…").
+RELEASE_FLAGS = "flags"
 BUILD_CONFIGS: dict[str, str] = {
     "migrate": "cloudbuild/migrate.yaml",
     "deploy": "cloudbuild/deploy.yaml",
@@ -51,6 +54,7 @@ class Change:
     effects: list[Effect] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
     env_changed: bool = False
+    rollout_changed: bool = False
     note: str = ""
 
     # -- reading ---------------------------------------------------------------------------
@@ -82,6 +86,7 @@ class Change:
             state_since=self.now,
         )
         self._claim_lock()
+        self.rollout_changed = True
         self._record(src, State.PENDING, actor, None)
 
     def move(self, dst: State, *, actor: str, reason: str | None = None) -> None:
@@ -91,6 +96,7 @@ class Change:
         check_move(src, dst, what=self.what)
         rollout.state, rollout.state_since, rollout.updated_at = dst, self.now, self.now
         rollout.reason = reason
+        self.rollout_changed = True
         if dst in HOLDS_LOCK:
             self._claim_lock()
         else:
@@ -112,6 +118,7 @@ class Change:
         )
         rollout.steps[name] = record
         rollout.updated_at = self.now
+        self.rollout_changed = True
         return record
 
     # -- internals ---------------------------------------------------------------------------
@@ -216,6 +223,10 @@ class Change:
             artifacts={**self.release.artifacts, **recorded},
             since=self.now,
         )
+        spec = self.release.artifacts.get(RELEASE_FLAGS, "")
+        if spec:
+            self.set_step("flags", "turning_on", detail={"spec": spec})
+            self.effects.append(SetFlags(**self._coords(), flags=spec))
         self.env_changed = True
 
     def begin_rollback(self, target: Deployed | None, *, actor: str, reason: str) -> None:
@@ -234,6 +245,11 @@ class Change:
         if restored is not None and self.env.current != restored:
             self.env.current, self.env.previous = restored, None
             self.env_changed = True
+        flags = self.current().steps.get("flags")
+        applied = flags.detail.get("applied", []) if flags else []
+        if applied:  # take back the flags this release turned on when it went live
+            self.set_step("flags", "turning_off")
+            self.effects.append(SetFlags(**self._coords(), undo=applied))
 
 
 def restore_target(env: EnvironmentState, rollout: Rollout, wanted: str | None) -> Deployed | None:

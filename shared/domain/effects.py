@@ -4,7 +4,7 @@ change (the outbox), carried out after the commit, and each is safe to repeat.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +68,16 @@ class Restore(_Effect):
     target: Deployed | None
 
 
+class SetFlags(_Effect):
+    """Turn the release's flags on once it is live (`flags`: its `artifacts["flags"]` spec), or
+    take back what it turned on (`undo`: the changes recorded when it went live)."""
+
+    kind: Literal["set_flags"] = "set_flags"
+    flags: str = ""
+    undo: list[dict[str, Any]] = Field(default_factory=list)
+
+
 Effect = Annotated[
-    StartBuild | PublishEvent | RunGates | RunSmoke | Restore, Field(discriminator="kind")
+    StartBuild | PublishEvent | RunGates | RunSmoke | Restore | SetFlags,
+    Field(discriminator="kind"),
 ]

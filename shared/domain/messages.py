@@ -72,6 +72,17 @@ class BakeVerdict(_StepResult):
     finished: bool
 
 
+class FlagsSet(_Message):
+    """What setting a release's flags wrote (`undo`: taking them back), change by change."""
+
+    kind: Literal["flags"] = "flags"
+    release: str
+    env: str
+    attempt: int
+    undo: bool
+    changes: tuple[dict[str, Any], ...]
+
+
 class MonitoringTick(_Message):
     model_config = ConfigDict(frozen=True, extra="forbid")
     env: str | None = None

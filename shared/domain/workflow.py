@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 from shared.domain.builds import Build, CiBuild, StepBuild, rank
-from shared.domain.change import Change, restore_target
+from shared.domain.change import RELEASE_FLAGS, Change, restore_target
 from shared.domain.commands import (
     SEMVER,
     ApproveRelease,
@@ -18,6 +18,7 @@ from shared.domain.commands import (
 )
 from shared.domain.messages import (
     BakeVerdict,
+    FlagsSet,
     GatesCompleted,
     RestoreCompleted,
     SmokeCompleted,
@@ -26,6 +27,7 @@ from shared.domain.messages import (
 from shared.domain.model import EnvironmentState, Release, Rollout
 from shared.domain.states import IN_FLIGHT, State
 from shared.errors import Refused
+from shared.flags.releases import parse_requirements
 
 CANCELLABLE = frozenset({State.PENDING, State.GATING, State.AWAITING_APPROVAL})
 ROLLBACKABLE = frozenset(
@@ -47,6 +49,8 @@ def create_release(existing: Release | None, cmd: CreateRelease, now: datetime) 
             f"release {cmd.version} already exists for commit {existing.commit}; "
             f"refusing commit {cmd.commit} (pick a new version)"
         )
+    if RELEASE_FLAGS in (cmd.artifacts or {}):
+        parse_requirements((cmd.artifacts or {})[RELEASE_FLAGS])  # a bad spec is refused now
     return Release(
         version=cmd.version,
         commit=cmd.commit,
@@ -283,6 +287,21 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
     elif msg.finished:
         c.set_step("bake", "passed", finished_at=c.now, detail=_report_detail(report))
         c.move(State.LIVE, actor="monitoring")
+
+
+def flags_set(c: Change, msg: FlagsSet) -> None:
+    """Record what the release did to flags: a rollback takes back exactly these."""
+    r = c.current()
+    if r.attempt != msg.attempt:
+        c.note = f"flags result for attempt {msg.attempt} ignored: rollout is on {r.attempt}"
+        return
+    names = ", ".join(str(ch["flag"]) for ch in msg.changes) or "none"
+    if msg.undo:
+        c.set_step("flags", "off", finished_at=c.now, detail={"reverted": list(msg.changes)})
+        c.note = f"flags taken back: {names}"
+    else:
+        c.set_step("flags", "on", finished_at=c.now, detail={"applied": list(msg.changes)})
+        c.note = f"flags turned on: {names}"
 
 
 def bake_finished(rollout: Rollout, bake_minutes: int, now: datetime) -> bool:

@@ -29,6 +29,7 @@ from shared.domain.effects import Effect
 from shared.domain.messages import (
     BakeVerdict,
     BuildStatusChanged,
+    FlagsSet,
     GatesCompleted,
     RestoreCompleted,
     SmokeCompleted,
@@ -71,7 +72,7 @@ class Context:
 
     def save(self, c: Change) -> None:
         self.note, self.release = c.note, c.release.version
-        if c.rollout is None or (not c.history and not c.effects and c.note):
+        if c.rollout is None or not c.rollout_changed:
             return  # the domain decided nothing changes (a stale or repeated event)
         self.tx.put_rollout(c.rollout)
         if c.history:
@@ -183,6 +184,7 @@ HANDLERS: dict[type, Handler] = {
     SmokeCompleted: _on_rollout(workflow.smoke_completed),
     RestoreCompleted: _on_rollout(workflow.restore_completed),
     BakeVerdict: _on_rollout(workflow.bake_verdict),
+    FlagsSet: _on_rollout(workflow.flags_set),
 }
 
 

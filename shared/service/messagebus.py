@@ -11,11 +11,19 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from shared.config import PlaneConfig
+from shared.config import EnvConfig, PlaneConfig
 from shared.domain import workflow
-from shared.domain.effects import Effect, PublishEvent, RunGates, RunSmoke, StartBuild
+from shared.domain.effects import (
+    Effect,
+    PublishEvent,
+    RunGates,
+    RunSmoke,
+    SetFlags,
+    StartBuild,
+)
 from shared.domain.messages import (
     BakeVerdict,
+    FlagsSet,
     GatesCompleted,
     MonitoringTick,
     RestoreCompleted,
@@ -36,6 +44,7 @@ from shared.service.ports import (
     EventPublisher,
     GateRunner,
     Processed,
+    ReleaseFlags,
     SmokeRunner,
     Tx,
     UnitOfWork,
@@ -55,6 +64,7 @@ class Ports:
     smoke: SmokeRunner
     bake: BakeAnalysis
     deploy_target: DeployTarget
+    flags: ReleaseFlags
 
 
 class MessageBus:
@@ -162,8 +172,10 @@ class MessageBus:
             self.ports.builds.start(effect)
             return
         cfg = self.plane.env(effect.env)
-        result: GatesCompleted | SmokeCompleted | RestoreCompleted
-        if isinstance(effect, RunGates):
+        result: GatesCompleted | SmokeCompleted | RestoreCompleted | FlagsSet
+        if isinstance(effect, SetFlags):
+            result = self._set_flags(effect, cfg)
+        elif isinstance(effect, RunGates):
             report = self.ports.gates.run(self._release(effect.release), cfg)
             result = GatesCompleted(
                 release=effect.release, env=effect.env, attempt=effect.attempt, report=report
@@ -187,6 +199,21 @@ class MessageBus:
                 release=effect.release, env=effect.env, attempt=effect.attempt, report=report
             )
         self.handle(result, event_id=follow_up_id, topic="internal")
+
+    def _set_flags(self, effect: SetFlags, cfg: EnvConfig) -> FlagsSet:
+        flags = self.ports.flags
+        changes = (
+            flags.turn_off(effect.release, cfg, effect.undo)
+            if effect.undo
+            else flags.turn_on(effect.release, cfg, effect.flags)
+        )
+        return FlagsSet(
+            release=effect.release,
+            env=effect.env,
+            attempt=effect.attempt,
+            undo=bool(effect.undo),
+            changes=tuple(changes),
+        )
 
     def _release(self, version: str) -> Release:
         release = self.uow.read_release(version)

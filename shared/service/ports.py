@@ -118,6 +118,16 @@ class BakeAnalysis(Protocol):
     def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport: ...
 
 
+class ReleaseFlags(Protocol):
+    """Sets the flags a release turns on when live, in the env's project, and takes them back."""
+
+    def turn_on(self, release: str, env: EnvConfig, spec: str) -> list[dict[str, Any]]: ...
+
+    def turn_off(
+        self, release: str, env: EnvConfig, applied: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]: ...
+
+
 class DeployTarget(Protocol):
     """Where a release runs: functions, Firestore rules and indexes, hosting (or, locally, the
     sample app). `deploy` runs inside the deploy build; `restore` inside a rollback."""

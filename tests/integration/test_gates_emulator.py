@@ -32,6 +32,7 @@ from shared.secrets.model import SecretsConfig
 from shared.secrets.service import SecretsGate
 from shared.service.messagebus import Ports
 from tests.integration.test_smoke_http import Loopback
+from tests.unit.fakes import FakeReleaseFlags
 from tests.unit.test_gates_rules import good_docs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -222,6 +223,7 @@ def test_a_blocked_production_rollout_stores_the_reasons_in_firestore(
         smoke=NoSmokeTests(),
         bake=NoBakeAnalysis(),
         deploy_target=NoDeployTarget(),
+        flags=FakeReleaseFlags(),
     )
     bus = bootstrap(uow=FirestoreUnitOfWork(firestore_db), plane=plane, ports=ports)
     for n, cmd in enumerate(

@@ -28,7 +28,7 @@ from shared.topics import APP_METRICS
 from shared.transport import PubSubMessage
 from tests.builds import attributes, step_build
 from tests.integration.core_stack import eventually
-from tests.unit.fakes import FakeBuilds, FakeClock, FakeEvents, FakeStep
+from tests.unit.fakes import FakeBuilds, FakeClock, FakeEvents, FakeReleaseFlags, FakeStep
 
 SHA = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
 CHECKS = ChecksConfig.model_validate(
@@ -124,6 +124,7 @@ class World:
             smoke=FakeStep(),
             bake=MetricsBakeAnalysis(CHECKS, FirestoreMetrics(db)),
             deploy_target=self.restore,
+            flags=FakeReleaseFlags(),
         )
         self.bus = MessageBus(
             uow=FirestoreUnitOfWork(db), plane=plane, clock=self.clock, ports=ports

@@ -21,6 +21,7 @@ from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
 from shared.secrets.service import SecretsGate
 from shared.service.messagebus import MessageBus, Ports
+from tests.unit.fakes import FakeReleaseFlags
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # Assembled at run time: the source holds no credential-shaped literal (secret scan).
@@ -57,6 +58,7 @@ def make_bus(db: Any, plane: PlaneConfig, root: Path, now: datetime) -> MessageB
         smoke=NoSmokeTests(),
         bake=NoBakeAnalysis(),
         deploy_target=NoDeployTarget(),
+        flags=FakeReleaseFlags(),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=plane, ports=ports, clock=lambda: now)
 

@@ -176,6 +176,42 @@ class FakeStep:
         return self.report
 
 
+class FakeReleaseFlags:
+    """Flags in memory per env: `flags[env][flag] = percent`; records what it turned on."""
+
+    def __init__(self) -> None:
+        self.flags: dict[str, dict[str, float]] = {}
+
+    def turn_on(self, release: str, env: EnvConfig, spec: str) -> list[dict[str, Any]]:
+        from shared.flags.releases import parse_requirements
+
+        changes = []
+        for req in parse_requirements(spec):
+            before = self.flags.setdefault(env.name, {}).get(req.flag)
+            if before != req.rollout_percent:
+                self.flags[env.name][req.flag] = req.rollout_percent
+                changes.append(
+                    {
+                        "flag": req.flag,
+                        "release": release,
+                        "before": before,
+                        "after": req.rollout_percent,
+                    }
+                )
+        return changes
+
+    def turn_off(
+        self, release: str, env: EnvConfig, applied: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        undone = []
+        for change in applied:
+            now = self.flags.get(env.name, {}).get(change["flag"])
+            if now == change["after"]:  # nobody changed it since the release did
+                self.flags[env.name][change["flag"]] = change["before"] or 0.0
+                undone.append({**change, "before": now, "after": change["before"]})
+        return undone
+
+
 @dataclass
 class World:
     bus: MessageBus
@@ -187,6 +223,7 @@ class World:
     smoke: FakeStep
     bake: FakeStep
     deploy_target: FakeStep
+    flags: FakeReleaseFlags
 
 
 def fake_ports() -> Ports:
@@ -197,17 +234,25 @@ def fake_ports() -> Ports:
         smoke=FakeStep(),
         bake=FakeStep(),
         deploy_target=FakeStep(),
+        flags=FakeReleaseFlags(),
     )
 
 
 def make_world(plane: PlaneConfig) -> World:
     uow, clock, builds, events = FakeUnitOfWork(), FakeClock(), FakeBuilds(), FakeEvents()
     gates, smoke, bake, target = FakeStep(), FakeStep(), FakeStep(), FakeStep()
+    flags = FakeReleaseFlags()
     ports = Ports(
-        builds=builds, events=events, gates=gates, smoke=smoke, bake=bake, deploy_target=target
+        builds=builds,
+        events=events,
+        gates=gates,
+        smoke=smoke,
+        bake=bake,
+        deploy_target=target,
+        flags=flags,
     )
     bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
-    return World(bus, uow, clock, builds, events, gates, smoke, bake, target)
+    return World(bus, uow, clock, builds, events, gates, smoke, bake, target, flags)
 
 
 class Driver:

@@ -472,3 +472,56 @@ def test_what_the_deploy_build_recorded_is_what_a_rollback_restores(d: Driver) -
     d.step("1.1.0/staging/1/deploy", "FAILURE")
     assert d.w.deploy_target.calls == [("1.0.0", "staging")]
     assert d.env("staging").current == current
+
+
+def test_a_release_turns_its_flags_on_when_live_and_a_rollback_takes_them_back(d: Driver) -> None:
+    create(d, "1.0.0")
+    to_live(d, "1.0.0")
+    rec = d.command(
+        type="release.create",
+        version="1.1.0",
+        commit=SHA,
+        branch="main",
+        author="alice",
+        artifacts={"flags": "videoCalls=10,events=25"},
+    )
+    assert rec.outcome == "applied", rec.note
+    promote(d, "1.1.0", "staging")
+    d.step("1.1.0/staging/1/migrate", "SUCCESS")
+    d.step("1.1.0/staging/1/deploy", "SUCCESS")
+    assert d.w.flags.flags.get("staging") is None  # nothing before live
+    d.w.clock.advance(minutes=10)
+    d.tick()
+    assert d.w.flags.flags["staging"] == {"videoCalls": 10, "events": 25}
+    flags = d.rollout("1.1.0", "staging").steps["flags"]
+    assert flags.status == "on"
+    assert [c["flag"] for c in flags.detail["applied"]] == ["videoCalls", "events"]
+
+    d.w.flags.flags["staging"]["events"] = 50  # someone changed it since: left alone
+    d.command(type="release.rollback", env="staging", reason="bad", actor="ops")
+    assert d.rollout("1.1.0", "staging").state is State.ROLLED_BACK
+    assert d.w.flags.flags["staging"] == {"videoCalls": 0.0, "events": 50}
+    assert d.rollout("1.1.0", "staging").steps["flags"].status == "off"
+
+
+def test_a_release_with_a_bad_flag_spec_is_refused_at_create(d: Driver) -> None:
+    rec = d.command(
+        type="release.create",
+        version="1.0.0",
+        commit=SHA,
+        branch="main",
+        author="alice",
+        artifacts={"flags": "videoCalls=140"},
+    )
+    assert rec.outcome == "refused"
+    assert "percent must be in (0, 100]" in rec.note
+    protected = d.command(
+        type="release.create",
+        version="1.0.1",
+        commit=SHA,
+        branch="main",
+        author="alice",
+        artifacts={"flags": "panicTracking=50"},
+    )
+    assert protected.outcome == "refused"
+    assert "protected" in protected.note
