@@ -60,6 +60,7 @@ class EnvConfig(_Strict):
     project: ProjectId
     region: str = "europe-west1"
     approval_required: bool = False
+    approvals: int = Field(1, ge=1, le=5)  # distinct approvers needed, none of them the author
     bake_minutes: int = Field(10, ge=0, le=24 * 60)
     lock_lease_minutes: int = Field(120, ge=1, le=7 * 24 * 60)
     thresholds: Thresholds = Thresholds()

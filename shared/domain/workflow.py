@@ -105,12 +105,22 @@ def _awaiting(c: Change) -> Rollout:
 
 
 def approve(c: Change, cmd: ApproveRelease) -> None:
-    _awaiting(c)
+    r = _awaiting(c)
     if cmd.approver == c.release.author:
         raise Refused(
             f"{c.what}: {cmd.approver} wrote this release and may not approve it (four-eyes)"
         )
-    detail = {"approver": cmd.approver, "reason": cmd.reason}
+    step = r.steps.get("approval")
+    approvers: list[dict[str, str]] = list(step.detail.get("approvers", [])) if step else []
+    if any(a["approver"] == cmd.approver for a in approvers):
+        raise Refused(f"{c.what}: {cmd.approver} has already approved it")
+    approvers.append({"approver": cmd.approver, "reason": cmd.reason, "at": c.now.isoformat()})
+    needed = c.cfg.approvals
+    detail = {"approver": cmd.approver, "reason": cmd.reason, "approvers": approvers}
+    if len(approvers) < needed:
+        c.set_step("approval", f"approved {len(approvers)}/{needed}", detail=detail)
+        c.note = f"{cmd.approver} approved; {needed - len(approvers)} more approval(s) needed"
+        return
     c.set_step("approval", "approved", finished_at=c.now, detail=detail)
     c.move(State.MIGRATING, actor=cmd.approver, reason=cmd.reason or None)
 

@@ -525,3 +525,35 @@ def test_a_release_with_a_bad_flag_spec_is_refused_at_create(d: Driver) -> None:
     )
     assert protected.outcome == "refused"
     assert "protected" in protected.note
+
+
+def test_production_can_require_two_distinct_approvers(plane: PlaneConfig) -> None:
+    production = plane.env("production").model_copy(update={"approvals": 2})
+    two = plane.model_copy(
+        update={"environments": {**plane.environments, "production": production}}
+    )
+    d = Driver(make_world(two))
+    create(d, author="alice")
+    promote(d, "1.2.0", "production")
+    first = d.command(
+        type="release.approve", release="1.2.0", env="production", approver="bob", reason="ok"
+    )
+    assert first.outcome == "applied"
+    assert "1 more approval" in first.note
+    assert d.rollout("1.2.0", "production").state is State.AWAITING_APPROVAL
+    assert d.rollout("1.2.0", "production").steps["approval"].status == "approved 1/2"
+    again = d.command(
+        type="release.approve", release="1.2.0", env="production", approver="bob", reason="still ok"
+    )
+    assert again.outcome == "refused"
+    assert "already approved" in again.note
+    second = d.command(
+        type="release.approve", release="1.2.0", env="production", approver="carol", reason="ok"
+    )
+    assert second.outcome == "applied"
+    rollout = d.rollout("1.2.0", "production")
+    assert rollout.state is State.MIGRATING
+    assert [a["approver"] for a in rollout.steps["approval"].detail["approvers"]] == [
+        "bob",
+        "carol",
+    ]
