@@ -15,8 +15,8 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random
 
+from shared.domain.model import Doc
 from shared.migrations.errors import LockHeld, LockLost
-from shared.migrations.model import Doc
 
 LOCK_PATH = "_schema/lock"
 

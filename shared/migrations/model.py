@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+
+from shared.domain.model import Doc
 
 # Collections holding users' data and money: a migration writes them only if its file declares
 # them in `protected_writes` and the run is given --force.
@@ -19,13 +20,6 @@ PROTECTED_COLLECTIONS = frozenset({"users", "balances", "payments", "chats"})
 
 Direction = Literal["up", "down", "baseline", "deleted"]
 Outcome = Literal["running", "success", "failed"]
-
-
-class Doc(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    def to_doc(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, mode="python")
 
 
 class MigrationInfo(Doc):
