@@ -77,14 +77,7 @@ def approve(
     timeout: TimeoutOpt = 600,
 ) -> None:
     """Approve a rollout that is awaiting approval (not your own release)."""
-    payload = {
-        "type": "release.approve",
-        "release": release,
-        "env": env,
-        "approver": actor or default_actor(),
-        "reason": reason,
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    _decide("release.approve", release, env, reason, actor, wait=wait, timeout=timeout)
 
 
 @app.command()
@@ -97,8 +90,22 @@ def reject(
     timeout: TimeoutOpt = 600,
 ) -> None:
     """Reject a rollout that is awaiting approval."""
+    _decide("release.reject", release, env, reason, actor, wait=wait, timeout=timeout)
+
+
+def _decide(
+    kind: str,
+    release: str,
+    env: str,
+    reason: str,
+    actor: str | None,
+    *,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Approve and reject carry the same fields: the approver is whoever decides."""
     payload = {
-        "type": "release.reject",
+        "type": kind,
         "release": release,
         "env": env,
         "approver": actor or default_actor(),
