@@ -64,6 +64,8 @@ class EnvConfig(_Strict):
     bake_minutes: int = Field(10, ge=0, le=24 * 60)
     lock_lease_minutes: int = Field(120, ge=1, le=7 * 24 * 60)
     thresholds: Thresholds = Thresholds()
+    # a confirmed breach once the release is `live`: always alert; roll back too if "rollback"
+    live_breach: Literal["alert", "rollback"] = "alert"
 
 
 class ControlConfig(_Strict):
@@ -169,6 +171,11 @@ class Settings(BaseSettings):
     build_backend: Literal["auto", "cloudbuild", "local", "none"] = "auto"
     deploy_target: Literal["auto", "gcp", "local", "none"] = "auto"
     local_dir: Path | None = None
+    # the control project's Firebase Web API key: `releasectl auth login` signs approvers in
+    firebase_api_key: str | None = None
+    firebase_auth_emulator_host: str | None = Field(
+        None, validation_alias=AliasChoices("FIREBASE_AUTH_EMULATOR_HOST")
+    )
     firestore_emulator_host: str | None = Field(
         None, validation_alias=AliasChoices("FIRESTORE_EMULATOR_HOST")
     )

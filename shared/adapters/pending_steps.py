@@ -32,6 +32,11 @@ class NoBakeAnalysis:
             "bake analysis is not implemented yet: the bake only waits bake_minutes", ok=True
         )
 
+    def watch(
+        self, rollout: Rollout, env: EnvConfig, serving_since: datetime, now: datetime
+    ) -> StepReport:
+        return StepReport.not_run("no metrics are analysed: live releases are not watched", ok=True)
+
 
 class NoDeployTarget:
     def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.domain.effects import ReleaseEvent
+from shared.domain.effects import BreachAlert, ReleaseEvent
 
 PUBLISH_TIMEOUT_S = 30.0
 
@@ -47,4 +47,14 @@ class PubSubEventPublisher:
             release=event.release,
             env=event.env,
             state=str(event.to_state),
+        )
+
+    def alert(self, alert: BreachAlert) -> None:
+        self.publisher.publish(
+            self.topic,
+            alert.model_dump_json(by_alias=True).encode(),
+            kind="monitoring.breach",
+            key=alert.key,
+            release=alert.release or "",
+            env=alert.env,
         )

@@ -12,6 +12,8 @@ from typing import Literal
 
 from shared.config import EnvConfig
 from shared.domain.effects import (
+    Alert,
+    BreachAlert,
     Effect,
     PublishEvent,
     ReleaseEvent,
@@ -21,6 +23,7 @@ from shared.domain.effects import (
     SetFlags,
     StartBuild,
 )
+from shared.domain.messages import StepReport
 from shared.domain.model import (
     Deployed,
     EnvironmentState,
@@ -229,6 +232,21 @@ class Change:
             self.effects.append(SetFlags(**self._coords(), flags=spec))
         self.env_changed = True
 
+    def alert(self, key: str, reason: str, report: StepReport) -> None:
+        """Tell people about a breach (`release-events`, `monitoring.breach`); `key` is the
+        incident, so every copy of this alert is one notification."""
+        failed = [chk for chk in report.checks if chk.required and not chk.ok]
+        alert = BreachAlert(
+            key=key,
+            env=self.cfg.name,
+            release=self.release.version,
+            metric=", ".join(chk.name for chk in failed) or None,
+            reason=reason,
+            at=self.now,
+            evidence={chk.name: chk.detail for chk in failed},
+        )
+        self.effects.append(Alert(**self._coords(), alert=alert))
+
     def begin_rollback(self, target: Deployed | None, *, actor: str, reason: str) -> None:
         """Move to `rolling_back` and ask the deploy target to restore `target`."""
         self.move(State.ROLLING_BACK, actor=actor, reason=reason)
@@ -242,8 +260,12 @@ class Change:
         restored = next(
             (d for d in (self.env.current, self.env.previous) if d and d.release == target), None
         )
-        if restored is not None and self.env.current != restored:
-            self.env.current, self.env.previous = restored, None
+        if restored is not None:
+            if self.env.current != restored:
+                self.env.previous = None
+            # it serves again from now: the live watch must not judge it on the windows of
+            # the release just rolled back
+            self.env.current = restored.model_copy(update={"since": self.now})
             self.env_changed = True
         flags = self.current().steps.get("flags")
         applied = flags.detail.get("applied", []) if flags else []

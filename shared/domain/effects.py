@@ -30,6 +30,19 @@ class ReleaseEvent(Doc):
     event_id: str
 
 
+class BreachAlert(Doc):
+    """A confirmed breach on a live environment, published to `release-events` as
+    `monitoring.breach` (notifications). `key` names the incident: one alert per incident."""
+
+    key: str = Field(min_length=1, max_length=500)
+    env: str
+    release: str | None = None
+    metric: str | None = None
+    reason: str | None = None
+    at: datetime
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
 class _Effect(BaseModel):
     model_config = ConfigDict(frozen=True, alias_generator=None)
     release: str
@@ -68,6 +81,11 @@ class Restore(_Effect):
     target: Deployed | None
 
 
+class Alert(_Effect):
+    kind: Literal["alert"] = "alert"
+    alert: BreachAlert
+
+
 class SetFlags(_Effect):
     """Turn the release's flags on once it is live (`flags`: its `artifacts["flags"]` spec), or
     take back what it turned on (`undo`: the changes recorded when it went live)."""
@@ -78,6 +96,6 @@ class SetFlags(_Effect):
 
 
 Effect = Annotated[
-    StartBuild | PublishEvent | RunGates | RunSmoke | Restore | SetFlags,
+    StartBuild | PublishEvent | Alert | RunGates | RunSmoke | Restore | SetFlags,
     Field(discriminator="kind"),
 ]

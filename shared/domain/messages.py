@@ -6,6 +6,7 @@ rollback, a bake verdict); they go through the same idempotent path as any Pub/S
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,6 +71,16 @@ class BakeVerdict(_StepResult):
 
     kind: Literal["bake"] = "bake"
     finished: bool
+
+
+class LiveBreach(_StepResult):
+    """A confirmed breach on an env whose release is `live`: the breaching windows
+    `breach_start`..`breach_end` (window starts) and the analysis that found them."""
+
+    kind: Literal["live"] = "live"
+    breach_start: datetime
+    breach_end: datetime
+    window_seconds: int
 
 
 class FlagsSet(_Message):

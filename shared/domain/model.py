@@ -10,7 +10,9 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.states import IN_FLIGHT, State
 
-StepName = Literal["gates", "approval", "migrate", "deploy", "smoke", "bake", "rollback", "flags"]
+StepName = Literal[
+    "gates", "approval", "migrate", "deploy", "smoke", "bake", "watch", "rollback", "flags"
+]
 # Build-backed steps: their status follows Cloud Build's status events.
 BUILD_STEPS: tuple[StepName, ...] = ("migrate", "deploy")
 

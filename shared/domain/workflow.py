@@ -20,6 +20,7 @@ from shared.domain.messages import (
     BakeVerdict,
     FlagsSet,
     GatesCompleted,
+    LiveBreach,
     RestoreCompleted,
     SmokeCompleted,
     StepReport,
@@ -297,6 +298,47 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
     elif msg.finished:
         c.set_step("bake", "passed", finished_at=c.now, detail=_report_detail(report))
         c.move(State.LIVE, actor="monitoring")
+
+
+def live_breach(c: Change, msg: LiveBreach) -> None:
+    """A confirmed breach while live: record it and alert once per incident; roll back too
+    when the env says so (`live_breach = "rollback"`) and there is something to go back to.
+
+    The watch sees a breach that goes on tick after tick; a run that starts within a window
+    of the one recorded is the same incident: its extent is updated, nobody is alerted again.
+    """
+    r = c.current()
+    if r.attempt != msg.attempt or r.state is not State.LIVE:
+        c.note = f"live breach for attempt {msg.attempt} ignored: rollout is {r.state}"
+        return
+    step = timedelta(seconds=msg.window_seconds)
+    seen = r.steps.get("watch")
+    last_end = seen.detail.get("breachEnd") if seen and seen.status == "breach" else None
+    ongoing = (
+        isinstance(last_end, str) and msg.breach_start <= datetime.fromisoformat(last_end) + step
+    )
+    reason = _failure_reason(msg.report)
+    first = seen.detail.get("breachStart") if ongoing and seen else msg.breach_start.isoformat()
+    detail = {
+        **_report_detail(msg.report),
+        "breachStart": first,
+        "breachEnd": msg.breach_end.isoformat(),
+    }
+    c.set_step("watch", "breach", finished_at=c.now, reason=reason, detail=detail)
+    if ongoing:
+        c.note = f"{c.what}: the breach since {first} goes on"
+        return
+    c.alert(f"{c.release.version}/{c.cfg.name}/{r.attempt}/{first}", reason, msg.report)
+    if c.cfg.live_breach != "rollback":
+        c.note = f"{c.what}: breach while live, alerted (live_breach = alert)"
+        return
+    holder = c.env.holder(c.now)
+    target = restore_target(c.env, r, None)
+    if holder is not None or target is None:
+        why = f"{holder.release} holds the lock" if holder else "no earlier release is recorded"
+        c.note = f"{c.what}: breach while live, alerted; not rolled back: {why}"
+        return
+    c.begin_rollback(target, actor="monitoring", reason=f"while live: {reason}")
 
 
 def flags_set(c: Change, msg: FlagsSet) -> None:

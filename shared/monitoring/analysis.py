@@ -203,9 +203,11 @@ def analyse(
     baseline_windows: Sequence[Window],
     s: MonitoringSettings,
     t: Thresholds,
+    label: str = "bake",
 ) -> StepReport:
-    """Judge the bake's complete windows (and the open one if `judge_open_window`: its traffic
-    so far is a sample too, and judging it shortens detection by up to a window)."""
+    """Judge the complete windows since `bake_start` (a live watch passes where its judged
+    span starts), and the open one if `judge_open_window`: its traffic so far is a sample too,
+    and judging it shortens detection by up to a window."""
     step = timedelta(seconds=s.window_seconds)
     baked = [
         w
@@ -219,6 +221,7 @@ def analyse(
     confirmed: list[str] = []
     inconclusive: list[str] = []
     causes: list[int] = []
+    runs: list[int] = []  # the confirmed runs' windows: the incident's extent
     for metric in s.metrics:
         base, how = (None, "")
         if metric in BASELINED:
@@ -247,6 +250,7 @@ def analyse(
         if len(run) >= needed:
             confirmed.append(metric)
             causes.extend(cause)
+            runs.extend((run[0], run[-1]))
             notes = "; ".join(readings[i].note for i in run[-needed:])
             detail = f"breached in {len(run)} consecutive windows (limit {needed}): {notes}"
             checks.append(CheckResult(name=metric, ok=False, detail=detail, evidence=evidence))
@@ -277,13 +281,18 @@ def analyse(
         "windowsJudged": len(baked),
         "baselines": baselines,
         "bakeStart": bake_start.isoformat(),
+        "windowSeconds": s.window_seconds,
         "evaluatedAt": now.isoformat(),
     }
     if confirmed:
-        summary = f"bake ({env}): confirmed breach of {', '.join(confirmed)}"
+        facts["breachStart"] = baked[min(runs)].start.isoformat()
+        facts["breachEnd"] = baked[max(runs)].start.isoformat()
+        summary = f"{label} ({env}): confirmed breach of {', '.join(confirmed)}"
         return StepReport(ran=True, ok=False, summary=summary, checks=tuple(checks), detail=facts)
     if inconclusive:
-        summary = f"bake ({env}): inconclusive ({', '.join(inconclusive)}); not a pass"
+        summary = f"{label} ({env}): inconclusive ({', '.join(inconclusive)}); not a pass"
         return StepReport(ran=False, ok=False, summary=summary, checks=tuple(checks), detail=facts)
-    summary = f"bake ({env}): {len(s.metrics)} metric(s) within limits over {len(baked)} window(s)"
+    summary = (
+        f"{label} ({env}): {len(s.metrics)} metric(s) within limits over {len(baked)} window(s)"
+    )
     return StepReport(ran=True, ok=True, summary=summary, checks=tuple(checks), detail=facts)

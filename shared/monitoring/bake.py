@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from shared.config import EnvConfig
 from shared.domain.messages import StepReport
@@ -12,13 +12,25 @@ from shared.monitoring.analysis import analyse
 from shared.monitoring.ports import MetricsSource
 from shared.monitoring.windows import aggregate
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A live watch judges the last `consecutive_breaches` + this many windows: enough for a run
+# to be confirmed, and for a breach that goes on to be seen as the same incident tick to tick.
+LIVE_SLACK_WINDOWS = 2
+
+
+def window_floor(at: datetime, step: timedelta) -> datetime:
+    """The start of the epoch-aligned window `at` falls in (batches are aligned the same way)."""
+    return at - (at - EPOCH) % step
+
 
 class MetricsBakeAnalysis:
     """Windows since the rollout entered `baking` against thresholds and pre-bake baselines.
 
     Batches tagged with another release are left out of the bake (old instances still
-    serving) and batches tagged with this release are left out of the baseline. A source
-    that cannot be read raises: the tick is retried, and no verdict is made without data.
+    serving) and batches tagged with this release are left out of the baseline. The window
+    the bake began in counts only with batches tagged with this release (the rest of it was
+    the old release). A source that cannot be read raises: the tick is retried, and no
+    verdict is made without data.
     """
 
     def __init__(self, checks: ChecksConfig, source: MetricsSource) -> None:
@@ -28,18 +40,51 @@ class MetricsBakeAnalysis:
         s = self.checks.env(env.name).monitoring
         step = timedelta(seconds=s.window_seconds)
         start = rollout.state_since
-        history_from = start - step * s.baseline_windows
-        batches = self.source.batches(env, history_from, now)
+        first = window_floor(start, step)
+        batches = self.source.batches(env, first - step * s.baseline_windows, now)
         ours = (None, rollout.release)
-        mine = [b for b in batches if b.window_start >= start and b.release in ours]
-        before = [b for b in batches if b.window_start < start and b.release != rollout.release]
+        mine = [
+            b
+            for b in batches
+            if (b.window_start >= start and b.release in ours)
+            or (first <= b.window_start < start and b.release == rollout.release)
+        ]
+        before = [b for b in batches if b.window_start < first and b.release != rollout.release]
         return analyse(
             env=env.name,
             release=rollout.release,
-            bake_start=start,
+            bake_start=first,
             now=now,
             windows=aggregate(mine),
             baseline_windows=aggregate(before),
             s=s,
             t=env.thresholds,
+        )
+
+    def watch(
+        self, rollout: Rollout, env: EnvConfig, serving_since: datetime, now: datetime
+    ) -> StepReport:
+        """The latest windows of a live release against its own recent history.
+
+        Only windows that began after the release (re)started serving count, so the windows
+        of a release just rolled back never count against the one restored.
+        """
+        s = self.checks.env(env.name).monitoring
+        step = timedelta(seconds=s.window_seconds)
+        span = step * (env.thresholds.consecutive_breaches + LIVE_SLACK_WINDOWS)
+        since = max(serving_since, window_floor(now, step) - span)
+        batches = self.source.batches(env, since - step * s.baseline_windows, now)
+        ours = (None, rollout.release)
+        mine = [b for b in batches if b.window_start >= since and b.release in ours]
+        before = [b for b in batches if b.window_start < since and b.release in ours]
+        return analyse(
+            env=env.name,
+            release=rollout.release,
+            bake_start=since,
+            now=now,
+            windows=aggregate(mine),
+            baseline_windows=aggregate(before),
+            s=s,
+            t=env.thresholds,
+            label="live",
         )

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.domain.commands import describe
-from shared.domain.effects import ReleaseEvent
+from shared.domain.effects import BreachAlert, ReleaseEvent
 from shared.domain.states import State
 from shared.errors import Refused
 from shared.transport import PubSubMessage
@@ -126,22 +126,14 @@ class SecretExposedEvent(_Body):
     at: datetime
 
 
-class BreachEvent(_Body):
-    key: str = Field(min_length=1, max_length=500)
-    env: str
-    release: str | None = None
-    metric: str | None = None
-    reason: str | None = None
-    at: datetime
-    evidence: dict[str, Any] = Field(default_factory=dict)
-
-
 def _compact(value: Any, limit: int = 300) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _parse(model: type[_Body] | type[ReleaseEvent], kind: str, data: bytes) -> Any:
+def _parse(
+    model: type[_Body] | type[ReleaseEvent] | type[BreachAlert], kind: str, data: bytes
+) -> Any:
     try:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -189,7 +181,7 @@ def from_flag(event: FlagEvent, kind: NoticeKind) -> Notice:
     )
 
 
-def from_breach(event: BreachEvent) -> Notice:
+def from_breach(event: BreachAlert) -> Notice:
     facts = [("metric", event.metric)] if event.metric else []
     facts += [(str(k), _compact(v, 200)) for k, v in list(event.evidence.items())[:8]]
     return Notice(
@@ -228,7 +220,7 @@ def decode(msg: PubSubMessage) -> Notice | Ignored:
         notice_kind = NoticeKind.FLAG_REVERTED if kind == FLAG_REVERTED else NoticeKind.FLAG_CHANGED
         return from_flag(_parse(FlagEvent, kind, msg.data), notice_kind)
     if kind == BREACH:
-        return from_breach(_parse(BreachEvent, kind, msg.data))
+        return from_breach(_parse(BreachAlert, kind, msg.data))
     if kind == SECRET_EXPOSED:
         return from_exposure(_parse(SecretExposedEvent, kind, msg.data))
     return Ignored(reason=f"unknown event kind {kind!r} (known: {', '.join(MESSAGE_KINDS)})")

@@ -31,6 +31,7 @@ from shared.domain.messages import (
     BuildStatusChanged,
     FlagsSet,
     GatesCompleted,
+    LiveBreach,
     RestoreCompleted,
     SmokeCompleted,
 )
@@ -184,6 +185,7 @@ HANDLERS: dict[type, Handler] = {
     SmokeCompleted: _on_rollout(workflow.smoke_completed),
     RestoreCompleted: _on_rollout(workflow.restore_completed),
     BakeVerdict: _on_rollout(workflow.bake_verdict),
+    LiveBreach: _on_rollout(workflow.live_breach),
     FlagsSet: _on_rollout(workflow.flags_set),
 }
 

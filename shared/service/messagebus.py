@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.config import EnvConfig, PlaneConfig
 from shared.domain import workflow
 from shared.domain.effects import (
+    Alert,
     Effect,
     PublishEvent,
     RunGates,
@@ -25,13 +26,14 @@ from shared.domain.messages import (
     BakeVerdict,
     FlagsSet,
     GatesCompleted,
+    LiveBreach,
     MonitoringTick,
     RestoreCompleted,
     SmokeCompleted,
     StepReport,
 )
-from shared.domain.model import Release
-from shared.domain.states import State
+from shared.domain.model import Release, Rollout
+from shared.domain.states import DEPLOYED_SOMETHING, State
 from shared.errors import Refused
 from shared.redaction import redact
 from shared.service import handlers
@@ -168,6 +170,9 @@ class MessageBus:
         if isinstance(effect, PublishEvent):
             self.ports.events.publish(effect.event)
             return
+        if isinstance(effect, Alert):
+            self.ports.events.alert(effect.alert)
+            return
         if isinstance(effect, StartBuild):
             self.ports.builds.start(effect)
             return
@@ -238,7 +243,7 @@ class MessageBus:
             self._carry_out(left)
         names = [tick.env] if tick.env else list(self.plane.environments)
         for name in names:
-            self._bake_check(name, f"{event_id}/{name}")
+            self._watch(name, f"{event_id}/{name}")
         return Processed(
             event_id=event_id,
             topic=topic,
@@ -247,23 +252,50 @@ class MessageBus:
             note=f"ticked {', '.join(names)}",
         )
 
-    def _bake_check(self, env_name: str, event_id: str) -> None:
+    def _watch(self, env_name: str, event_id: str) -> None:
+        """Judge the env's metrics: the rollout baking in it, else the release live in it."""
         cfg = self.plane.env(env_name)
-        lock = self.uow.read_environment(env_name).lock
-        if lock is None:
-            return
-        rollout = self.uow.read_rollout(lock.release, env_name)
-        if rollout is None or rollout.state is not State.BAKING or rollout.attempt != lock.attempt:
-            return
+        env = self.uow.read_environment(env_name)
+        if env.lock is not None:
+            rollout = self.uow.read_rollout(env.lock.release, env_name)
+            if rollout is not None and rollout.attempt == env.lock.attempt:
+                if rollout.state is State.BAKING:
+                    self._bake_check(rollout, cfg, event_id)
+                if rollout.state in DEPLOYED_SOMETHING | {State.ROLLING_BACK}:
+                    return  # the live release is being replaced: its metrics are not its own
+        if env.current is not None:
+            live = self.uow.read_rollout(env.current.release, env_name)
+            if live is not None and live.state is State.LIVE:
+                self._live_check(live, cfg, env.current.since)
+
+    def _bake_check(self, rollout: Rollout, cfg: EnvConfig, event_id: str) -> None:
         now = self.clock()
         report = self.ports.bake.evaluate(rollout, cfg, now)
         finished = workflow.bake_finished(rollout, cfg.bake_minutes, now)
         if finished or (report.ran and not report.ok):
             verdict = BakeVerdict(
                 release=rollout.release,
-                env=env_name,
+                env=cfg.name,
                 attempt=rollout.attempt,
                 report=report,
                 finished=finished,
             )
             self.handle(verdict, event_id=event_id, topic="internal")
+
+    def _live_check(self, rollout: Rollout, cfg: EnvConfig, since: datetime) -> None:
+        report = self.ports.bake.watch(rollout, cfg, since, self.clock())
+        if not report.ran or report.ok:
+            return
+        breach = LiveBreach(
+            release=rollout.release,
+            env=cfg.name,
+            attempt=rollout.attempt,
+            report=report,
+            breach_start=report.detail["breachStart"],
+            breach_end=report.detail["breachEnd"],
+            window_seconds=report.detail["windowSeconds"],
+        )
+        # one id per breaching window: a redelivered tick changes nothing, a new window of
+        # the same incident extends it, and only a new incident alerts
+        key = f"live/{cfg.name}/{rollout.release}/{rollout.attempt}/{breach.breach_end}"
+        self.handle(breach, event_id=key, topic="internal")

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from pydantic import Field
 
 from shared.config import EnvConfig
-from shared.domain.effects import Effect, ReleaseEvent, StartBuild
+from shared.domain.effects import BreachAlert, Effect, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import (
     Deployed,
@@ -101,6 +101,8 @@ class BuildPort(Protocol):
 class EventPublisher(Protocol):
     def publish(self, event: ReleaseEvent) -> None: ...
 
+    def alert(self, alert: BreachAlert) -> None: ...
+
 
 class GateRunner(Protocol):
     """Compliance gates and the CI build's own results (issue: gates and monitoring)."""
@@ -113,9 +115,18 @@ class SmokeRunner(Protocol):
 
 
 class BakeAnalysis(Protocol):
-    """Reads the env's metrics since the bake began; ok=False with ran=True is a breach."""
+    """Reads the env's metrics and judges them; ok=False with ran=True is a confirmed breach."""
 
-    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport: ...
+    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport:
+        """A `baking` rollout: every window since the bake began."""
+        ...
+
+    def watch(
+        self, rollout: Rollout, env: EnvConfig, serving_since: datetime, now: datetime
+    ) -> StepReport:
+        """A `live` rollout: the latest windows since its release (re)started serving. A
+        confirmed breach's report has `breachStart`/`breachEnd` (window starts) in `detail`."""
+        ...
 
 
 class ReleaseFlags(Protocol):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from shared.config import EnvConfig, PlaneConfig
-from shared.domain.effects import ReleaseEvent, StartBuild
+from shared.domain.effects import BreachAlert, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import Deployed, EnvironmentState, HistoryEntry, Release, Rollout
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
@@ -145,9 +145,13 @@ class FakeBuilds:
 class FakeEvents:
     def __init__(self) -> None:
         self.published: list[ReleaseEvent] = []
+        self.alerts: list[BreachAlert] = []
 
     def publish(self, event: ReleaseEvent) -> None:
         self.published.append(event)
+
+    def alert(self, alert: BreachAlert) -> None:
+        self.alerts.append(alert)
 
 
 @dataclass
@@ -158,6 +162,11 @@ class FakeStep:
         default_factory=lambda: StepReport(ran=True, ok=True, summary="all good")
     )
     calls: list[Any] = field(default_factory=list)
+    # what `watch` (a live release) finds: by default nothing to judge
+    live_report: StepReport = field(
+        default_factory=lambda: StepReport(ran=False, ok=False, summary="no live metrics")
+    )
+    watched: list[Any] = field(default_factory=list)
 
     def run(self, release: Release, env: EnvConfig) -> StepReport:
         self.calls.append((release.version, env.name))
@@ -166,6 +175,12 @@ class FakeStep:
     def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport:
         self.calls.append((rollout.release, env.name))
         return self.report
+
+    def watch(
+        self, rollout: Rollout, env: EnvConfig, serving_since: datetime, now: datetime
+    ) -> StepReport:
+        self.watched.append((rollout.release, env.name, serving_since))
+        return self.live_report
 
     def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
         self.calls.append((release, env.name))
