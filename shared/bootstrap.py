@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from shared.config import PlaneConfig, Settings
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus, Ports
-from shared.service.ports import BuildPort, Clock, DeployTarget, UnitOfWork
+from shared.service.ports import ApprovalCheck, BuildPort, Clock, DeployTarget, UnitOfWork
 
 if TYPE_CHECKING:
     from shared.local.state import StackState
@@ -61,6 +61,17 @@ def deploy_target(settings: Settings, db: Any) -> DeployTarget:
     return NoDeployTarget()
 
 
+def approvals(settings: Settings) -> ApprovalCheck:
+    """Decisions signed by Firebase ID tokens of the control project (firebase-admin)."""
+    from shared.approvals.signed import SignedApprovals
+    from shared.approvals.tokens import FirebaseTokenVerifier
+
+    return SignedApprovals(
+        lambda: FirebaseTokenVerifier(settings.project),
+        required=settings.plane.control.signed_approvals,
+    )
+
+
 def from_settings(settings: Settings | None = None) -> MessageBus:
     """The bus with real adapters: Google Cloud, the local stack, or bare emulators."""
     from google.cloud import firestore
@@ -82,5 +93,6 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
         bake=bake_analysis(settings, db=db),
         deploy_target=deploy_target(settings, db),
         flags=FirestoreReleaseFlags(),
+        approvals=approvals(settings),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)

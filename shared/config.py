@@ -71,6 +71,8 @@ class EnvConfig(_Strict):
 class ControlConfig(_Strict):
     project: ProjectId = DEFAULT_CONTROL_PROJECT
     region: str = "europe-west1"
+    # approve/reject must carry the approver's Firebase ID token for the control project
+    signed_approvals: bool = True
 
 
 class PlaneConfig(_Strict):

@@ -40,7 +40,7 @@ _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@")
 # alone (`\b` before it) so names such as STRIPE_SECRET_KEY in our own messages are left alone.
 _KEY_VALUE = re.compile(
     r"(?i)\b(password|passwd|pwd|client_secret|api_key|apikey|access_token|auth_token|"
-    r"refresh_token|secret_key|private_key)\b([\"']?\s*[=:]\s*[\"']?)([^\s\"',;&]{4,})"
+    r"refresh_token|id_token|secret_key|private_key)\b([\"']?\s*[=:]\s*[\"']?)([^\s\"',;&]{4,})"
 )
 
 _lock = threading.Lock()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.approvals.tokens import EMULATOR_ENV, LOCAL_AUTH_EMULATOR
 from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig, load_config
 from shared.local import emulators
 
@@ -36,6 +37,7 @@ def emulator_env(emulator_log_dir: Path) -> Iterator[dict[str, str]]:
         "FIRESTORE_EMULATOR_HOST": firestore.host_port,
         "PUBSUB_EMULATOR_HOST": pubsub.host_port,
         "GOOGLE_CLOUD_PROJECT": DEFAULT_CONTROL_PROJECT,
+        EMULATOR_ENV: LOCAL_AUTH_EMULATOR,  # approvals carry Auth emulator tokens
     }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():

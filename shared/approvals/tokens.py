@@ -21,6 +21,10 @@ from pydantic import BaseModel, ConfigDict
 from shared.errors import ConfigError, Refused
 
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
+# The local stack sets EMULATOR_ENV to the Auth emulator's usual address. No Auth emulator
+# needs to run: firebase-admin checks an emulator token offline (revocation, which would ask
+# it, is off), and `releasectl` mints the tokens. One started there signs people in for real.
+LOCAL_AUTH_EMULATOR = "127.0.0.1:9099"
 
 
 class Approver(BaseModel):

@@ -57,6 +57,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("shared.cli.flags_cmds", "flags"),
     ("shared.cli.secrets_cmds", "secrets"),
     ("shared.cli.migrate_cmds", "migrate"),
+    ("shared.cli.auth_cmds", "auth"),
 ]
 
 

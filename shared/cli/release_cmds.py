@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
+from shared.cli import context
 from shared.cli.context import default_actor
 from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, build, send
 
@@ -103,13 +105,22 @@ def _decide(
     wait: bool,
     timeout: float,
 ) -> None:
-    """Approve and reject carry the same fields: the approver is whoever decides."""
+    """Approve and reject carry the same fields: the approver is whoever decides, signed by
+    their Firebase ID token (the signed-in approver, or an emulator token on the local stack)."""
+    from shared.approvals.credentials import approval_token, signed_in_name  # httpx: on use
+
+    settings = context.settings()
+    approver = actor or signed_in_name(settings) or default_actor()
+    token = None
+    if settings.plane.control.signed_approvals:
+        token = approval_token(settings, approver, datetime.now(UTC))
     payload = {
         "type": kind,
         "release": release,
         "env": env,
-        "approver": actor or default_actor(),
+        "approver": approver,
         "reason": reason,
+        "id_token": token,
     }
     send(build(payload), wait=wait, timeout=timeout)
 

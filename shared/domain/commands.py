@@ -45,20 +45,24 @@ class PromoteRelease(_Command):
     actor: Name
 
 
-class ApproveRelease(_Command):
+# A Firebase ID token (a JWT): who signed the decision (docs/GATES.md, "Signing approvals").
+IdToken = Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+
+
+class _Decision(_Command):
+    release: Version
+    env: EnvName
+    approver: Name
+    reason: Reason = ""
+    id_token: IdToken | None = None
+
+
+class ApproveRelease(_Decision):
     type: Literal["release.approve"]
-    release: Version
-    env: EnvName
-    approver: Name
-    reason: Reason = ""
 
 
-class RejectRelease(_Command):
+class RejectRelease(_Decision):
     type: Literal["release.reject"]
-    release: Version
-    env: EnvName
-    approver: Name
-    reason: Reason = ""
 
 
 class RollbackEnv(_Command):

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -163,12 +164,15 @@ def _bad_release(release: str, commit: str) -> str:
 
 
 def _approve(release: str) -> str:
+    from shared.approvals.credentials import approval_token
+
     _command(
         type="release.approve",
         release=release,
         env="production",
         approver=APPROVER,
         reason="demo: looks good",
+        id_token=approval_token(context.settings(), APPROVER, datetime.now(UTC)),
     )
     return f"release.approve sent for {release}"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from shared.approvals.tokens import EMULATOR_ENV, LOCAL_AUTH_EMULATOR
 from shared.config import REPO_ROOT
 
 DEFAULT_LOCAL_DIR = REPO_ROOT / ".local"
@@ -80,6 +81,7 @@ def environment(
     return {
         "FIRESTORE_EMULATOR_HOST": firestore_host,
         "PUBSUB_EMULATOR_HOST": pubsub_host,
+        EMULATOR_ENV: LOCAL_AUTH_EMULATOR,  # approvals: emulator tokens (docs/GATES.md)
         "RELEASECTL_CONFIG_FILE": str(config_file),
         "RELEASECTL_LOCAL_DIR": str(local_dir),
         "RELEASECTL_SECRETS_DIR": str(local_dir / "secrets"),

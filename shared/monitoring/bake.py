@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from shared.config import EnvConfig
 from shared.domain.messages import StepReport
 from shared.domain.model import Rollout
 from shared.gates.checks_file import ChecksConfig
 from shared.monitoring.analysis import analyse
+from shared.monitoring.client import window_start
 from shared.monitoring.ports import MetricsSource
 from shared.monitoring.windows import aggregate
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A live watch judges the last `consecutive_breaches` + this many windows: enough for a run
 # to be confirmed, and for a breach that goes on to be seen as the same incident tick to tick.
 LIVE_SLACK_WINDOWS = 2
-
-
-def window_floor(at: datetime, step: timedelta) -> datetime:
-    """The start of the epoch-aligned window `at` falls in (batches are aligned the same way)."""
-    return at - (at - EPOCH) % step
 
 
 class MetricsBakeAnalysis:
@@ -40,7 +35,7 @@ class MetricsBakeAnalysis:
         s = self.checks.env(env.name).monitoring
         step = timedelta(seconds=s.window_seconds)
         start = rollout.state_since
-        first = window_floor(start, step)
+        first = window_start(start, s.window_seconds)
         batches = self.source.batches(env, first - step * s.baseline_windows, now)
         ours = (None, rollout.release)
         mine = [
@@ -72,7 +67,7 @@ class MetricsBakeAnalysis:
         s = self.checks.env(env.name).monitoring
         step = timedelta(seconds=s.window_seconds)
         span = step * (env.thresholds.consecutive_breaches + LIVE_SLACK_WINDOWS)
-        since = max(serving_since, window_floor(now, step) - span)
+        since = max(serving_since, window_start(now, s.window_seconds) - span)
         batches = self.source.batches(env, since - step * s.baseline_windows, now)
         ours = (None, rollout.release)
         mine = [b for b in batches if b.window_start >= since and b.release in ours]

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from shared.config import EnvConfig, PlaneConfig
 from shared.domain import workflow
+from shared.domain.commands import ApproveRelease, RejectRelease
 from shared.domain.effects import (
     Alert,
     Effect,
@@ -38,6 +39,7 @@ from shared.errors import Refused
 from shared.redaction import redact
 from shared.service import handlers
 from shared.service.ports import (
+    ApprovalCheck,
     BakeAnalysis,
     BuildPort,
     Clock,
@@ -67,6 +69,7 @@ class Ports:
     bake: BakeAnalysis
     deploy_target: DeployTarget
     flags: ReleaseFlags
+    approvals: ApprovalCheck
 
 
 class MessageBus:
@@ -84,8 +87,11 @@ class MessageBus:
     ) -> Processed:
         if isinstance(message, MonitoringTick):
             return self._tick(message, event_id, topic)
+        unsigned = self._signature(message)  # verified outside the transaction: it may fetch keys
         try:
-            record = self.uow.atomically(lambda tx: self._apply(tx, message, event_id, topic))
+            record = self.uow.atomically(
+                lambda tx: self._apply(tx, message, event_id, topic, unsigned)
+            )
         except Refused as exc:
             return self.refuse(
                 exc.reason,
@@ -124,13 +130,27 @@ class MessageBus:
 
     # -- the transaction ---------------------------------------------------------------------
 
-    def _apply(self, tx: Tx, message: object, event_id: str, topic: str) -> Processed:
+    def _signature(self, message: object) -> Refused | None:
+        """Why an approval or rejection is not its approver's, if it is not."""
+        if not isinstance(message, ApproveRelease | RejectRelease):
+            return None
+        try:
+            self.ports.approvals.check(message)
+        except Refused as exc:
+            return exc
+        return None
+
+    def _apply(
+        self, tx: Tx, message: object, event_id: str, topic: str, unsigned: Refused | None = None
+    ) -> Processed:
         release, env = handlers.coordinates(message)
         tx.prefetch(event_id, release, env)
         done = tx.processed(event_id)
         if done is not None:  # a redelivery: its outbox may still need carrying out
             log.info("duplicate event, already %s", done.outcome, extra={"event_id": event_id})
             return done
+        if unsigned is not None:  # refused only now: a redelivery whose token expired is not
+            raise unsigned
         now = self.clock()
         handler = handlers.HANDLERS.get(type(message))
         if handler is None:

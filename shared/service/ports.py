@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from pydantic import Field
 
 from shared.config import EnvConfig
+from shared.domain.commands import ApproveRelease, RejectRelease
 from shared.domain.effects import BreachAlert, Effect, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import (
@@ -102,6 +103,12 @@ class EventPublisher(Protocol):
     def publish(self, event: ReleaseEvent) -> None: ...
 
     def alert(self, alert: BreachAlert) -> None: ...
+
+
+class ApprovalCheck(Protocol):
+    """Is this decision really the approver's? Raises `Refused` (dead letter) if not."""
+
+    def check(self, cmd: ApproveRelease | RejectRelease) -> None: ...
 
 
 class GateRunner(Protocol):

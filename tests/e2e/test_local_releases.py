@@ -4,18 +4,23 @@ sample app switched by deploys and rollbacks, checked over HTTP."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner, Result
 
 from shared.adapters import firestore_views as views
 from shared.cli import context
 from shared.domain.model import Rollout
+from shared.gates.checks_file import load_for
 from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
 from shared.local.sample_app import serving
 from shared.local.state import StackState
-from shared.topics import RELEASE_COMMANDS
+from shared.monitoring.client import window_start
+from shared.topics import APP_METRICS, RELEASE_COMMANDS
 from tests.e2e.conftest import FAILING_CI
 from tests.integration.core_stack import eventually
 
@@ -49,6 +54,19 @@ def command(**payload: str) -> None:
     context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
 
 
+def releasectl(*args: str) -> Result:
+    from shared.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def decide(how: str, release: str, reason: str = "e2e") -> None:
+    """Approve or reject through the CLI, which signs it with an Auth emulator token."""
+    who = ("--actor", "ops-lead", "--reason", reason)
+    done = releasectl("release", how, release, "-e", "production", *who)
+    assert done.exit_code == 0 and "published" in done.output, done.output
+
+
 def current(env: str) -> str | None:
     doc = context.db().document(f"environments/{env}").get().to_dict() or {}
     return (doc.get("current") or {}).get("release")
@@ -69,9 +87,10 @@ def test_production_waits_for_approval_then_serves_the_release(stack: StackState
     assert ci(stack, "release/1.0.0") == "SUCCESS"
     rollout_in("1.0.0", "production", "awaiting_approval")
     assert serving(stack.apps["production"].url) is None  # nothing deployed before approval
-    command(
-        type="release.approve", release="1.0.0", env="production", approver="ops-lead", reason="e2e"
-    )
+    own = ("release", "approve", "1.0.0", "-e", "production", "--actor", "cloud-build-ci")
+    refused = releasectl(*own, "--wait", "--timeout", "60")
+    assert refused.exit_code == 1 and "four-eyes" in refused.output  # CI wrote this release
+    decide("approve", "1.0.0")
     assert rollout_in("1.0.0", "production", "live", "rolled_back").state == "live"
     assert serving(stack.apps["production"].url) == "1.0.0"
 
@@ -79,13 +98,7 @@ def test_production_waits_for_approval_then_serves_the_release(stack: StackState
 def test_a_rejected_release_never_reaches_production(stack: StackState) -> None:
     assert ci(stack, "release/1.0.1") == "SUCCESS"
     rollout_in("1.0.1", "production", "awaiting_approval")
-    command(
-        type="release.reject",
-        release="1.0.1",
-        env="production",
-        approver="ops-lead",
-        reason="missing changelog",
-    )
+    decide("reject", "1.0.1", "missing changelog")
     rejected = rollout_in("1.0.1", "production", "rejected")
     assert rejected.reason == "missing changelog"
     assert serving(stack.apps["production"].url) == "1.0.0"
@@ -139,9 +152,7 @@ def test_an_operator_rollback_restores_the_previous_version_and_no_user_data(
 
     assert ci(stack, "release/1.1.0") == "SUCCESS"
     rollout_in("1.1.0", "production", "awaiting_approval")
-    command(
-        type="release.approve", release="1.1.0", env="production", approver="ops-lead", reason="e2e"
-    )
+    decide("approve", "1.1.0")
     rollout_in("1.1.0", "production", "live")
     assert serving(stack.apps["production"].url) == "1.1.0"
 
@@ -168,9 +179,7 @@ def test_a_bad_release_is_rolled_back_with_no_command(stack: StackState) -> None
     eventually(lambda: views.release_view(context.db(), "6.0.0"))
     command(type="release.promote", release="6.0.0", env="production", actor="dev")
     rollout_in("6.0.0", "production", "awaiting_approval")
-    command(
-        type="release.approve", release="6.0.0", env="production", approver="ops-lead", reason="e2e"
-    )
+    decide("approve", "6.0.0")
     ended = rollout_in("6.0.0", "production", "rolled_back", "rollback_failed", "live")
     assert ended.state == "rolled_back", ended.reason
     assert ended.steps["smoke"].status == "failed"
@@ -207,3 +216,71 @@ def test_a_failing_compliance_gate_blocks_production_with_the_reason(stack: Stac
         from datetime import UTC, datetime
 
         write_demo_evidence(app_db, datetime.now(UTC))
+
+
+def _dev_release(version: str, mode: str) -> Rollout:
+    command(
+        type="release.create",
+        version=version,
+        commit=head_commit(),
+        branch="main",
+        author="dev",
+        artifacts={"sample-app.mode": mode},  # type: ignore[arg-type]
+    )
+    eventually(lambda: views.release_view(context.db(), version), timeout=30)
+    command(type="release.promote", release=version, env="dev", actor="dev")
+    return rollout_in(version, "dev", "live", "rolled_back", "rollback_failed", "failed")
+
+
+def _app_batches(url: str, release: str, since: datetime, windows: int) -> int:
+    """What the app would report: call its payments endpoint, count the failures, and publish
+    one batch per window for `windows` windows from `since` (dev: 5-second windows)."""
+    calls = [httpx.get(f"{url}/api/payments", timeout=5).status_code for _ in range(120)]
+    failed = sum(status >= 500 for status in calls)
+    step = load_for(context.plane()).env("dev").monitoring.window_seconds
+    first = window_start(since, step) + timedelta(seconds=step)
+    last = first + timedelta(seconds=step * (windows - 1))
+    while datetime.now(UTC) < last:  # dev judges a window once it is open
+        time.sleep(0.2)
+    for n in range(windows):
+        start = first + timedelta(seconds=step * n)
+        body = {
+            "batchId": f"e2e-{release}-{n}",
+            "env": "dev",
+            "release": release,
+            "windowStart": start.isoformat(),
+            "windowSeconds": step,
+            "counters": {
+                "functionInvocations": len(calls),
+                "functionErrors": failed,
+                "paymentAttempts": len(calls),
+                "paymentFailures": failed,
+            },
+        }
+        context.publisher().publish(APP_METRICS, json.dumps(body).encode())
+    return failed
+
+
+def test_a_breach_while_live_rolls_back_once_from_the_app_metrics(stack: StackState) -> None:
+    """dev: `live_breach = "rollback"`. Its smoke test checks /health only, so a release whose
+    payments fail goes live; the metrics the app reports then roll it back, with no command."""
+    assert _dev_release("8.0.0", "ok").state == "live"
+    bad = _dev_release("8.1.0", "errors")
+    assert bad.state == "live" and serving(stack.apps["dev"].url) == "8.1.0"
+
+    failed = _app_batches(stack.apps["dev"].url, "8.1.0", bad.state_since, windows=3)
+    assert failed == 120
+    rolled = rollout_in("8.1.0", "dev", "rolled_back", "rollback_failed")
+    assert rolled.state == "rolled_back", rolled.reason
+    assert (rolled.reason or "").startswith("while live: ")
+    assert "payment_failure_rate" in (rolled.reason or "")
+    watch = rolled.steps["watch"].detail
+    assert [w["payment_failures"] for w in watch["windows"]] == [120] * 3
+    assert serving(stack.apps["dev"].url) == "8.0.0"
+
+    time.sleep(4)  # several more ticks: the restored release is not judged on those windows
+    history = views.release_view(context.db(), "8.1.0")
+    assert history is not None
+    assert [h.to_state for h in history.history].count("rolling_back") == 1
+    assert views.read_rollout(context.db(), "8.0.0", "dev").state == "live"  # type: ignore[union-attr]
+    assert serving(stack.apps["dev"].url) == "8.0.0"

@@ -3,12 +3,14 @@ Pub/Sub push subscriptions into Firestore, plus duplicates, reordering and bad i
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from shared.adapters.pubsub import Publisher
+from shared.approvals.credentials import emulator_token
 from shared.domain.model import Rollout
 from shared.local.wiring import Wiring
 from shared.topics import CLOUD_BUILDS, MONITORING_TICKS, RELEASE_COMMANDS
@@ -191,20 +193,27 @@ def test_a_production_rollout_waits_for_someone_else_to_approve(
         command(type="release.promote", release="3.0.0", env="production", actor="alice"),
     )
     wait_state(db, "3.0.0", "production", "awaiting_approval")
-    own = pub.publish(
-        RELEASE_COMMANDS,
-        command(
-            type="release.approve", release="3.0.0", env="production", approver="alice", reason="me"
-        ),
-    )
-    letter = eventually(lambda: db.document(f"deadLetters/{own}").get().to_dict())
-    assert "four-eyes" in letter["reason"]
-    pub.publish(
-        RELEASE_COMMANDS,
-        command(
-            type="release.approve", release="3.0.0", env="production", approver="bob", reason="ok"
-        ),
-    )
+
+    def approve(approver: str, signer: str | None) -> str:
+        token = emulator_token(PROJECT, signer, datetime.now(UTC)) if signer else None
+        body = {"type": "release.approve", "release": "3.0.0", "env": "production"}
+        body |= {"approver": approver, "reason": "ok", **({"id_token": token} if token else {})}
+        return pub.publish(RELEASE_COMMANDS, command(**body))
+
+    def refusal(message_id: str) -> str:
+        letter = eventually(lambda: db.document(f"deadLetters/{message_id}").get().to_dict())
+        reason: str = letter["reason"]
+        assert "eyJ" not in letter["payload"]  # the token is redacted from the dead letter
+        return reason
+
+    assert "four-eyes" in refusal(approve("alice", "alice"))
+    assert "is not signed" in refusal(approve("bob", None))
+    assert "does not match the signed-in user 'carol'" in refusal(approve("bob", "carol"))
+    expired = emulator_token(PROJECT, "bob", datetime.now(UTC) - timedelta(hours=2))
+    body = {"type": "release.approve", "release": "3.0.0", "env": "production"}
+    late = pub.publish(RELEASE_COMMANDS, command(**body, approver="bob", id_token=expired))
+    assert "expired" in refusal(late)
+    approve("bob", "bob")
     approved = wait_state(db, "3.0.0", "production", "migrating")
     assert approved.steps["approval"].detail["approver"] == "bob"
 

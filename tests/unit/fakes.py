@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from shared.approvals.signed import SignedApprovals
+from shared.approvals.tokens import Approver
 from shared.config import EnvConfig, PlaneConfig
 from shared.domain.effects import BreachAlert, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import Deployed, EnvironmentState, HistoryEntry, Release, Rollout
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
+from shared.errors import Refused
 from shared.service.messagebus import MessageBus, Ports
 from shared.service.ports import DeadLetter, Processed
 from tests.builds import attributes, step_build
@@ -227,6 +230,24 @@ class FakeReleaseFlags:
         return undone
 
 
+DECISIONS = ("release.approve", "release.reject")
+
+
+class FakeVerifier:
+    """ID tokens are `token-of:<uid or email>`; anything else is refused like a bad JWT."""
+
+    @staticmethod
+    def token_of(who: str) -> str:
+        return f"token-of:{who}"
+
+    def verify(self, id_token: str) -> Approver:
+        if not id_token.startswith("token-of:"):
+            raise Refused("approval token rejected: not a Firebase ID token")
+        who = id_token.removeprefix("token-of:")
+        email = who if "@" in who else None
+        return Approver(uid=who, email=email, email_verified=True, verified_by="firebase")
+
+
 @dataclass
 class World:
     bus: MessageBus
@@ -250,6 +271,7 @@ def fake_ports() -> Ports:
         bake=FakeStep(),
         deploy_target=FakeStep(),
         flags=FakeReleaseFlags(),
+        approvals=SignedApprovals(FakeVerifier, required=True),
     )
 
 
@@ -265,6 +287,7 @@ def make_world(plane: PlaneConfig) -> World:
         bake=bake,
         deploy_target=target,
         flags=flags,
+        approvals=SignedApprovals(FakeVerifier, required=plane.control.signed_approvals),
     )
     bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
     return World(bus, uow, clock, builds, events, gates, smoke, bake, target, flags)
@@ -281,7 +304,11 @@ class Driver:
         self.n += 1
         return f"evt-{self.n}"
 
-    def command(self, event_id: str | None = None, **payload: Any) -> Processed:
+    def command(self, event_id: str | None = None, sign: bool = True, **payload: Any) -> Processed:
+        """Send a command; approvals and rejections are signed as their approver, the way
+        `releasectl` does (`sign=False` sends them unsigned)."""
+        if sign and payload.get("type") in DECISIONS and "id_token" not in payload:
+            payload["id_token"] = FakeVerifier.token_of(payload["approver"])
         data = envelope(json.dumps(payload).encode())
         return deliver(
             self.w.bus,

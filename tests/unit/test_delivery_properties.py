@@ -20,7 +20,7 @@ from shared.domain.states import State, can_move
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from tests.builds import attributes, step_build
 from tests.pubsub_envelope import envelope
-from tests.unit.fakes import World, make_world
+from tests.unit.fakes import FakeVerifier, World, make_world
 
 PLANE: PlaneConfig = load_config(DEFAULT_CONFIG_FILE)
 VERSION, SHA = "3.1.4", "0123456789abcdef0123456789abcdef01234567"
@@ -81,6 +81,7 @@ class Network:
                 env=self.env,
                 approver="bob",
                 reason="ok",
+                id_token=FakeVerifier.token_of("bob"),
             )
         for key, request in w.builds.started.items():
             final = self.deploy_result if request.step == "deploy" else "SUCCESS"

@@ -8,7 +8,7 @@ from shared.config import PlaneConfig
 from shared.domain.messages import CheckResult, StepReport
 from shared.domain.states import State
 from tests.builds import ci_build
-from tests.unit.fakes import Driver, make_world
+from tests.unit.fakes import Driver, FakeVerifier, make_world
 
 SHA = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
 OTHER_SHA = "fedcba9876543210fedcba9876543210fedcba98"
@@ -557,3 +557,38 @@ def test_production_can_require_two_distinct_approvers(plane: PlaneConfig) -> No
         "bob",
         "carol",
     ]
+
+
+def test_a_decision_must_be_signed_by_its_approver(d: Driver) -> None:
+    create(d, author="alice")
+    promote(d, "1.2.0", "production")
+    decide = {"type": "release.approve", "release": "1.2.0", "env": "production"}
+
+    unsigned = d.command(sign=False, **decide, approver="bob")
+    assert unsigned.outcome == "refused" and "is not signed" in unsigned.note
+    forged = d.command(**decide, approver="bob", id_token="not-a-jwt")
+    assert forged.outcome == "refused" and "approval token rejected" in forged.note
+    other = d.command(**decide, approver="bob", id_token=FakeVerifier.token_of("carol"))
+    assert other.outcome == "refused" and "does not match the signed-in user" in other.note
+    assert d.rollout("1.2.0", "production").state is State.AWAITING_APPROVAL
+    assert all("not-a-jwt" not in letter.payload for letter in d.w.uow.store.dead_letters.values())
+
+    ok = d.command(event_id="approve-1", **decide, approver="bob")
+    assert ok.outcome == "applied"
+    # redelivered after its token stopped verifying: still the approval it was, not a refusal
+    again = d.command(event_id="approve-1", **decide, approver="bob", id_token="expired")
+    assert again.outcome == "applied"
+    assert d.rollout("1.2.0", "production").state is State.MIGRATING
+
+
+def test_unsigned_decisions_are_taken_at_their_word_when_signatures_are_off(
+    plane: PlaneConfig,
+) -> None:
+    control = plane.control.model_copy(update={"signed_approvals": False})
+    d = Driver(make_world(plane.model_copy(update={"control": control})))
+    create(d, author="alice")
+    promote(d, "1.2.0", "production")
+    ok = d.command(
+        sign=False, type="release.approve", release="1.2.0", env="production", approver="bob"
+    )
+    assert ok.outcome == "applied"
