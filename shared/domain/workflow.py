@@ -296,8 +296,11 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
         target = restore_target(c.env, c.current(), None)
         c.begin_rollback(target, actor="monitoring", reason=_failure_reason(report))
     elif msg.finished:
-        c.set_step("bake", "passed", finished_at=c.now, detail=_report_detail(report))
-        c.move(State.LIVE, actor="monitoring")
+        # an inconclusive bake (too little traffic) still ends: it is recorded as such, with
+        # the reason on the move, never as a pass
+        status = "passed" if report.ran else "inconclusive"
+        c.set_step("bake", status, finished_at=c.now, detail=_report_detail(report))
+        c.move(State.LIVE, actor="monitoring", reason=None if report.ran else report.summary)
 
 
 def live_breach(c: Change, msg: LiveBreach) -> None:

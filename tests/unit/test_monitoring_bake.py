@@ -264,6 +264,8 @@ def test_no_metrics_never_roll_back_and_the_bake_records_it_was_inconclusive(
     # The core takes an inconclusive analysis at the end of the bake to live; the step keeps
     # `ran: false` and the reason, so the record never claims the metrics passed.
     assert rollout.state is State.LIVE
+    assert rollout.steps["bake"].status == "inconclusive"
+    assert rollout.reason is not None and "inconclusive" in rollout.reason
     assert rollout.steps["bake"].detail["ran"] is False
     assert "inconclusive" in rollout.steps["bake"].detail["summary"]
 
