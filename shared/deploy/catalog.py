@@ -119,9 +119,18 @@ _TICK: tuple[Grant, ...] = (
     ),
 )
 
+_COMMANDS: tuple[Grant, ...] = (
+    *_BUS,
+    Grant(
+        "roles/firebaseauth.viewer",
+        Scope.CONTROL,
+        "approvals: checks the approver's ID token is not revoked and the account not disabled",
+    ),
+)
+
 SPECS: dict[str, FunctionSpec] = {
     "on_release_command": FunctionSpec(
-        "on_release_command", "512Mi", 120, _BUS, "operator commands from release-commands"
+        "on_release_command", "512Mi", 120, _COMMANDS, "operator commands from release-commands"
     ),
     "on_build_event": FunctionSpec(
         "on_build_event", "512Mi", 120, _BUS, "Cloud Build status messages from cloud-builds"
@@ -254,6 +263,7 @@ def control_apis() -> tuple[str, ...]:
         "firebaserules.googleapis.com",
         "firestore.googleapis.com",
         "iam.googleapis.com",
+        "identitytoolkit.googleapis.com",  # Firebase Authentication: approvers sign in
         "pubsub.googleapis.com",
         "run.googleapis.com",
     )
