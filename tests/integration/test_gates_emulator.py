@@ -17,8 +17,8 @@ import pytest
 from shared.adapters.cloudbuild import NoBuildRunner
 from shared.adapters.firestore_store import FirestoreUnitOfWork
 from shared.adapters.pending_steps import NoBakeAnalysis, NoDeployTarget, NoSmokeTests
-from shared.bootstrap import bootstrap
-from shared.config import EnvConfig, PlaneConfig
+from shared.bootstrap import approvals, bootstrap
+from shared.config import EnvConfig, PlaneConfig, Settings
 from shared.domain.commands import parse_command
 from shared.domain.model import Release
 from shared.gates.checks_file import ChecksConfig
@@ -224,6 +224,7 @@ def test_a_blocked_production_rollout_stores_the_reasons_in_firestore(
         bake=NoBakeAnalysis(),
         deploy_target=NoDeployTarget(),
         flags=FakeReleaseFlags(),
+        approvals=approvals(Settings()),
     )
     bus = bootstrap(uow=FirestoreUnitOfWork(firestore_db), plane=plane, ports=ports)
     for n, cmd in enumerate(

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from shared import bootstrap
 from shared.adapters.firestore_store import FirestoreUnitOfWork
-from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig, load_config
+from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig, Settings, load_config
 from shared.domain.builds import parse_build
 from shared.domain.commands import parse_command
 from shared.domain.messages import BuildStatusChanged, MonitoringTick
@@ -125,6 +126,7 @@ class World:
             bake=MetricsBakeAnalysis(CHECKS, FirestoreMetrics(db)),
             deploy_target=self.restore,
             flags=FakeReleaseFlags(),
+            approvals=bootstrap.approvals(Settings()),
         )
         self.bus = MessageBus(
             uow=FirestoreUnitOfWork(db), plane=plane, clock=self.clock, ports=ports

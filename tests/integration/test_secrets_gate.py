@@ -13,8 +13,8 @@ import pytest
 from shared.adapters.cloudbuild import NoBuildRunner
 from shared.adapters.firestore_store import FirestoreUnitOfWork
 from shared.adapters.pending_steps import NoBakeAnalysis, NoDeployTarget, NoSmokeTests
-from shared.bootstrap import bootstrap
-from shared.config import EnvConfig, PlaneConfig
+from shared.bootstrap import approvals, bootstrap
+from shared.config import EnvConfig, PlaneConfig, Settings
 from shared.domain.commands import parse_command
 from shared.domain.effects import ReleaseEvent
 from shared.secrets.local_store import LocalSecretStore
@@ -59,6 +59,7 @@ def make_bus(db: Any, plane: PlaneConfig, root: Path, now: datetime) -> MessageB
         bake=NoBakeAnalysis(),
         deploy_target=NoDeployTarget(),
         flags=FakeReleaseFlags(),
+        approvals=approvals(Settings()),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=plane, ports=ports, clock=lambda: now)
 
