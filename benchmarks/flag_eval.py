@@ -1,19 +1,30 @@
 """Feature-flag benchmark (issue 6): prints figures, asserts nothing.
 
 1. Evaluations per second of `is_feature_enabled_for_user` vs firebase-admin's
-   `ServerTemplate.evaluate` for the same percent condition (seed, 10%), in the same run:
-   - repeat users: 10,000 users asked over and over (an app asks about its active users),
-   - distinct users: every call a new id (no memo can help; the hashing floor).
+   `ServerTemplate.evaluate` for the same Remote Config percent condition (seed, 10%), measured
+   in the same run, in interleaved rounds (median and range printed):
+   - repeat users: 10,000 users asked over and over (an app asks about its active users; our
+     per-user memo answers),
+   - new users: every call a never-seen id (no memo can help: one SHA-256 per call),
+   - batch: `evaluate_many(flag, ids)` on new ids, 1,000 per call (the CLI's `flags eval FLAG
+     USER...`, batch jobs). firebase-admin has no batch API: its baseline is its per-call rate
+     on new users from the same round.
+   Both sides are called directly in the timed loop (no wrapper). Each round also checks that
+   both give the same decisions (all repeat answers, a sample of the new and batch ones).
+   The floor line is the bare hash, `int.from_bytes(sha256((seed + "." + id).encode()).digest(),
+   "big") % 10**8`, in the same loop on new ids: no per-call API can beat it.
 2. Kill-switch propagation on the Firestore emulator: the CLI's write path
    (`FirestoreFlagStore.change`) sets or lifts the kill switch; a listening evaluator
    (`FlagListener`, Firestore `on_snapshot`) is polled until it flips. Median of 20.
 
-Run: .venv/bin/python benchmarks/flag_eval.py [--no-emulator]
+Run: .venv/bin/python benchmarks/flag_eval.py [--no-emulator] [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import hashlib
 import json
 import os
 import statistics
@@ -21,17 +32,30 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 from shared.flags import edits
 from shared.flags.evaluation import FlagEvaluator, FlagSnapshot
-from shared.flags.runtime import install, is_feature_enabled_for_user
+from shared.flags.runtime import evaluate_many, install, is_feature_enabled_for_user
 
 SEED, PERCENT = "videoCalls", 10.0
 REPEAT_USERS = 10_000
-CALLS = 200_000
+CALLS = 200_000  # ours, per row and round
+RC_CALLS = 50_000  # firebase-admin is ~10x slower: fewer calls, same timing resolution
+BATCH = 1_000
 PROPAGATION_RUNS = 20
+
+_fresh = count()
+
+
+def fresh_ids(n: int) -> list[str]:
+    """`n` ids never used before in this process (same shape as the repeat ids)."""
+    first = next(_fresh)
+    for _ in range(n - 1):
+        next(_fresh)
+    return [f"fresh-{i}" for i in range(first, first + n)]
 
 
 def rc_template() -> Any:
@@ -67,16 +91,15 @@ def rc_template() -> Any:
     return remote_config.init_server_template(app=app, template_data_json=json.dumps(template))
 
 
-def rate(fn: Callable[[str], bool], ids: list[str], calls: int) -> tuple[float, int]:
-    n = len(ids)
+def timed(loop: Callable[[list[str]], list[Any]], ids: list[str]) -> tuple[float, list[Any]]:
+    """Calls per second of `loop` over `ids`, and its answers."""
+    gc.collect()
     start = time.perf_counter()
-    on = 0
-    for i in range(calls):
-        on += fn(ids[i % n])
-    return calls / (time.perf_counter() - start), on
+    answers = loop(ids)
+    return len(ids) / (time.perf_counter() - start), answers
 
 
-def throughput() -> None:
+def throughput(rounds: int) -> None:
     install(
         FlagEvaluator(
             FlagSnapshot.from_docs([(SEED, {"enabled": True, "rolloutPercent": PERCENT})])
@@ -84,31 +107,87 @@ def throughput() -> None:
     )
     template = rc_template()
 
-    def ours(uid: str) -> bool:
-        return is_feature_enabled_for_user(SEED, uid)
+    # The timed loops: each side's public call, inline, answers kept for the agreement check.
+    def ours(ids: list[str]) -> list[bool]:
+        return [is_feature_enabled_for_user(SEED, uid) for uid in ids]
 
-    def firebase(uid: str) -> bool:
-        return bool(template.evaluate({"randomization_id": uid}).get_boolean(SEED))
+    def firebase(ids: list[str]) -> list[bool]:
+        return [template.evaluate({"randomization_id": uid}).get_boolean(SEED) for uid in ids]
 
-    repeat = [f"user-{i}" for i in range(REPEAT_USERS)]
-    distinct_ours = [f"fresh-a-{i}" for i in range(CALLS)]
-    distinct_rc = [f"fresh-b-{i}" for i in range(CALLS // 4)]
-    rate(ours, repeat, REPEAT_USERS)  # warm-up: first sight of each user
+    def ours_batch(ids: list[str]) -> list[bool]:
+        out: list[bool] = []
+        for i in range(0, len(ids), BATCH):
+            out += evaluate_many(SEED, ids[i : i + BATCH])
+        return out
+
+    prefix = SEED + "."
+
+    def floor(ids: list[str]) -> list[int]:
+        return [
+            int.from_bytes(hashlib.sha256((prefix + uid).encode()).digest(), "big") % 100_000_000
+            for uid in ids
+        ]
+
+    users = [f"user-{i}" for i in range(REPEAT_USERS)]
+    repeat = users * (CALLS // REPEAT_USERS)
+    rc_repeat = users * (RC_CALLS // REPEAT_USERS)
+    ours(users)  # warm-up: first sight of each repeat user
+    rates: dict[str, list[float]] = {}
+    mismatches = checked = 0
+    for _ in range(rounds):
+        new_ids, batch_ids, rc_ids = fresh_ids(CALLS), fresh_ids(CALLS), fresh_ids(RC_CALLS)
+        row = {
+            "ours repeat": timed(ours, repeat),
+            "rc repeat": timed(firebase, rc_repeat),
+            "ours new": timed(ours, new_ids),
+            "rc new": timed(firebase, rc_ids),
+            "ours batch": timed(ours_batch, batch_ids),
+            "floor": timed(floor, fresh_ids(CALLS)),
+        }
+        for name, (rate, _answers) in row.items():
+            rates.setdefault(name, []).append(rate)
+        # Same decisions: firebase-admin re-evaluates a sample of the ids we answered.
+        for ids, answers in ((new_ids, row["ours new"][1]), (batch_ids, row["ours batch"][1])):
+            sample = slice(0, len(ids), 97)
+            rc_answers = firebase(ids[sample])
+            mismatches += sum(a != b for a, b in zip(answers[sample], rc_answers, strict=True))
+            checked += len(rc_answers)
+        ours_users, rc_users = row["ours repeat"][1], row["rc repeat"][1]
+        mismatches += sum(a != b for a, b in zip(ours_users, rc_users, strict=False))
+        checked += min(len(ours_users), len(rc_users))
+
+    def med(name: str) -> float:
+        return statistics.median(rates[name])
+
+    def span(name: str) -> str:
+        return f"{min(rates[name]) / 1e6:.2f}-{max(rates[name]) / 1e6:.2f} M/s"
+
+    def ratios(ours_row: str, rc_row: str) -> list[float]:
+        return [o / r for o, r in zip(rates[ours_row], rates[rc_row], strict=True)]
+
+    print(
+        f"evaluations/s, percent condition seed={SEED!r} at {PERCENT}%: median of {rounds} "
+        "interleaved rounds (range)"
+    )
     rows = [
-        ("repeat users", rate(ours, repeat, CALLS), rate(firebase, repeat, CALLS // 4)),
-        (
-            "distinct users",
-            rate(ours, distinct_ours, CALLS),
-            rate(firebase, distinct_rc, CALLS // 4),
-        ),
+        ("repeat users", "ours repeat", "rc repeat"),
+        ("new users", "ours new", "rc new"),
+        (f"batch of {BATCH:,} new", "ours batch", "rc new"),
     ]
-    print(f"evaluations/s, percent condition seed={SEED!r} at {PERCENT}%")
-    for name, (ours_rate, ours_on), (rc_rate, rc_on) in rows:
+    for label, ours_row, rc_row in rows:
+        rs = ratios(ours_row, rc_row)
         print(
-            f"  {name:15s} ours {ours_rate:12,.0f}/s   firebase-admin {rc_rate:10,.0f}/s   "
-            f"ratio {ours_rate / rc_rate:5.1f}x   "
-            f"(on: {ours_on / CALLS:.1%} vs {rc_on / (CALLS // 4):.1%})"
+            f"  {label:18s} ours {med(ours_row) / 1e6:5.2f} M/s ({span(ours_row)})   "
+            f"firebase-admin {med(rc_row) / 1e6:5.2f} M/s ({span(rc_row)})   "
+            f"ratio {statistics.median(rs):5.1f}x ({min(rs):.1f}-{max(rs):.1f})"
         )
+    print("  (batch: our evaluate_many vs firebase-admin's per-call evaluate; it has no batch API)")
+    floor_ns = 1e9 / med("floor")
+    print(
+        f"  floor: bare sha256 + int.from_bytes + mod 10^8 per new id: {floor_ns:.0f} ns = "
+        f"{med('floor') / 1e6:.2f} M/s ({med('floor') / med('rc new'):.1f}x firebase-admin)"
+    )
+    print(f"  same decisions as firebase-admin: {checked - mismatches:,}/{checked:,} sampled ids")
 
 
 def propagation() -> None:
@@ -163,8 +242,9 @@ def propagation() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-emulator", action="store_true", help="skip the propagation part")
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (median)")
     args = parser.parse_args()
-    throughput()
+    throughput(args.rounds)
     if not args.no_emulator:
         propagation()
 

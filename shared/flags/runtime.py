@@ -2,12 +2,14 @@
 
 Install one explicitly (`install`) or let the first call start a listener on the project named
 by RELEASECTL_FLAGS_PROJECT (else GOOGLE_CLOUD_PROJECT). Only that first call waits for I/O.
+`evaluate_many(flag, user_ids)` answers for several users at once (same results, less overhead).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from shared.errors import ConfigError
@@ -76,4 +78,15 @@ def is_feature_enabled_for_user(flag: str, user_id: str) -> bool:
     """Is `flag` on for `user_id`? No I/O after the first snapshot; unknown flags are off
     (always-on safety flags on); a blank user id raises `InvalidUserId` (a ValueError)."""
     evaluator = _default or _evaluator()
-    return evaluator.is_enabled(flag, user_id)
+    # FlagEvaluator.is_enabled, inlined (one call less on the hot path).
+    evaluate = evaluator.snapshot.evaluators.get(flag)
+    if evaluate is not None:
+        return evaluate(user_id)
+    return evaluator.unknown(flag, user_id)
+
+
+def evaluate_many(flag: str, user_ids: Iterable[str]) -> list[bool]:
+    """`is_feature_enabled_for_user(flag, u)` for each id, in order, from one snapshot; every id
+    is checked before any is evaluated (`InvalidUserId` for the first bad one)."""
+    evaluator = _default or _evaluator()
+    return evaluator.evaluate_many(flag, user_ids)

@@ -137,3 +137,153 @@ def test_evaluator_without_snapshot_is_not_ready() -> None:
     assert not evaluator.wait_ready(0)
     evaluator.replace(FlagSnapshot(flags={}))
     assert evaluator.wait_ready(0)
+
+
+# ---- the compiled fast paths (per call and batch) against the reference `explain` ----
+
+SHAPES: list[dict[str, Any]] = [
+    {"enabled": False, "rolloutPercent": 50, "allowUsers": ["vip"]},
+    {"enabled": True, "rolloutPercent": 50, "killSwitch": True, "allowUsers": ["vip"]},
+    {"enabled": True, "rolloutPercent": 0},
+    {"enabled": True, "rolloutPercent": 0, "allowUsers": ["vip", "both"], "denyUsers": ["both"]},
+    {"enabled": True, "rolloutPercent": 100},
+    {"enabled": True, "rolloutPercent": 100, "allowUsers": ["vip"], "denyUsers": ["no", "both"]},
+    {"enabled": True, "rolloutPercent": 0.01},
+    {"enabled": True, "rolloutPercent": 12.34, "seed": "custom-seed_1.x"},
+    {"enabled": True, "rolloutPercent": 50, "allowUsers": ["vip", "both"], "denyUsers": ["both"]},
+    {"enabled": True, "rolloutPercent": 99.99, "denyUsers": ["no"]},
+]
+SPECIAL_USERS = ["vip", "both", "no", "é", "e\u0301", "日本語", "👩‍💻", " padded ", "x" * 256]
+
+
+@pytest.mark.parametrize("doc", SHAPES, ids=lambda d: str(sorted(d.items()))[:70])
+def test_compiled_paths_match_the_reference_for_every_flag_shape(doc: dict[str, Any]) -> None:
+    f = parse_flag("videoCalls", doc)
+    compiled = CompiledFlag("videoCalls", f)
+    ids = [*users(300), *SPECIAL_USERS]
+    expected = [explain("videoCalls", f, u) in ON_REASONS for u in ids]
+    assert [compiled(u) for u in ids] == expected  # first sight
+    assert [compiled(u) for u in ids] == expected  # memoised
+    assert compiled.evaluate_many(ids) == expected
+    assert compiled.evaluate_many(tuple(reversed(ids))) == expected[::-1]
+
+
+def test_always_on_flag_paths_match_the_reference() -> None:
+    doc = {"enabled": True, "rolloutPercent": 100, "alwaysOn": True}
+    f = parse_flag("panicTracking", doc)
+    compiled = CompiledFlag("panicTracking", f)
+    assert compiled.evaluate_many(users(50)) == [True] * 50
+    assert all(compiled(u) for u in users(50))
+
+
+def test_memo_is_bounded_and_stays_correct_when_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.flags import evaluation
+
+    monkeypatch.setattr(evaluation, "MEMO_MAX", 8)
+    f = flag(rolloutPercent=40)
+    compiled = CompiledFlag("videoCalls", f)
+    ids = users(100)
+    for _ in range(3):
+        assert [compiled(u) for u in ids] == [
+            explain("videoCalls", f, u) in ON_REASONS for u in ids
+        ]
+
+
+def test_evaluate_many_keeps_order_duplicates_and_takes_any_iterable() -> None:
+    evaluator = FlagEvaluator(
+        FlagSnapshot.from_docs([("events", {"enabled": True, "rolloutPercent": 50})])
+    )
+    ids = [*users(40), *users(40)[:5]]
+    expected = [evaluator.is_enabled("events", u) for u in ids]
+    assert evaluator.evaluate_many("events", ids) == expected
+    assert evaluator.evaluate_many("events", iter(ids)) == expected
+    assert evaluator.evaluate_many("events", []) == []
+
+
+BAD_IDS: list[Any] = [
+    "",
+    "   ",
+    "\t\n",
+    "\u3000",
+    "\ud800",
+    "ok\udfffok",
+    None,
+    42,
+    b"bytes",
+    ["list"],
+]
+
+
+@pytest.mark.parametrize("doc", SHAPES, ids=lambda d: str(sorted(d.items()))[:70])
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+def test_bad_ids_are_refused_by_every_compiled_path(doc: dict[str, Any], bad: Any) -> None:
+    compiled = CompiledFlag("videoCalls", parse_flag("videoCalls", doc))
+    with pytest.raises(InvalidUserId):
+        compiled(bad)
+    with pytest.raises(InvalidUserId):
+        compiled.evaluate_many(["fine-1", bad, "fine-2"])
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+def test_bad_ids_are_refused_for_unknown_flags_in_batches(bad: Any) -> None:
+    evaluator = FlagEvaluator(FlagSnapshot(flags={}))
+    with pytest.raises(InvalidUserId):
+        evaluator.evaluate_many("ghost", ["fine", bad])
+    with pytest.raises(InvalidUserId):
+        evaluator.is_enabled("ghost", bad)
+
+
+def test_batch_refuses_the_first_bad_id_with_its_reason() -> None:
+    compiled = CompiledFlag("videoCalls", flag())
+    with pytest.raises(InvalidUserId, match="surrogate"):
+        compiled.evaluate_many(["a", "\ud800", " "])
+    with pytest.raises(InvalidUserId, match="blank"):
+        compiled.evaluate_many(["a", " ", "\ud800"])
+    with pytest.raises(InvalidUserId, match="string"):
+        compiled.evaluate_many(["a", 7, " "])  # type: ignore[list-item]
+
+
+def test_a_str_subclass_is_bucketed_like_the_plain_string() -> None:
+    class Uid(str):
+        __slots__ = ()
+
+    f = flag(rolloutPercent=50)
+    compiled = CompiledFlag("videoCalls", f)
+    for u in users(50):
+        assert compiled(Uid(u)) is compiled(u)
+        assert compiled.evaluate_many([Uid(u)]) == [compiled(u)]
+
+
+def test_unknown_flag_in_a_batch_uses_the_default_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    evaluator = FlagEvaluator(FlagSnapshot(flags={}))
+    with caplog.at_level(logging.WARNING, logger="shared.flags.evaluation"):
+        assert evaluator.evaluate_many("ghost", ["u1", "u2"]) == [False, False]
+        assert evaluator.evaluate_many("panicTracking", ["u1", "u2"]) == [True, True]
+        assert evaluator.is_enabled("ghost", "u3") is False
+    assert sum("ghost" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_runtime_calls_use_the_installed_evaluator() -> None:
+    from shared.flags.runtime import evaluate_many, install, is_feature_enabled_for_user
+
+    docs = [("events", {"enabled": True, "rolloutPercent": 30, "denyUsers": ["no"]})]
+    evaluator = FlagEvaluator(FlagSnapshot.from_docs(docs))
+    install(evaluator)
+    try:
+        ids = [*users(100), "no"]
+        expected = [evaluator.is_enabled("events", u) for u in ids]
+        assert [is_feature_enabled_for_user("events", u) for u in ids] == expected
+        assert evaluate_many("events", ids) == expected
+        assert is_feature_enabled_for_user("ghost", "u1") is False
+        assert evaluate_many("panicTracking", ["u1"]) == [True]
+        with pytest.raises(InvalidUserId):
+            is_feature_enabled_for_user("events", ["unhashable"])  # type: ignore[arg-type]
+        evaluator.replace(
+            FlagSnapshot.from_docs([("events", {"enabled": False, "rolloutPercent": 30})])
+        )
+        assert evaluate_many("events", ids) == [False] * len(ids)
+        assert not any(is_feature_enabled_for_user("events", u) for u in ids)
+    finally:
+        install(None)

@@ -19,9 +19,13 @@ from shared.flags.bucketing import (
     InvalidUserId,
     in_rollout,
     micro_percentile,
+    micro_percentile_from,
     percent_to_micro,
+    seed_state,
     user_id_bytes,
 )
+from shared.flags.evaluation import CompiledFlag
+from shared.flags.model import parse_flag
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "flag_buckets.json"
 PERCENTS = [0, 0.01, 1, 10, 12.34, 33.33, 50, 99.99, 100]
@@ -167,6 +171,56 @@ def test_bucketing_agrees_with_remote_config_on_10000_random_ids(oracle: Any) ->
         if ours != rc_evaluate(oracle, seed, user, conditions):
             mismatches.append((seed, user))
     assert mismatches == []
+
+
+def test_fast_path_equals_the_reference_on_vectors_and_random_ids() -> None:
+    """The evaluator hashes `seed + "."` once per flag and copies that SHA-256 state per user:
+    bit-exact with hashing the whole string (vectors, and 20,000 random ids in any order)."""
+    cases = [(c["seed"], c["userId"]) for c in load()["cases"]]
+    rng = random.Random(7)
+    seeds = ["videoCalls", "events", "aiCompanions", "abc", "s-1_x.y", "Z" * 32]
+    cases += [(seeds[i % len(seeds)], u) for i, u in enumerate(random_ids(rng, 20_000))]
+    rng.shuffle(cases)
+    states = {seed: seed_state(seed) for seed in seeds}  # reused: a copy never changes them
+    for seed, user in cases:
+        assert micro_percentile_from(states[seed], user_id_bytes(user)) == micro_percentile(
+            seed, user
+        ), (seed, user)
+    for case in load()["cases"]:
+        assert (
+            micro_percentile_from(states[case["seed"]], case["userId"].encode())
+            == (case["microPercentile"])
+        )
+
+
+def test_compiled_flags_match_every_vector_check() -> None:
+    """Per call (first sight and memoised) and in a batch, at every percent each vector checks."""
+    by_flag: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for case in load()["cases"]:
+        for percent, expected in case["checks"].items():
+            by_flag.setdefault((case["seed"], percent), []).append((case["userId"], expected))
+    for (seed, percent), checks in by_flag.items():
+        doc = {"enabled": True, "rolloutPercent": float(percent), "seed": seed}
+        compiled = CompiledFlag("someFlag", parse_flag("someFlag", doc))
+        ids = [u for u, _ in checks]
+        expected = [e for _, e in checks]
+        assert [compiled(u) for u in ids] == expected, (seed, percent)
+        assert [compiled(u) for u in ids] == expected, (seed, percent)
+        assert compiled.evaluate_many(ids) == expected, (seed, percent)
+
+
+def test_compiled_flags_agree_with_remote_config_on_random_ids(oracle: Any) -> None:
+    rng = random.Random(99)
+    ids = random_ids(rng, 2_000)
+    for seed, percent in [("videoCalls", 10.0), ("events", 33.33), ("s-1_x.y", 0.01)]:
+        doc = {"enabled": True, "rolloutPercent": percent, "seed": seed}
+        compiled = CompiledFlag("someFlag", parse_flag("someFlag", doc))
+        cond = {
+            "c": {"percentOperator": "LESS_OR_EQUAL", "microPercent": percent_to_micro(percent)}
+        }
+        expected = [rc_evaluate(oracle, seed, u, cond)["c"] for u in ids]
+        assert [compiled(u) for u in ids] == expected
+        assert compiled.evaluate_many(ids) == expected
 
 
 def test_known_remote_config_value() -> None:
