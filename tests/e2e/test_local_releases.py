@@ -168,6 +168,7 @@ def test_an_operator_rollback_restores_the_previous_version_and_no_user_data(
 def test_a_bad_release_is_rolled_back_with_no_command(stack: StackState) -> None:
     """Payments answer 500 in this release: production's smoke test catches it after deploy."""
     serving_before = serving(stack.apps["production"].url)
+    data_before = _protected_documents("demo-avalo-production", stack.firestore_host)
     command(
         type="release.create",
         version="6.0.0",
@@ -188,6 +189,7 @@ def test_a_bad_release_is_rolled_back_with_no_command(stack: StackState) -> None
     history = views.release_view(context.db(), "6.0.0")
     assert history is not None
     assert {h.actor for h in history.history} >= {"smoke", "deploy-target"}  # no person
+    assert _protected_documents("demo-avalo-production", stack.firestore_host) == data_before
 
 
 def test_a_failing_compliance_gate_blocks_production_with_the_reason(stack: StackState) -> None:
@@ -264,7 +266,14 @@ def _app_batches(url: str, release: str, since: datetime, windows: int) -> int:
 def test_a_breach_while_live_rolls_back_once_from_the_app_metrics(stack: StackState) -> None:
     """dev: `live_breach = "rollback"`. Its smoke test checks /health only, so a release whose
     payments fail goes live; the metrics the app reports then roll it back, with no command."""
+    from google.cloud import firestore
+
     assert _dev_release("8.0.0", "ok").state == "live"
+    app_db = firestore.Client(project="demo-avalo-dev")
+    app_db.document("users/u2").set({"name": "Grace", "age": 40})
+    app_db.document("payments/p2").set({"user": "u2", "cents": 900})
+    data_before = _protected_documents("demo-avalo-dev", stack.firestore_host)
+    assert data_before["users"] and data_before["payments"]
     bad = _dev_release("8.1.0", "errors")
     assert bad.state == "live" and serving(stack.apps["dev"].url) == "8.1.0"
 
@@ -277,6 +286,7 @@ def test_a_breach_while_live_rolls_back_once_from_the_app_metrics(stack: StackSt
     watch = rolled.steps["watch"].detail
     assert [w["payment_failures"] for w in watch["windows"]] == [120] * 3
     assert serving(stack.apps["dev"].url) == "8.0.0"
+    assert _protected_documents("demo-avalo-dev", stack.firestore_host) == data_before
 
     time.sleep(4)  # several more ticks: the restored release is not judged on those windows
     history = views.release_view(context.db(), "8.1.0")
