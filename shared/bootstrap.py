@@ -77,7 +77,7 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
     from google.cloud import firestore
 
     from shared.adapters.firestore_store import FirestoreUnitOfWork
-    from shared.adapters.pubsub import Publisher, PubSubEventPublisher
+    from shared.adapters.pubsub import Publisher, PubSubEventPublisher, PubSubTickPublisher
     from shared.adapters.release_flags import FirestoreReleaseFlags
     from shared.gates.wiring import gate_runner, smoke_runner
     from shared.monitoring.wiring import bake_analysis
@@ -94,5 +94,6 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
         deploy_target=deploy_target(settings, db),
         flags=FirestoreReleaseFlags(),
         approvals=approvals(settings),
+        ticks=PubSubTickPublisher(publisher),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.effects import BreachAlert, ReleaseEvent
+from shared.domain.messages import MonitoringTick
+from shared.topics import MONITORING_TICKS
 
 PUBLISH_TIMEOUT_S = 30.0
 
@@ -57,4 +59,16 @@ class PubSubEventPublisher:
             key=alert.key,
             release=alert.release or "",
             env=alert.env,
+        )
+
+
+class PubSubTickPublisher:
+    """The `TickPublisher` port: one `{"env": E}` tick on `monitoring-ticks`."""
+
+    def __init__(self, publisher: Publisher, topic: str = MONITORING_TICKS) -> None:
+        self.publisher, self.topic = publisher, topic
+
+    def publish(self, env: str) -> None:
+        self.publisher.publish(
+            self.topic, MonitoringTick(env=env).model_dump_json().encode(), env=env
         )

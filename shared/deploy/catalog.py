@@ -10,13 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.topics import FLAG_TRIGGER_TARGET, PUBSUB_TRIGGERS, RELEASE_EVENTS
+from shared.topics import (
+    FLAG_TRIGGER_TARGET,
+    MONITORING_TICKS,
+    PUBSUB_TRIGGERS,
+    RELEASE_EVENTS,
+)
 
 
 class Scope(StrEnum):
     CONTROL = "control project"
     ENVS = "each environment project"
     EVENTS_TOPIC = f"topic {RELEASE_EVENTS}"
+    TICKS_TOPIC = f"topic {MONITORING_TICKS}"
     STEPS_SA = "release-steps service account"
     OWN_PROJECT = "its own project"
 
@@ -112,6 +118,11 @@ _BUS: tuple[Grant, ...] = (
 )
 _TICK: tuple[Grant, ...] = (
     *_BUS,
+    Grant(
+        "roles/pubsub.publisher",
+        Scope.TICKS_TOPIC,
+        "fans the scheduler's tick out into one tick per environment (only that topic)",
+    ),
     Grant(
         "roles/monitoring.viewer",
         Scope.ENVS,

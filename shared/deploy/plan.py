@@ -166,11 +166,14 @@ class _Builder:
         member = f"serviceAccount:{member_email}"
         role = f"--role={grant.role}"
         desc = f"{grant.role} for {member_email.split('@')[0]} on "
-        if grant.scope is Scope.EVENTS_TOPIC:
+        topic = {Scope.EVENTS_TOPIC: RELEASE_EVENTS, Scope.TICKS_TOPIC: MONITORING_TICKS}.get(
+            grant.scope
+        )
+        if topic is not None:
             self.add(
                 Step(
-                    desc + f"topic {RELEASE_EVENTS}: {grant.why}",
-                    ("gcloud", "pubsub", "topics", "add-iam-policy-binding", RELEASE_EVENTS,
+                    desc + f"topic {topic}: {grant.why}",
+                    ("gcloud", "pubsub", "topics", "add-iam-policy-binding", topic,
                      f"--member={member}", role, f"--project={self.c}"),
                 )
             )  # fmt: skip

@@ -50,6 +50,7 @@ from shared.service.ports import (
     Processed,
     ReleaseFlags,
     SmokeRunner,
+    TickPublisher,
     Tx,
     UnitOfWork,
 )
@@ -70,6 +71,7 @@ class Ports:
     deploy_target: DeployTarget
     flags: ReleaseFlags
     approvals: ApprovalCheck
+    ticks: TickPublisher
 
 
 class MessageBus:
@@ -259,18 +261,19 @@ class MessageBus:
                 payload=b"",
                 attributes={},
             )
-        for left in self.uow.unfinished(now - STALE_OUTBOX, limit=50):
-            self._carry_out(left)
-        names = [tick.env] if tick.env else list(self.plane.environments)
-        for name in names:
-            self._watch(name, f"{event_id}/{name}")
-        return Processed(
-            event_id=event_id,
-            topic=topic,
-            at=now,
-            outcome="applied",
-            note=f"ticked {', '.join(names)}",
-        )
+        if tick.env is not None:
+            self._watch(tick.env, f"{event_id}/{tick.env}")
+            note = f"ticked {tick.env}"
+        else:
+            # The scheduler's tick: finish what crashes left, then one tick per environment,
+            # each its own delivery: a slow restore or an unreadable metrics source in one
+            # environment neither delays nor stops the others, and is retried on its own.
+            for left in self.uow.unfinished(now - STALE_OUTBOX, limit=50):
+                self._carry_out(left)
+            for name in self.plane.environments:
+                self.ports.ticks.publish(name)
+            note = f"sent ticks to {', '.join(self.plane.environments)}"
+        return Processed(event_id=event_id, topic=topic, at=now, outcome="applied", note=note)
 
     def _watch(self, env_name: str, event_id: str) -> None:
         """Judge the env's metrics: the rollout baking in it, else the release live in it."""

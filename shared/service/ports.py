@@ -111,6 +111,12 @@ class ApprovalCheck(Protocol):
     def check(self, cmd: ApproveRelease | RejectRelease) -> None: ...
 
 
+class TickPublisher(Protocol):
+    """Sends one environment its own monitoring tick (`monitoring-ticks`, `{"env": …}`)."""
+
+    def publish(self, env: str) -> None: ...
+
+
 class GateRunner(Protocol):
     """Compliance gates and the CI build's own results (issue: gates and monitoring)."""
 

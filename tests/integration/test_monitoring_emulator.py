@@ -29,7 +29,14 @@ from shared.topics import APP_METRICS
 from shared.transport import PubSubMessage
 from tests.builds import attributes, step_build
 from tests.integration.core_stack import eventually
-from tests.unit.fakes import FakeBuilds, FakeClock, FakeEvents, FakeReleaseFlags, FakeStep
+from tests.unit.fakes import (
+    FakeBuilds,
+    FakeClock,
+    FakeEvents,
+    FakeReleaseFlags,
+    FakeStep,
+    FakeTicks,
+)
 
 SHA = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
 CHECKS = ChecksConfig.model_validate(
@@ -127,6 +134,7 @@ class World:
             deploy_target=self.restore,
             flags=FakeReleaseFlags(),
             approvals=bootstrap.approvals(Settings()),
+            ticks=FakeTicks(),
         )
         self.bus = MessageBus(
             uow=FirestoreUnitOfWork(db), plane=plane, clock=self.clock, ports=ports

@@ -21,7 +21,7 @@ from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
 from shared.secrets.service import SecretsGate
 from shared.service.messagebus import MessageBus, Ports
-from tests.unit.fakes import FakeReleaseFlags
+from tests.unit.fakes import FakeReleaseFlags, FakeTicks
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # Assembled at run time: the source holds no credential-shaped literal (secret scan).
@@ -60,6 +60,7 @@ def make_bus(db: Any, plane: PlaneConfig, root: Path, now: datetime) -> MessageB
         deploy_target=NoDeployTarget(),
         flags=FakeReleaseFlags(),
         approvals=approvals(Settings()),
+        ticks=FakeTicks(),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=plane, ports=ports, clock=lambda: now)
 

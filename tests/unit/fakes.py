@@ -233,6 +233,25 @@ class FakeReleaseFlags:
 DECISIONS = ("release.approve", "release.reject")
 
 
+class FakeTicks:
+    """The tick fan-out, delivered at once to `bus` the way Pub/Sub would, each its own id."""
+
+    def __init__(self) -> None:
+        self.bus: MessageBus | None = None
+        self.sent: list[str] = []
+        self.failed: dict[str, Exception] = {}  # Pub/Sub would redeliver these
+
+    def publish(self, env: str) -> None:
+        self.sent.append(env)
+        if self.bus is not None:
+            body = envelope(json.dumps({"env": env}).encode())
+            event_id = f"tick-{len(self.sent)}-{env}"
+            try:
+                deliver(self.bus, event_id, body, topic="monitoring-ticks", decode=decode_tick)
+            except Exception as exc:
+                self.failed[env] = exc
+
+
 class FakeVerifier:
     """ID tokens are `token-of:<uid or email>`; anything else is refused like a bad JWT."""
 
@@ -272,13 +291,14 @@ def fake_ports() -> Ports:
         deploy_target=FakeStep(),
         flags=FakeReleaseFlags(),
         approvals=SignedApprovals(FakeVerifier, required=True),
+        ticks=FakeTicks(),
     )
 
 
 def make_world(plane: PlaneConfig) -> World:
     uow, clock, builds, events = FakeUnitOfWork(), FakeClock(), FakeBuilds(), FakeEvents()
     gates, smoke, bake, target = FakeStep(), FakeStep(), FakeStep(), FakeStep()
-    flags = FakeReleaseFlags()
+    flags, ticks = FakeReleaseFlags(), FakeTicks()
     ports = Ports(
         builds=builds,
         events=events,
@@ -288,8 +308,10 @@ def make_world(plane: PlaneConfig) -> World:
         deploy_target=target,
         flags=flags,
         approvals=SignedApprovals(FakeVerifier, required=plane.control.signed_approvals),
+        ticks=ticks,
     )
     bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
+    ticks.bus = bus
     return World(bus, uow, clock, builds, events, gates, smoke, bake, target, flags)
 
 

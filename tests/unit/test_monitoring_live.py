@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from shared.config import PlaneConfig
+from shared.domain.model import EnvironmentState
 from shared.domain.states import State
 from shared.entrypoints import decode_tick, deliver
 from shared.monitoring.bake import MetricsBakeAnalysis
@@ -179,3 +180,26 @@ def test_the_window_a_bake_began_in_counts_with_the_new_release_batches(
     rollout = d.rollout("1.1.0", "staging")
     assert rollout.state is State.ROLLED_BACK
     assert [w["function_errors"] for w in rollout.steps["bake"].detail["windows"]] == [120] * 3
+
+
+def test_the_scheduler_tick_fans_out_and_one_broken_env_does_not_stop_the_others(
+    plane: PlaneConfig,
+) -> None:
+    d, mem = _world(plane, live_breach="rollback")
+    _go_live(d, "1.0.0")
+    _go_live(d, "1.1.0")
+    since = d.env("staging").current.since  # type: ignore[union-attr]
+    _windows(d, mem, since, 3, **BAD)
+    read = d.w.uow.read_environment
+
+    def broken_in_dev(name: str) -> EnvironmentState:
+        if name == "dev":
+            raise RuntimeError("dev state unreadable")
+        return read(name)
+
+    d.w.uow.read_environment = broken_in_dev  # type: ignore[method-assign]
+    ticks = d.w.bus.ports.ticks
+    d.tick()  # the scheduler's tick: no env
+    assert ticks.sent[-3:] == list(plane.environments)  # type: ignore[attr-defined]
+    assert d.rollout("1.1.0", "staging").state is State.ROLLED_BACK
+    assert list(ticks.failed) == ["dev"]  # type: ignore[attr-defined]
