@@ -25,6 +25,7 @@ class EnvStatus(BaseModel):
     approval_required: bool
     state: EnvironmentState
     in_flight: Rollout | None = None
+    live: Rollout | None = None  # the rollout of the release serving now (`current`)
 
 
 class ReleaseView(BaseModel):
@@ -43,9 +44,11 @@ def env_status(db: Any, plane: PlaneConfig, only: str | None = None) -> list[Env
         state = EnvironmentState.model_validate(
             snap.to_dict() if snap is not None and snap.exists else {"name": name}
         )
-        rollout = None
+        rollout = live = None
         if state.lock is not None:
             rollout = read_rollout(db, state.lock.release, name)
+        if state.current is not None:
+            live = read_rollout(db, state.current.release, name)
         cfg = plane.env(name)
         out.append(
             EnvStatus(
@@ -53,6 +56,7 @@ def env_status(db: Any, plane: PlaneConfig, only: str | None = None) -> list[Env
                 project=cfg.project,
                 state=state,
                 in_flight=rollout,
+                live=live,
                 approval_required=cfg.approval_required,
             )
         )

@@ -42,8 +42,23 @@ def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
         )
     console.print(t)
     for row in rows:
+        _breach(row.live)
+    for row in rows:
         if env is not None and row.in_flight is not None:
             _steps(row.in_flight)
+
+
+def _breach(live: Rollout | None) -> None:
+    """The live watch's last confirmed breach of the release serving now, if any."""
+    watch = live.steps.get("watch") if live is not None and live.state == "live" else None
+    if live is None or watch is None or watch.status != "breach":
+        return
+    since = watch.detail.get("breachStart", "?")
+    last = watch.detail.get("breachEnd", "?")
+    console.print(
+        f"[red]{live.env}: {live.release} breached while live[/] (windows {since} … {last}): "
+        f"{watch.reason or ''}"
+    )
 
 
 def _last(last: LastMove | None) -> str:

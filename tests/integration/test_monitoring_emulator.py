@@ -218,3 +218,44 @@ def test_a_bad_release_is_rolled_back_once_on_a_confirmed_breach(
     assert history.count("rolling_back") == 1
     env = firestore_db.document("environments/staging").get().to_dict()
     assert env["current"]["release"] == "1.0.0"
+
+
+def test_a_breach_while_live_alerts_once_and_status_shows_it(
+    firestore_db: Any, plane: PlaneConfig
+) -> None:
+    from typer.testing import CliRunner
+
+    from shared.cli import app, context
+
+    w = World(firestore_db, plane)
+    w.to_baking("2.0.0")
+    w.clock.advance(minutes=plane.env("staging").bake_minutes)
+    w.tick("t-0")
+    assert state(firestore_db, "2.0.0")["state"] == "live"
+    since = w.clock.now
+    for i in range(3):
+        body = {
+            "batchId": f"live-{i}",
+            "env": "staging",
+            "windowStart": (since + timedelta(minutes=i)).isoformat(),
+            "windowSeconds": 60,
+            "counters": {"functionInvocations": 400, "functionErrors": 80},  # 20% > 5%
+        }
+        w.clock.advance(minutes=1)
+        assert w.metrics.handle(PubSubMessage(f"l-{i}", json.dumps(body).encode(), {})) == "stored"
+    w.tick("t-1")
+    w.tick("t-1")
+    w.tick("t-2")
+
+    rollout = state(firestore_db, "2.0.0")
+    assert rollout["state"] == "live"  # staging only alerts
+    assert rollout["steps"]["watch"]["status"] == "breach"
+    alerts = w.bus.ports.events.alerts  # type: ignore[attr-defined]
+    assert [a.metric for a in alerts] == ["function_error_rate"]
+
+    for cached in (context.settings, context.db):
+        cached.cache_clear()
+    shown = CliRunner().invoke(app, ["status", "--env", "staging"])
+    assert shown.exit_code == 0, shown.output
+    assert "2.0.0 breached while live" in shown.output
+    assert "function_error_rate" in shown.output
