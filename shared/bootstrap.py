@@ -77,6 +77,7 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
     from google.cloud import firestore
 
     from shared.adapters.firestore_store import FirestoreUnitOfWork
+    from shared.adapters.migration_ledger import SchemaHistoryLedger
     from shared.adapters.pubsub import Publisher, PubSubEventPublisher, PubSubTickPublisher
     from shared.adapters.release_flags import FirestoreReleaseFlags
     from shared.gates.wiring import gate_runner, smoke_runner
@@ -95,5 +96,6 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
         flags=FirestoreReleaseFlags(),
         approvals=approvals(settings),
         ticks=PubSubTickPublisher(publisher),
+        migrations=SchemaHistoryLedger(settings),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)

@@ -16,6 +16,7 @@ from shared.domain.effects import (
     BreachAlert,
     Effect,
     PublishEvent,
+    RecordMigrations,
     ReleaseEvent,
     Restore,
     RunGates,
@@ -231,6 +232,9 @@ class Change:
             self.set_step("flags", "turning_on", detail={"spec": spec})
             self.effects.append(SetFlags(**self._coords(), flags=spec))
         self.env_changed = True
+
+    def record_migrations(self) -> None:
+        self.effects.append(RecordMigrations(**self._coords()))
 
     def alert(self, key: str, reason: str, report: StepReport) -> None:
         """Tell people about a breach (`release-events`, `monitoring.breach`); `key` is the

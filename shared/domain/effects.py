@@ -86,6 +86,13 @@ class Alert(_Effect):
     alert: BreachAlert
 
 
+class RecordMigrations(_Effect):
+    """Read which migrations the release's migrate build applied to the env (its schema
+    history) and record them on the rollout's `migrate` step."""
+
+    kind: Literal["record_migrations"] = "record_migrations"
+
+
 class SetFlags(_Effect):
     """Turn the release's flags on once it is live (`flags`: its `artifacts["flags"]` spec), or
     take back what it turned on (`undo`: the changes recorded when it went live)."""
@@ -96,6 +103,6 @@ class SetFlags(_Effect):
 
 
 Effect = Annotated[
-    StartBuild | PublishEvent | Alert | RunGates | RunSmoke | Restore | SetFlags,
+    StartBuild | PublishEvent | Alert | RunGates | RunSmoke | Restore | SetFlags | RecordMigrations,
     Field(discriminator="kind"),
 ]

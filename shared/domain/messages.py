@@ -94,6 +94,17 @@ class FlagsSet(_Message):
     changes: tuple[dict[str, Any], ...]
 
 
+class MigrationsRecorded(_Message):
+    """What a release's migrate build applied to an env: `versions`, `schemaVersion`, the
+    pre-run `snapshot`, or `error` when the schema history could not be read."""
+
+    kind: Literal["migrations"] = "migrations"
+    release: str
+    env: str
+    attempt: int
+    applied: dict[str, Any]
+
+
 class MonitoringTick(_Message):
     model_config = ConfigDict(frozen=True, extra="forbid")
     env: str | None = None

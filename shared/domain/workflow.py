@@ -21,6 +21,7 @@ from shared.domain.messages import (
     FlagsSet,
     GatesCompleted,
     LiveBreach,
+    MigrationsRecorded,
     RestoreCompleted,
     SmokeCompleted,
     StepReport,
@@ -201,6 +202,8 @@ def build_progress(
     if build.succeeded:
         nxt = State.DEPLOYING if origin.step == "migrate" else State.VERIFYING
         c.move(nxt, actor="cloud-build")
+        if origin.step == "migrate":  # after the deploy build starts: the record is evidence
+            c.record_migrations()
     elif origin.step == "migrate":
         c.move(State.FAILED, actor="cloud-build", reason=build.failure_reason())
     else:
@@ -342,6 +345,28 @@ def live_breach(c: Change, msg: LiveBreach) -> None:
         c.note = f"{c.what}: breach while live, alerted; not rolled back: {why}"
         return
     c.begin_rollback(target, actor="monitoring", reason=f"while live: {reason}")
+
+
+def migrations_recorded(c: Change, msg: MigrationsRecorded) -> None:
+    r = c.current()
+    step = r.steps.get("migrate")
+    if r.attempt != msg.attempt or step is None:
+        c.note = f"migrations of attempt {msg.attempt} ignored: rollout is on {r.attempt}"
+        return
+    c.set_step(
+        "migrate",
+        step.status,
+        build_id=step.build_id,  # kept: a late build status is judged against it
+        finished_at=step.finished_at,
+        reason=step.reason,
+        detail={"applied": msg.applied},
+    )
+    versions = msg.applied.get("versions")
+    c.note = (
+        f"migrations applied: {', '.join(versions) or 'none'}"
+        if versions is not None
+        else (f"migrations not recorded: {msg.applied.get('error')}")
+    )
 
 
 def flags_set(c: Change, msg: FlagsSet) -> None:

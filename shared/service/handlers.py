@@ -32,6 +32,7 @@ from shared.domain.messages import (
     FlagsSet,
     GatesCompleted,
     LiveBreach,
+    MigrationsRecorded,
     RestoreCompleted,
     SmokeCompleted,
 )
@@ -187,6 +188,7 @@ HANDLERS: dict[type, Handler] = {
     BakeVerdict: _on_rollout(workflow.bake_verdict),
     LiveBreach: _on_rollout(workflow.live_breach),
     FlagsSet: _on_rollout(workflow.flags_set),
+    MigrationsRecorded: _on_rollout(workflow.migrations_recorded),
 }
 
 

@@ -18,6 +18,7 @@ from shared.domain.effects import (
     Alert,
     Effect,
     PublishEvent,
+    RecordMigrations,
     RunGates,
     RunSmoke,
     SetFlags,
@@ -28,6 +29,7 @@ from shared.domain.messages import (
     FlagsSet,
     GatesCompleted,
     LiveBreach,
+    MigrationsRecorded,
     MonitoringTick,
     RestoreCompleted,
     SmokeCompleted,
@@ -47,6 +49,7 @@ from shared.service.ports import (
     DeployTarget,
     EventPublisher,
     GateRunner,
+    MigrationLedger,
     Processed,
     ReleaseFlags,
     SmokeRunner,
@@ -72,6 +75,7 @@ class Ports:
     flags: ReleaseFlags
     approvals: ApprovalCheck
     ticks: TickPublisher
+    migrations: MigrationLedger
 
 
 class MessageBus:
@@ -199,8 +203,13 @@ class MessageBus:
             self.ports.builds.start(effect)
             return
         cfg = self.plane.env(effect.env)
-        result: GatesCompleted | SmokeCompleted | RestoreCompleted | FlagsSet
-        if isinstance(effect, SetFlags):
+        result: GatesCompleted | SmokeCompleted | RestoreCompleted | FlagsSet | MigrationsRecorded
+        if isinstance(effect, RecordMigrations):
+            applied = self.ports.migrations.applied(effect.release, cfg)
+            result = MigrationsRecorded(
+                release=effect.release, env=effect.env, attempt=effect.attempt, applied=applied
+            )
+        elif isinstance(effect, SetFlags):
             result = self._set_flags(effect, cfg)
         elif isinstance(effect, RunGates):
             report = self.ports.gates.run(self._release(effect.release), cfg)

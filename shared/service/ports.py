@@ -111,6 +111,13 @@ class ApprovalCheck(Protocol):
     def check(self, cmd: ApproveRelease | RejectRelease) -> None: ...
 
 
+class MigrationLedger(Protocol):
+    """Which migrations a release applied to an env (the env's schema history). Never raises
+    for a read failure: it returns `{"error": why}`, since the record is evidence, not a gate."""
+
+    def applied(self, release: str, env: EnvConfig) -> dict[str, Any]: ...
+
+
 class TickPublisher(Protocol):
     """Sends one environment its own monitoring tick (`monitoring-ticks`, `{"env": …}`)."""
 

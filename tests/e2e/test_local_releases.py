@@ -78,6 +78,8 @@ def test_a_push_to_main_goes_live_in_staging(stack: StackState) -> None:
     live = rollout_in(release, "staging", "live", "failed", "rolled_back", "rollback_failed")
     assert live.state == "live", live.reason
     assert live.steps["migrate"].status == "SUCCESS"
+    applied = live.steps["migrate"].detail["applied"]  # read from staging's schema history
+    assert applied["schemaVersion"] is not None and isinstance(applied["versions"], list)
     assert live.steps["deploy"].detail["artifacts"]["sample-app.version"] == release
     assert serving(stack.apps["staging"].url) == release
     assert current("staging") == release

@@ -32,7 +32,7 @@ from shared.secrets.model import SecretsConfig
 from shared.secrets.service import SecretsGate
 from shared.service.messagebus import Ports
 from tests.integration.test_smoke_http import Loopback
-from tests.unit.fakes import FakeReleaseFlags, FakeTicks
+from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks
 from tests.unit.test_gates_rules import good_docs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -226,6 +226,7 @@ def test_a_blocked_production_rollout_stores_the_reasons_in_firestore(
         flags=FakeReleaseFlags(),
         approvals=approvals(Settings()),
         ticks=FakeTicks(),
+        migrations=FakeLedger(),
     )
     bus = bootstrap(uow=FirestoreUnitOfWork(firestore_db), plane=plane, ports=ports)
     for n, cmd in enumerate(

@@ -363,3 +363,24 @@ def test_lock_lease_expiry_and_fencing(dev_db: Any, host: str) -> None:
     assert not dev_db.document("things/x").get().exists  # fenced write did not land
     first.release_lock()  # not ours any more: leaves second's lock alone
     assert dev_db.document("_schema/lock").get().to_dict()["runId"] == "second"
+
+
+def test_the_schema_history_ledger_says_what_a_release_applied(
+    dev_db: Any, plane: PlaneConfig, host: str
+) -> None:
+    from shared.adapters.migration_ledger import SchemaHistoryLedger
+    from shared.config import Settings
+
+    ledger = SchemaHistoryLedger(Settings())
+    assert ledger.applied("1.4.0", plane.env(DEV)) == {
+        "versions": [],
+        "schemaVersion": None,
+        "snapshot": None,
+    }
+    engine(dev_db, plane, DEV, host=host, release="1.4.0").up()
+    assert ledger.applied("1.4.0", plane.env(DEV)) == {
+        "versions": ["1.0.0", "1.1.0"],
+        "schemaVersion": "1.1.0",
+        "snapshot": None,
+    }
+    assert ledger.applied("1.5.0", plane.env(DEV))["versions"] == []  # applied nothing

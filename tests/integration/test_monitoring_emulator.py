@@ -33,6 +33,7 @@ from tests.unit.fakes import (
     FakeBuilds,
     FakeClock,
     FakeEvents,
+    FakeLedger,
     FakeReleaseFlags,
     FakeStep,
     FakeTicks,
@@ -135,6 +136,7 @@ class World:
             flags=FakeReleaseFlags(),
             approvals=bootstrap.approvals(Settings()),
             ticks=FakeTicks(),
+            migrations=FakeLedger(),
         )
         self.bus = MessageBus(
             uow=FirestoreUnitOfWork(db), plane=plane, clock=self.clock, ports=ports

@@ -21,7 +21,7 @@ from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
 from shared.secrets.service import SecretsGate
 from shared.service.messagebus import MessageBus, Ports
-from tests.unit.fakes import FakeReleaseFlags, FakeTicks
+from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # Assembled at run time: the source holds no credential-shaped literal (secret scan).
@@ -61,6 +61,7 @@ def make_bus(db: Any, plane: PlaneConfig, root: Path, now: datetime) -> MessageB
         flags=FakeReleaseFlags(),
         approvals=approvals(Settings()),
         ticks=FakeTicks(),
+        migrations=FakeLedger(),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=plane, ports=ports, clock=lambda: now)
 

@@ -233,6 +233,17 @@ class FakeReleaseFlags:
 DECISIONS = ("release.approve", "release.reject")
 
 
+class FakeLedger:
+    """The migrations each release applied, per env: `applied[(release, env)] = versions`."""
+
+    def __init__(self) -> None:
+        self.versions: dict[tuple[str, str], list[str]] = {}
+
+    def applied(self, release: str, env: EnvConfig) -> dict[str, Any]:
+        versions = self.versions.get((release, env.name), [])
+        return {"versions": versions, "schemaVersion": versions[-1] if versions else None}
+
+
 class FakeTicks:
     """The tick fan-out, delivered at once to `bus` the way Pub/Sub would, each its own id."""
 
@@ -292,6 +303,7 @@ def fake_ports() -> Ports:
         flags=FakeReleaseFlags(),
         approvals=SignedApprovals(FakeVerifier, required=True),
         ticks=FakeTicks(),
+        migrations=FakeLedger(),
     )
 
 
@@ -309,6 +321,7 @@ def make_world(plane: PlaneConfig) -> World:
         flags=flags,
         approvals=SignedApprovals(FakeVerifier, required=plane.control.signed_approvals),
         ticks=ticks,
+        migrations=FakeLedger(),
     )
     bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
     ticks.bus = bus

@@ -592,3 +592,32 @@ def test_unsigned_decisions_are_taken_at_their_word_when_signatures_are_off(
         sign=False, type="release.approve", release="1.2.0", env="production", approver="bob"
     )
     assert ok.outcome == "applied"
+
+
+def test_the_migrate_step_records_what_the_release_applied(d: Driver) -> None:
+    d.w.bus.ports.migrations.versions[("1.2.0", "staging")] = ["1.0.0", "1.1.0"]  # type: ignore[attr-defined]
+    create(d)
+    promote(d, "1.2.0", "staging")
+    d.step("1.2.0/staging/1/migrate", "SUCCESS")
+    rollout = d.rollout("1.2.0", "staging")
+    assert rollout.state is State.DEPLOYING
+    assert "1.2.0/staging/1/deploy" in d.w.builds.started  # the record never holds up the deploy
+    migrate = rollout.steps["migrate"]
+    assert migrate.detail["applied"] == {"versions": ["1.0.0", "1.1.0"], "schemaVersion": "1.1.0"}
+    assert migrate.status == "SUCCESS" and migrate.build_id is not None
+    d.step("1.2.0/staging/1/migrate", "WORKING")  # late: still changes nothing
+    assert d.rollout("1.2.0", "staging").steps["migrate"].status == "SUCCESS"
+
+
+def test_an_unreadable_schema_history_is_recorded_and_the_rollout_goes_on(d: Driver) -> None:
+    class Unreadable:
+        def applied(self, release: str, env: object) -> dict[str, object]:
+            return {"error": "schema history of demo-avalo-staging unreadable: 503"}
+
+    d.w.bus.ports.migrations = Unreadable()
+    create(d)
+    promote(d, "1.2.0", "staging")
+    d.step("1.2.0/staging/1/migrate", "SUCCESS")
+    rollout = d.rollout("1.2.0", "staging")
+    assert rollout.state is State.DEPLOYING
+    assert "unreadable" in rollout.steps["migrate"].detail["applied"]["error"]
