@@ -85,7 +85,7 @@ _BUS: tuple[Grant, ...] = (
     Grant(
         "roles/datastore.viewer",
         Scope.ENVS,
-        "gates read compliance evidence from the app's Firestore",
+        "gates read compliance evidence, the migrate step the schema history (app's Firestore)",
     ),
     Grant(
         "roles/secretmanager.viewer",
