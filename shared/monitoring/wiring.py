@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,22 +28,32 @@ def _control_db(settings: Settings, db: Any) -> Any:
     return firestore.Client(project=settings.project)
 
 
-class PerEnvSource:
-    """Each env's metrics from the source its `monitoring.source` names."""
+def cloud_monitoring(window_seconds: int) -> MetricsSource:
+    from shared.monitoring.cloud_monitoring import CloudMonitoringMetrics
 
-    def __init__(self, checks: ChecksConfig, app_metrics: MetricsSource) -> None:
-        self.checks, self.app_metrics = checks, app_metrics
+    return CloudMonitoringMetrics(window_seconds)
+
+
+class PerEnvSource:
+    """Each env's metrics from the source its `monitoring.source` names (one Cloud Monitoring
+    reader per window length, built on first use)."""
+
+    def __init__(
+        self,
+        checks: ChecksConfig,
+        app_metrics: MetricsSource,
+        cloud: Callable[[int], MetricsSource] = cloud_monitoring,
+    ) -> None:
+        self.checks, self.app_metrics, self.cloud = checks, app_metrics, cloud
         self._cloud: dict[int, MetricsSource] = {}
 
     def batches(self, env: EnvConfig, start: datetime, end: datetime) -> list[MetricsBatch]:
         s = self.checks.env(env.name).monitoring
         if s.source == "app-metrics":
             return self.app_metrics.batches(env, start, end)
-        if s.window_seconds not in self._cloud:  # pragma: no cover - Google Cloud only
-            from shared.monitoring.cloud_monitoring import CloudMonitoringMetrics
-
-            self._cloud[s.window_seconds] = CloudMonitoringMetrics(s.window_seconds)
-        return self._cloud[s.window_seconds].batches(env, start, end)  # pragma: no cover
+        if s.window_seconds not in self._cloud:
+            self._cloud[s.window_seconds] = self.cloud(s.window_seconds)
+        return self._cloud[s.window_seconds].batches(env, start, end)
 
 
 def bake_analysis(

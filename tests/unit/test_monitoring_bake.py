@@ -287,3 +287,32 @@ def test_the_client_helper_builds_a_batch_the_handler_accepts(plane: PlaneConfig
     stored = mem.stored[("staging", "app-1")]
     assert stored.window_start == clock.now - timedelta(seconds=97)
     assert stored.counters.function_errors == 1 and stored.counters.sessions is None
+
+
+def test_each_env_reads_the_metrics_source_its_settings_name(plane: PlaneConfig) -> None:
+    from shared.monitoring.wiring import PerEnvSource
+
+    checks = ChecksConfig.model_validate(
+        {
+            "environments": {
+                "staging": {"monitoring": {"window_seconds": 60}},
+                "production": {"monitoring": {"window_seconds": 120, "source": "cloud-monitoring"}},
+            }
+        }
+    )
+    app, cloud = Memory(), Memory()
+    built: list[int] = []
+
+    def reader(window_seconds: int) -> Memory:
+        built.append(window_seconds)
+        return cloud
+
+    source = PerEnvSource(checks, app, reader)
+    at = FakeClock().now
+    app.put(MetricsBatch.model_validate({**batch(at), "env": "staging"}))
+    cloud.put(MetricsBatch.model_validate({**batch(at, n=1), "env": "production"}))
+    later = at + timedelta(minutes=1)
+    assert [b.env for b in source.batches(plane.env("staging"), at, later)] == ["staging"]
+    assert [b.env for b in source.batches(plane.env("production"), at, later)] == ["production"]
+    source.batches(plane.env("production"), at, later)
+    assert built == [120]  # one Cloud Monitoring reader per window length, built once
