@@ -2,7 +2,9 @@
 
 A push to `main` runs CI and goes live in staging; `release/X.0.0` waits for approval, is
 approved and goes live in production; `release/X.1.0` follows; then an operator rolls
-production back and the sample app serves X.0.0 again.
+production back and the sample app serves X.0.0 again; a bad X.2.0 is rolled back by its smoke
+test; in dev, a bad X.4.0 that passes the smoke test goes live and is rolled back by the live
+watch once the app reports its failing payments, and X.3.0 serves again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from shared.domain.states import RESTING, State
 from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
 from shared.local.sample_app import serving
 from shared.local.state import StackState
+from shared.local.traffic import CALLS_PER_WINDOW, report_payments
 from shared.topics import RELEASE_COMMANDS
 
 # Pushes to main run only the CI config's lint step, to stay short. Release branches also run
@@ -109,6 +112,7 @@ def run(stack: StackState) -> bool:
     commit, major = head_commit(), _next_major()
     main_release = f"0.0.0-main.{commit[:7]}"
     first, second, bad = f"{major}.0.0", f"{major}.1.0", f"{major}.2.0"
+    good, worse = f"{major}.3.0", f"{major}.4.0"  # dev: the live watch
     t = Timeline()
     acts: list[tuple[str, Callable[[], str]]] = [
         ("push to main: CI", lambda: _ci(stack, "main", commit)),
@@ -134,6 +138,16 @@ def run(stack: StackState) -> bool:
             lambda: _wait_state(bad, "production", State.ROLLED_BACK),
         ),
         (f"production still serves {first}", lambda: _serves(stack, "production", first)),
+        (f"{good} → dev live", lambda: _dev_live(good, commit, "ok")),
+        (
+            f"a bad {worse} (payments fail) passes dev's /health check: live",
+            lambda: _dev_live(worse, commit, "errors"),
+        ),
+        (
+            f"the app reports failing payments: {worse} rolled back while live, no command",
+            lambda: _payments_fail_while_live(stack, worse),
+        ),
+        (f"dev serves {good} again", lambda: _serves(stack, "dev", good)),
     ]
     ok = all(t.act(name, step) for name, step in acts)
     t.show()
@@ -144,23 +158,44 @@ def run(stack: StackState) -> bool:
     return ok
 
 
-def _bad_release(release: str, commit: str) -> str:
+def _promote(release: str, commit: str, env: str, mode: str) -> None:
+    """Create `release` (the sample app in `mode`) and promote it to `env`."""
     _command(
         type="release.create",
         version=release,
         commit=commit,
         branch="main",
         author="demo-dev",
-        artifacts={"sample-app.mode": "errors"},
+        artifacts={"sample-app.mode": mode},
     )
     deadline = time.monotonic() + WAIT_S  # Pub/Sub keeps no order: promote once it exists
     while views.release_view(context.db(), release) is None:
         if time.monotonic() > deadline:
             raise DemoFailed(f"release {release} was not created")
         time.sleep(0.2)
-    _command(type="release.promote", release=release, env="production", actor="demo-dev")
+    _command(type="release.promote", release=release, env=env, actor="demo-dev")
+
+
+def _bad_release(release: str, commit: str) -> str:
+    _promote(release, commit, "production", "errors")
     _wait_state(release, "production", State.AWAITING_APPROVAL)
     return _approve(release)
+
+
+def _dev_live(release: str, commit: str, mode: str) -> str:
+    _promote(release, commit, "dev", mode)
+    return _wait_state(release, "dev", State.LIVE)
+
+
+def _payments_fail_while_live(stack: StackState, release: str) -> str:
+    """The app counts its failing payments and reports them: dev's live watch (live_breach =
+    "rollback") confirms the breach and rolls the release back."""
+    rollout = views.read_rollout(context.db(), release, "dev")
+    if rollout is None:
+        raise DemoFailed(f"{release} has no rollout in dev")
+    failed = report_payments(stack.apps["dev"].url, "dev", release, rollout.state_since, 3)
+    rolled = _wait_state(release, "dev", State.ROLLED_BACK, still=State.LIVE)
+    return f"{failed}/{CALLS_PER_WINDOW} payments failed per window; {rolled}"
 
 
 def _approve(release: str) -> str:

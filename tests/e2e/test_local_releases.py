@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,12 +14,11 @@ from typer.testing import CliRunner, Result
 from shared.adapters import firestore_views as views
 from shared.cli import context
 from shared.domain.model import Rollout
-from shared.gates.checks_file import load_for
 from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
 from shared.local.sample_app import serving
 from shared.local.state import StackState
-from shared.monitoring.client import window_start
-from shared.topics import APP_METRICS, RELEASE_COMMANDS
+from shared.local.traffic import CALLS_PER_WINDOW, report_payments
+from shared.topics import RELEASE_COMMANDS
 from tests.e2e.conftest import FAILING_CI
 from tests.integration.core_stack import eventually
 
@@ -236,35 +234,6 @@ def _dev_release(version: str, mode: str) -> Rollout:
     return rollout_in(version, "dev", "live", "rolled_back", "rollback_failed", "failed")
 
 
-def _app_batches(url: str, release: str, since: datetime, windows: int) -> int:
-    """What the app would report: call its payments endpoint, count the failures, and publish
-    one batch per window for `windows` windows from `since` (dev: 5-second windows)."""
-    calls = [httpx.get(f"{url}/api/payments", timeout=5).status_code for _ in range(120)]
-    failed = sum(status >= 500 for status in calls)
-    step = load_for(context.plane()).env("dev").monitoring.window_seconds
-    first = window_start(since, step) + timedelta(seconds=step)
-    last = first + timedelta(seconds=step * (windows - 1))
-    while datetime.now(UTC) < last:  # dev judges a window once it is open
-        time.sleep(0.2)
-    for n in range(windows):
-        start = first + timedelta(seconds=step * n)
-        body = {
-            "batchId": f"e2e-{release}-{n}",
-            "env": "dev",
-            "release": release,
-            "windowStart": start.isoformat(),
-            "windowSeconds": step,
-            "counters": {
-                "functionInvocations": len(calls),
-                "functionErrors": failed,
-                "paymentAttempts": len(calls),
-                "paymentFailures": failed,
-            },
-        }
-        context.publisher().publish(APP_METRICS, json.dumps(body).encode())
-    return failed
-
-
 def test_a_breach_while_live_rolls_back_once_from_the_app_metrics(stack: StackState) -> None:
     """dev: `live_breach = "rollback"`. Its smoke test checks /health only, so a release whose
     payments fail goes live; the metrics the app reports then roll it back, with no command."""
@@ -279,8 +248,8 @@ def test_a_breach_while_live_rolls_back_once_from_the_app_metrics(stack: StackSt
     bad = _dev_release("8.1.0", "errors")
     assert bad.state == "live" and serving(stack.apps["dev"].url) == "8.1.0"
 
-    failed = _app_batches(stack.apps["dev"].url, "8.1.0", bad.state_since, windows=3)
-    assert failed == 120
+    failed = report_payments(stack.apps["dev"].url, "dev", "8.1.0", bad.state_since, windows=3)
+    assert failed == CALLS_PER_WINDOW
     rolled = rollout_in("8.1.0", "dev", "rolled_back", "rollback_failed")
     assert rolled.state == "rolled_back", rolled.reason
     assert (rolled.reason or "").startswith("while live: ")
