@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ import httpx
 
 from shared.config import DEFAULT_CONFIG_FILE, REPO_ROOT, PlaneConfig, load_config
 from shared.local import emulators
+from shared.local.build_runner import builds_dir
 from shared.local.emulators import (
     HOST,
     free_port,
@@ -104,6 +106,10 @@ def up(options: Options, say: Say = print) -> StackState:
         return running
     emulators.require_tools()
     logs = options.local_dir / "logs"
+    # A new stack starts from empty emulators: the last stack's build records (a build is
+    # started once per release/env/attempt/step key) and logs would only mislead it.
+    for stale in (builds_dir(options.local_dir), logs):
+        shutil.rmtree(stale, ignore_errors=True)
     config = local_config(
         options.config_file, options.local_dir / "environments.toml", options.bake_minutes
     )
