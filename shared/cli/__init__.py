@@ -11,22 +11,15 @@ import typer
 from typer.core import TyperGroup
 
 from shared.cli import context, env_cmds, read_cmds, release_cmds
-from shared.cli.output import err_console
-from shared.errors import ConfigError, ControlPlaneError
+from shared.cli.output import exit_codes
 
 
 class _Group(TyperGroup):
     """Maps the control plane's errors to one message and the exit codes of DESIGN.md §7."""
 
     def invoke(self, ctx: Any) -> Any:
-        try:
+        with exit_codes():
             return super().invoke(ctx)
-        except ConfigError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-        except ControlPlaneError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
 
 
 app = typer.Typer(

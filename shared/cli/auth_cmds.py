@@ -8,9 +8,7 @@ with the local stack no sign-in is needed (approvals carry unsigned emulator tok
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,8 +17,7 @@ import typer
 
 from shared.approvals import credentials
 from shared.cli import context, output
-from shared.cli.output import console, err_console
-from shared.errors import ConfigError, ControlPlaneError
+from shared.cli.output import console, err_console, exit_codes
 
 PASSWORD_ENV = "RELEASECTL_PASSWORD"  # noqa: S105 (a variable name)
 
@@ -29,19 +26,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
-
-
-@contextlib.contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Bad usage or config: exit 2; sign-in refused or Firebase unreachable: exit 1."""
-    try:
-        yield
-    except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except ControlPlaneError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _http(ctx: typer.Context) -> httpx.Client | None:
@@ -72,7 +56,7 @@ def login(
     The session (refresh token, current ID token) goes to
     $XDG_CONFIG_HOME/releasectl/login-<project>.json, readable by you only.
     """
-    with _exit_codes():
+    with exit_codes():
         settings = context.settings()
         credentials.require_sign_in(settings)  # a config problem fails before any prompt
         project = settings.project
@@ -90,7 +74,7 @@ def login(
 def status(as_json: JsonOpt = False) -> None:
     """Who you are signed in as, and what `release approve` will attach (never the tokens)."""
     now = _now()
-    with _exit_codes():
+    with exit_codes():
         settings = context.settings()
         project = settings.project
         source = credentials.approval_source(settings)
@@ -160,7 +144,7 @@ def _print_status(
 @app.command()
 def token(ctx: typer.Context) -> None:
     """Print a fresh ID token on stdout (refreshed if it has under 5 minutes left), for scripts."""
-    with _exit_codes():
+    with exit_codes():
         id_token = credentials.id_token_for(context.settings(), _now(), _http(ctx))
     print(id_token)
 
@@ -168,7 +152,7 @@ def token(ctx: typer.Context) -> None:
 @app.command()
 def logout() -> None:
     """Delete the stored session (an admin can also revoke its refresh token in Firebase)."""
-    with _exit_codes():
+    with exit_codes():
         project = context.settings().project
         removed = credentials.delete_session(project)
     if removed:

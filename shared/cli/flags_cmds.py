@@ -6,8 +6,7 @@ console-edit guard (`on_flag_written`) then audits them like any other edit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
@@ -15,8 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from shared.cli import context, output
-from shared.cli.output import console, err_console
-from shared.errors import ConfigError, ControlPlaneError
+from shared.cli.output import console, err_console, exit_codes
 from shared.flags import edits
 from shared.flags.bucketing import InvalidUserId
 from shared.flags.evaluation import FlagEvaluator, FlagSnapshot, Reason, explain
@@ -37,19 +35,6 @@ ActorOpt = Annotated[
 ]
 
 
-@contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Bad input exits 2, a failure exits 1, each with one clear line (even outside `main`)."""
-    try:
-        yield
-    except (ConfigError, FlagInvalid, InvalidUserId) as exc:
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True)
-        raise typer.Exit(2) from None
-    except ControlPlaneError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True)
-        raise typer.Exit(1) from None
-
-
 @cache
 def _store(project: str) -> FirestoreFlagStore:
     from google.cloud import firestore
@@ -68,7 +53,7 @@ def _doc_json(flag: Flag) -> dict[str, Any]:
 @app.command("list")
 def list_flags(env: EnvOpt, as_json: JsonOpt = False) -> None:
     """Every flag of ENV, with invalid documents called out."""
-    with _exit_codes():
+    with exit_codes(FlagInvalid, InvalidUserId):
         docs = _env_store(env).all_docs()
         snapshot = FlagSnapshot.from_docs(docs.items())
     if as_json:
@@ -95,7 +80,7 @@ def get(
     as_json: JsonOpt = False,
 ) -> None:
     """One flag's value and its latest audit entries."""
-    with _exit_codes():
+    with exit_codes(FlagInvalid, InvalidUserId):
         check_name(flag)
         store = _env_store(env)
         doc = store.get_doc(flag)
@@ -125,7 +110,7 @@ def get(
 
 
 def _write(env: str, flag: str, change: Callable[[Flag | None], Flag], actor: str | None) -> None:
-    with _exit_codes():
+    with exit_codes(FlagInvalid, InvalidUserId):
         check_name(flag)
         new = _env_store(env).change(flag, change, actor or context.default_actor(), _now())
     state = "KILLED" if new.kill_switch else "on" if new.enabled else "off"
@@ -177,7 +162,7 @@ def eval_flag(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate FLAG for each USER exactly as the app does (same bucketing, same precedence)."""
-    with _exit_codes():
+    with exit_codes(FlagInvalid, InvalidUserId):
         check_name(flag)
         snapshot = FlagSnapshot.from_docs(_env_store(env).all_docs().items())
         evaluator = FlagEvaluator(snapshot)

@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from shared.errors import ConfigError, ControlPlaneError
+
 console = Console()
 err_console = Console(stderr=True)
+
+
+@contextmanager
+def exit_codes(*bad_input: type[Exception]) -> Iterator[None]:
+    """DESIGN.md §7's exit codes, each with one clear line: bad usage, config or input
+    (`ConfigError` and `bad_input`) exits 2; anything else the control plane refuses exits 1."""
+    usage: tuple[type[Exception], ...] = (ConfigError, *bad_input)
+    try:
+        yield
+    except usage as exc:
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except ControlPlaneError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 STATE_STYLE = {
     "live": "green",
     "baking": "cyan",

@@ -5,21 +5,19 @@ Values go in through stdin only (`rotate`), and never come out: no command print
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shared.cli import context, output
-from shared.cli.output import console, err_console
+from shared.cli.output import console, err_console, exit_codes
 from shared.config import REPO_ROOT, EnvConfig
-from shared.errors import ConfigError, ControlPlaneError, Refused
+from shared.errors import Refused
 from shared.redaction import redact
 from shared.secrets import checks, service
 from shared.secrets.model import SecretsConfig
@@ -31,19 +29,6 @@ EnvOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
 _STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
-
-
-@contextlib.contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Bad input or config: exit 2; anything else the control plane refuses: exit 1."""
-    try:
-        yield
-    except (ConfigError, Refused) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except ControlPlaneError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _load(env: str) -> tuple[SecretsConfig, EnvConfig]:
@@ -61,7 +46,7 @@ def check(
     ] = True,
 ) -> None:
     """Each declared secret exists, has an enabled version and is not overdue for rotation."""
-    with _exit_codes():
+    with exit_codes(Refused):
         config, cfg = _load(env)
         report = service.check_env(
             config, env, service.store_for(cfg), service.utcnow(), stripe=stripe
@@ -88,7 +73,7 @@ def template(
     ] = None,
 ) -> None:
     """A `.env`-style template of the secrets ENV needs: names and descriptions only."""
-    with _exit_codes():
+    with exit_codes(Refused):
         config, _ = _load(env)
     text = service.template(config, env)
     if out is None:
@@ -118,7 +103,7 @@ def rotate(
     The value is read from stdin only, never from an argument (arguments end up in shell
     history and process lists). Run `secrets finish-rotation` after the grace period.
     """
-    with _exit_codes():
+    with exit_codes(Refused):
         config, cfg = _load(env)
         config.spec(name)  # unknown name: fail before reading anything
         version = service.rotate(config, env, service.store_for(cfg), name, _read_stdin())
@@ -140,7 +125,7 @@ def finish_rotation(
     ] = False,
 ) -> None:
     """Disable the versions a rotation replaced, once the grace period is over."""
-    with _exit_codes():
+    with exit_codes(Refused):
         config, cfg = _load(env)
         store = service.store_for(cfg)
         names = [config.spec(name).name] if name else [s.name for s in config.for_env(env)]
@@ -160,7 +145,7 @@ def scan(
     as_json: JsonOpt = False,
 ) -> None:
     """Scan the source for secrets; exit 1 on any finding not audited in the baseline."""
-    with _exit_codes():
+    with exit_codes(Refused):
         found = run_scan(root, baseline)
     if as_json:
         output.print_json({"new": [vars(f) for f in found]})
@@ -190,7 +175,7 @@ def exposed(
 
     Step 4 of the exposure procedure in docs/SECRETS.md; it changes no secret itself.
     """
-    with _exit_codes():
+    with exit_codes(Refused):
         config, _ = _load(env)
         spec = config.spec(name)
         if not reason.strip():
