@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from shared.config import EnvConfig
@@ -9,8 +10,10 @@ from shared.domain.messages import StepReport
 from shared.domain.model import Rollout
 from shared.gates.checks_file import ChecksConfig
 from shared.monitoring.analysis import analyse
+from shared.monitoring.batch import MetricsBatch
 from shared.monitoring.client import window_start
 from shared.monitoring.ports import MetricsSource
+from shared.monitoring.settings import MonitoringSettings
 from shared.monitoring.windows import aggregate
 
 # A live watch judges the last `consecutive_breaches` + this many windows: enough for a run
@@ -33,27 +36,20 @@ class MetricsBakeAnalysis:
 
     def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport:
         s = self.checks.env(env.name).monitoring
-        step = timedelta(seconds=s.window_seconds)
         start = rollout.state_since
         first = window_start(start, s.window_seconds)
-        batches = self.source.batches(env, first - step * s.baseline_windows, now)
         ours = (None, rollout.release)
-        mine = [
-            b
-            for b in batches
-            if (b.window_start >= start and b.release in ours)
-            or (first <= b.window_start < start and b.release == rollout.release)
-        ]
-        before = [b for b in batches if b.window_start < first and b.release != rollout.release]
-        return analyse(
-            env=env.name,
-            release=rollout.release,
-            bake_start=first,
-            now=now,
-            windows=aggregate(mine),
-            baseline_windows=aggregate(before),
-            s=s,
-            t=env.thresholds,
+        return self._judge(
+            rollout,
+            env,
+            s,
+            first,
+            now,
+            mine=lambda b: (
+                (b.window_start >= start and b.release in ours)
+                or (first <= b.window_start < start and b.release == rollout.release)
+            ),
+            before=lambda b: b.window_start < first and b.release != rollout.release,
         )
 
     def watch(
@@ -65,21 +61,46 @@ class MetricsBakeAnalysis:
         of a release just rolled back never count against the one restored.
         """
         s = self.checks.env(env.name).monitoring
-        step = timedelta(seconds=s.window_seconds)
-        span = step * (env.thresholds.consecutive_breaches + LIVE_SLACK_WINDOWS)
+        span = timedelta(seconds=s.window_seconds) * (
+            env.thresholds.consecutive_breaches + LIVE_SLACK_WINDOWS
+        )
         since = max(serving_since, window_start(now, s.window_seconds) - span)
-        batches = self.source.batches(env, since - step * s.baseline_windows, now)
         ours = (None, rollout.release)
-        mine = [b for b in batches if b.window_start >= since and b.release in ours]
-        before = [b for b in batches if b.window_start < since and b.release in ours]
+        return self._judge(
+            rollout,
+            env,
+            s,
+            since,
+            now,
+            mine=lambda b: b.window_start >= since and b.release in ours,
+            before=lambda b: b.window_start < since and b.release in ours,
+            label="live",
+        )
+
+    def _judge(
+        self,
+        rollout: Rollout,
+        env: EnvConfig,
+        s: MonitoringSettings,
+        judged_from: datetime,
+        now: datetime,
+        *,
+        mine: Callable[[MetricsBatch], bool],
+        before: Callable[[MetricsBatch], bool],
+        label: str = "bake",
+    ) -> StepReport:
+        """Read the windows since `judged_from` and the baseline windows before it, once, and
+        judge them: `mine` picks the batches judged, `before` those of the baseline."""
+        history = judged_from - timedelta(seconds=s.window_seconds) * s.baseline_windows
+        batches = self.source.batches(env, history, now)
         return analyse(
             env=env.name,
             release=rollout.release,
-            bake_start=since,
+            bake_start=judged_from,
             now=now,
-            windows=aggregate(mine),
-            baseline_windows=aggregate(before),
+            windows=aggregate(filter(mine, batches)),
+            baseline_windows=aggregate(filter(before, batches)),
             s=s,
             t=env.thresholds,
-            label="live",
+            label=label,
         )
