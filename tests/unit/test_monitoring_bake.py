@@ -165,15 +165,22 @@ def test_batches_of_one_window_are_summed_and_latencies_weighted() -> None:
 # -- the bake drives the state machine -----------------------------------------------------
 
 
-@pytest.fixture
-def d(plane: PlaneConfig) -> tuple[Driver, Memory]:
+def metrics_world(plane: PlaneConfig, live_breach: str = "alert") -> tuple[Driver, Memory]:
+    """A world whose bake analysis reads batches from memory; staging's `live_breach` set."""
+    staging = plane.env("staging").model_copy(update={"live_breach": live_breach})
+    plane = plane.model_copy(update={"environments": {**plane.environments, "staging": staging}})
     w = make_world(plane)
     mem = Memory()
     w.bus.ports.bake = MetricsBakeAnalysis(CHECKS, mem)
     return Driver(w), mem
 
 
-def _live(d: Driver, version: str) -> None:
+@pytest.fixture
+def d(plane: PlaneConfig) -> tuple[Driver, Memory]:
+    return metrics_world(plane)
+
+
+def go_live(d: Driver, version: str) -> None:
     d.command(type="release.create", version=version, commit=SHA, branch="main", author="alice")
     _baking(d, version)
     d.w.clock.advance(minutes=d.w.bus.plane.env("staging").bake_minutes)
@@ -200,7 +207,7 @@ def test_a_breach_confirmed_over_three_windows_rolls_back_once(
     d: tuple[Driver, Memory],
 ) -> None:
     drv, mem = d
-    _live(drv, "1.0.0")
+    go_live(drv, "1.0.0")
     drv.command(type="release.create", version="1.1.0", commit=SHA, branch="main", author="a")
     _baking(drv, "1.1.0")
     drv.w.clock.advance(minutes=3)
@@ -234,7 +241,7 @@ def test_metrics_of_the_old_release_do_not_count_against_the_new_one(
     d: tuple[Driver, Memory],
 ) -> None:
     drv, mem = d
-    _live(drv, "1.0.0")
+    go_live(drv, "1.0.0")
     drv.command(type="release.create", version="1.1.0", commit=SHA, branch="main", author="a")
     _baking(drv, "1.1.0")
     drv.w.clock.advance(minutes=3)

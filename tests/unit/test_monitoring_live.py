@@ -11,32 +11,20 @@ from shared.config import PlaneConfig
 from shared.domain.model import EnvironmentState
 from shared.domain.states import State
 from shared.entrypoints import decode_tick, deliver
-from shared.monitoring.bake import MetricsBakeAnalysis
 from shared.monitoring.handler import MetricsHandler
 from tests.pubsub_envelope import envelope
-from tests.unit.fakes import Driver, make_world
-from tests.unit.test_monitoring_bake import CHECKS, SHA, Memory, batch, message
+from tests.unit.fakes import Driver
+from tests.unit.test_monitoring_bake import (
+    CHECKS,
+    SHA,
+    Memory,
+    batch,
+    go_live,
+    message,
+    metrics_world,
+)
 
 BAD = {"functionErrors": 120}  # 12% of 1000 invocations: over the 5% limit
-
-
-def _world(plane: PlaneConfig, live_breach: str = "alert") -> tuple[Driver, Memory]:
-    staging = plane.env("staging").model_copy(update={"live_breach": live_breach})
-    plane = plane.model_copy(update={"environments": {**plane.environments, "staging": staging}})
-    w = make_world(plane)
-    mem = Memory()
-    w.bus.ports.bake = MetricsBakeAnalysis(CHECKS, mem)
-    return Driver(w), mem
-
-
-def _go_live(d: Driver, version: str) -> None:
-    d.command(type="release.create", version=version, commit=SHA, branch="main", author="alice")
-    d.command(type="release.promote", release=version, env="staging", actor="alice")
-    d.step(f"{version}/staging/1/migrate", "SUCCESS")
-    d.step(f"{version}/staging/1/deploy", "SUCCESS")
-    d.w.clock.advance(minutes=d.w.bus.plane.env("staging").bake_minutes)
-    d.tick("staging")
-    assert d.rollout(version, "staging").state is State.LIVE
 
 
 def _windows(
@@ -54,9 +42,9 @@ def _windows(
 
 @pytest.fixture
 def live(plane: PlaneConfig) -> tuple[Driver, Memory]:
-    d, mem = _world(plane)
-    _go_live(d, "1.0.0")
-    _go_live(d, "1.1.0")
+    d, mem = metrics_world(plane)
+    go_live(d, "1.0.0")
+    go_live(d, "1.1.0")
     return d, mem
 
 
@@ -108,9 +96,9 @@ def test_a_new_incident_after_recovery_alerts_again(live: tuple[Driver, Memory])
 def test_live_breach_rollback_restores_the_previous_release_not_judged_on_bad_windows(
     plane: PlaneConfig,
 ) -> None:
-    d, mem = _world(plane, live_breach="rollback")
-    _go_live(d, "1.0.0")
-    _go_live(d, "1.1.0")
+    d, mem = metrics_world(plane, live_breach="rollback")
+    go_live(d, "1.0.0")
+    go_live(d, "1.1.0")
     since = d.env("staging").current.since  # type: ignore[union-attr]
     _windows(d, mem, since, 3, release=None, **BAD)  # untagged: only time tells them apart
     d.tick("staging")
@@ -135,9 +123,9 @@ def test_live_breach_rollback_restores_the_previous_release_not_judged_on_bad_wi
 def test_a_live_breach_while_another_rollout_holds_the_lock_only_alerts(
     plane: PlaneConfig,
 ) -> None:
-    d, mem = _world(plane, live_breach="rollback")
-    _go_live(d, "1.0.0")
-    _go_live(d, "1.1.0")
+    d, mem = metrics_world(plane, live_breach="rollback")
+    go_live(d, "1.0.0")
+    go_live(d, "1.1.0")
     since = d.env("staging").current.since  # type: ignore[union-attr]
     d.command(type="release.create", version="1.2.0", commit=SHA, branch="main", author="alice")
     d.command(type="release.promote", release="1.2.0", env="staging", actor="alice")
@@ -164,8 +152,8 @@ def test_a_live_release_being_replaced_is_not_watched(live: tuple[Driver, Memory
 def test_the_window_a_bake_began_in_counts_with_the_new_release_batches(
     plane: PlaneConfig,
 ) -> None:
-    d, mem = _world(plane)
-    _go_live(d, "1.0.0")
+    d, mem = metrics_world(plane)
+    go_live(d, "1.0.0")
     d.w.clock.advance(seconds=30)  # the bake begins mid-window
     d.command(type="release.create", version="1.1.0", commit=SHA, branch="main", author="alice")
     d.command(type="release.promote", release="1.1.0", env="staging", actor="alice")
@@ -185,9 +173,9 @@ def test_the_window_a_bake_began_in_counts_with_the_new_release_batches(
 def test_the_scheduler_tick_fans_out_and_one_broken_env_does_not_stop_the_others(
     plane: PlaneConfig,
 ) -> None:
-    d, mem = _world(plane, live_breach="rollback")
-    _go_live(d, "1.0.0")
-    _go_live(d, "1.1.0")
+    d, mem = metrics_world(plane, live_breach="rollback")
+    go_live(d, "1.0.0")
+    go_live(d, "1.1.0")
     since = d.env("staging").current.since  # type: ignore[union-attr]
     _windows(d, mem, since, 3, **BAD)
     read = d.w.uow.read_environment
