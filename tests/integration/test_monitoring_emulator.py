@@ -167,6 +167,28 @@ class World:
         self.build(f"{version}/staging/1/migrate", "SUCCESS")
         self.build(f"{version}/staging/1/deploy", "SUCCESS")
 
+    def to_live(self, version: str) -> None:
+        self.to_baking(version)
+        self.clock.advance(minutes=self.bus.plane.env("staging").bake_minutes)
+        self.tick(f"live-{version}")
+        assert self.bus.uow.read_rollout(version, "staging").state == "live"  # type: ignore[union-attr]
+
+    def windows(self, n: int, counters: dict[str, int], release: str | None = None) -> None:
+        """Store `n` one-minute staging windows from now on, the clock past each."""
+        since = self.clock.now
+        for i in range(n):
+            body = {
+                "batchId": f"{release or 'any'}-{since:%H%M}-{i}",
+                "env": "staging",
+                "windowStart": (since + timedelta(minutes=i)).isoformat(),
+                "windowSeconds": 60,
+                "counters": counters,
+                **({"release": release} if release else {}),
+            }
+            self.clock.advance(minutes=1)
+            message = PubSubMessage(f"m-{body['batchId']}", json.dumps(body).encode(), {})
+            assert self.metrics.handle(message) == "stored"
+
     def tick(self, event_id: str) -> None:
         self.bus.handle(MonitoringTick(env="staging"), event_id=event_id, topic="monitoring-ticks")
 
@@ -180,29 +202,15 @@ def test_a_bad_release_is_rolled_back_once_on_a_confirmed_breach(
     firestore_db: Any, plane: PlaneConfig
 ) -> None:
     w = World(firestore_db, plane)
-    w.to_baking("1.0.0")
-    w.clock.advance(minutes=plane.env("staging").bake_minutes)
-    w.tick("t-0")
-    assert state(firestore_db, "1.0.0")["state"] == "live"
-
+    w.to_live("1.0.0")
     w.to_baking("1.1.0")
-    since = w.clock.now
-    for i in range(3):
-        body = {
-            "batchId": f"b-{i}",
-            "env": "staging",
-            "release": "1.1.0",
-            "windowStart": (since + timedelta(minutes=i)).isoformat(),
-            "windowSeconds": 60,
-            "counters": {
-                "functionInvocations": 400,
-                "functionErrors": 4,
-                "paymentAttempts": 50,
-                "paymentFailures": 9,  # 18% > 2%
-            },
-        }
-        w.clock.advance(minutes=1)
-        assert w.metrics.handle(PubSubMessage(f"m-{i}", json.dumps(body).encode(), {})) == "stored"
+    counters = {
+        "functionInvocations": 400,
+        "functionErrors": 4,
+        "paymentAttempts": 50,
+        "paymentFailures": 9,  # 18% > 2%
+    }
+    w.windows(3, counters, release="1.1.0")
     w.tick("t-1")
     w.tick("t-1")  # the scheduler's message delivered twice
     w.tick("t-2")  # and the next minute's tick
@@ -230,21 +238,8 @@ def test_a_breach_while_live_alerts_once_and_status_shows_it(
     from shared.cli import app, context
 
     w = World(firestore_db, plane)
-    w.to_baking("2.0.0")
-    w.clock.advance(minutes=plane.env("staging").bake_minutes)
-    w.tick("t-0")
-    assert state(firestore_db, "2.0.0")["state"] == "live"
-    since = w.clock.now
-    for i in range(3):
-        body = {
-            "batchId": f"live-{i}",
-            "env": "staging",
-            "windowStart": (since + timedelta(minutes=i)).isoformat(),
-            "windowSeconds": 60,
-            "counters": {"functionInvocations": 400, "functionErrors": 80},  # 20% > 5%
-        }
-        w.clock.advance(minutes=1)
-        assert w.metrics.handle(PubSubMessage(f"l-{i}", json.dumps(body).encode(), {})) == "stored"
+    w.to_live("2.0.0")
+    w.windows(3, {"functionInvocations": 400, "functionErrors": 80})  # 20% > 5%
     w.tick("t-1")
     w.tick("t-1")
     w.tick("t-2")
