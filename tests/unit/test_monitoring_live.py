@@ -40,12 +40,22 @@ def _windows(
         assert h.handle(message(body, f"m-{at:%H%M}-{release}")) == "stored"
 
 
-@pytest.fixture
-def live(plane: PlaneConfig) -> tuple[Driver, Memory]:
-    d, mem = metrics_world(plane)
+def _two_live(plane: PlaneConfig, live_breach: str) -> tuple[Driver, Memory]:
+    """Staging with 1.0.0 then 1.1.0 live: 1.1.0 serves, 1.0.0 is what a rollback restores."""
+    d, mem = metrics_world(plane, live_breach)
     go_live(d, "1.0.0")
     go_live(d, "1.1.0")
     return d, mem
+
+
+@pytest.fixture
+def live(plane: PlaneConfig) -> tuple[Driver, Memory]:
+    return _two_live(plane, "alert")
+
+
+@pytest.fixture
+def live_rollback(plane: PlaneConfig) -> tuple[Driver, Memory]:
+    return _two_live(plane, "rollback")
 
 
 def test_a_confirmed_breach_while_live_alerts_once_with_the_values(
@@ -94,11 +104,9 @@ def test_a_new_incident_after_recovery_alerts_again(live: tuple[Driver, Memory])
 
 
 def test_live_breach_rollback_restores_the_previous_release_not_judged_on_bad_windows(
-    plane: PlaneConfig,
+    live_rollback: tuple[Driver, Memory],
 ) -> None:
-    d, mem = metrics_world(plane, live_breach="rollback")
-    go_live(d, "1.0.0")
-    go_live(d, "1.1.0")
+    d, mem = live_rollback
     since = d.env("staging").current.since  # type: ignore[union-attr]
     _windows(d, mem, since, 3, release=None, **BAD)  # untagged: only time tells them apart
     d.tick("staging")
@@ -121,11 +129,9 @@ def test_live_breach_rollback_restores_the_previous_release_not_judged_on_bad_wi
 
 
 def test_a_live_breach_while_another_rollout_holds_the_lock_only_alerts(
-    plane: PlaneConfig,
+    live_rollback: tuple[Driver, Memory],
 ) -> None:
-    d, mem = metrics_world(plane, live_breach="rollback")
-    go_live(d, "1.0.0")
-    go_live(d, "1.1.0")
+    d, mem = live_rollback
     since = d.env("staging").current.since  # type: ignore[union-attr]
     d.command(type="release.create", version="1.2.0", commit=SHA, branch="main", author="alice")
     d.command(type="release.promote", release="1.2.0", env="staging", actor="alice")
@@ -171,11 +177,9 @@ def test_the_window_a_bake_began_in_counts_with_the_new_release_batches(
 
 
 def test_the_scheduler_tick_fans_out_and_one_broken_env_does_not_stop_the_others(
-    plane: PlaneConfig,
+    live_rollback: tuple[Driver, Memory],
 ) -> None:
-    d, mem = metrics_world(plane, live_breach="rollback")
-    go_live(d, "1.0.0")
-    go_live(d, "1.1.0")
+    d, mem = live_rollback
     since = d.env("staging").current.since  # type: ignore[union-attr]
     _windows(d, mem, since, 3, **BAD)
     read = d.w.uow.read_environment
@@ -188,6 +192,6 @@ def test_the_scheduler_tick_fans_out_and_one_broken_env_does_not_stop_the_others
     d.w.uow.read_environment = broken_in_dev  # type: ignore[method-assign]
     ticks = d.w.bus.ports.ticks
     d.tick()  # the scheduler's tick: no env
-    assert ticks.sent[-3:] == list(plane.environments)  # type: ignore[attr-defined]
+    assert ticks.sent[-3:] == list(d.w.bus.plane.environments)  # type: ignore[attr-defined]
     assert d.rollout("1.1.0", "staging").state is State.ROLLED_BACK
     assert list(ticks.failed) == ["dev"]  # type: ignore[attr-defined]
