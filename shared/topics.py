@@ -1,4 +1,4 @@
-"""The Pub/Sub topics of DESIGN.md §3 and the function target each one triggers (contract)."""
+"""The Pub/Sub topics (DESIGN.md §3, §8) and the function target each one triggers (contract)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,21 @@ PUBSUB_TRIGGERS: dict[str, str] = {
 ALL_TOPICS = (CLOUD_BUILDS, RELEASE_COMMANDS, MONITORING_TICKS, APP_METRICS, RELEASE_EVENTS)
 # The Firestore-triggered target (document writes of featureFlags/{flag} in each env project).
 FLAG_TRIGGER_TARGET = "on_flag_written"
+
+# Messages a trigger's subscription gave up on (max delivery attempts) go to `<topic>-dead-letter`,
+# whose subscription triggers `on_dead_letter`: it records them in `deadLetters`.
+DEAD_LETTER_SUFFIX = "-dead-letter"
+DEAD_LETTER_TARGET = "on_dead_letter"
+MAX_DELIVERY_ATTEMPTS = 10
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}{DEAD_LETTER_SUFFIX}"
+
+
+def source_topic(dead_letter: str) -> str | None:
+    """The topic a dead-letter topic collects for (None if `dead_letter` is not one)."""
+    if not dead_letter.endswith(DEAD_LETTER_SUFFIX):
+        return None
+    source = dead_letter.removesuffix(DEAD_LETTER_SUFFIX)
+    return source if source in PUBSUB_TRIGGERS else None

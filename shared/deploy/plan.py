@@ -24,11 +24,16 @@ from shared.deploy.catalog import (
 )
 from shared.deploy.inputs import SOURCE_ROOT, DeployInputs
 from shared.deploy.steps import Argv, Capture, Plan, Step
-from shared.topics import ALL_TOPICS, MONITORING_TICKS, RELEASE_EVENTS
+from shared.topics import (
+    ALL_TOPICS,
+    MAX_DELIVERY_ATTEMPTS,
+    MONITORING_TICKS,
+    RELEASE_EVENTS,
+    dead_letter_topic,
+)
 
 RUNTIME = "python311"
 FUNCTION_SOURCE = "functions/main.py"  # main.py is not at the source root: tell the buildpack
-MAX_DELIVERY_ATTEMPTS = 10
 DEAD_LETTER_RETENTION = "7d"
 SCHEDULER_JOB = "releasectl-monitoring-tick"
 TICK_SCHEDULE = "* * * * *"
@@ -40,10 +45,6 @@ APP_FIREBASE_CONFIG = "config/firebase.app.json"
 
 def email(account: str, project: str) -> str:
     return f"{account}@{project}.iam.gserviceaccount.com"
-
-
-def dead_letter_topic(topic: str) -> str:
-    return f"{topic}-dead-letter"
 
 
 def _var(name: str) -> str:

@@ -12,9 +12,9 @@ import functions.main as entrypoints
 from shared.deploy.catalog import SPECS, Scope, flag_function, pubsub_functions
 from shared.deploy.gcp import app
 from shared.deploy.inputs import make_inputs
-from shared.deploy.plan import build_plan, dead_letter_topic
+from shared.deploy.plan import build_plan
 from shared.deploy.steps import Plan
-from shared.topics import ALL_TOPICS, FLAG_TRIGGER_TARGET, PUBSUB_TRIGGERS
+from shared.topics import ALL_TOPICS, FLAG_TRIGGER_TARGET, PUBSUB_TRIGGERS, dead_letter_topic
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "deploy_gcp_dry_run.txt"
