@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.config import PlaneConfig, Settings
+from shared.dead_letters import DeadLetters
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus, Ports
 from shared.service.ports import ApprovalCheck, BuildPort, Clock, DeployTarget, UnitOfWork
@@ -72,10 +73,21 @@ def approvals(settings: Settings) -> ApprovalCheck:
     )
 
 
+def dead_letters(settings: Settings | None = None) -> DeadLetters:
+    """`deadLetters` in the control project (what `on_dead_letter` writes to)."""
+    from google.cloud import firestore
+
+    from shared.adapters.dead_letters import FirestoreDeadLetters
+
+    settings = settings or Settings()
+    return FirestoreDeadLetters(firestore.Client(project=settings.project))
+
+
 def from_settings(settings: Settings | None = None) -> MessageBus:
     """The bus with real adapters: Google Cloud, the local stack, or bare emulators."""
     from google.cloud import firestore
 
+    from shared.adapters.dead_letters import FirestoreDeadLetters
     from shared.adapters.firestore_store import FirestoreUnitOfWork
     from shared.adapters.migration_ledger import SchemaHistoryLedger
     from shared.adapters.pubsub import Publisher, PubSubEventPublisher, PubSubTickPublisher
@@ -97,5 +109,6 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
         approvals=approvals(settings),
         ticks=PubSubTickPublisher(publisher),
         migrations=SchemaHistoryLedger(settings),
+        letters=FirestoreDeadLetters(db),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)

@@ -66,6 +66,10 @@ class EnvConfig(_Strict):
     thresholds: Thresholds = Thresholds()
     # a confirmed breach once the release is `live`: always alert; roll back too if "rollback"
     live_breach: Literal["alert", "rollback"] = "alert"
+    # a bake whose metrics cannot be read this many ticks in a row (Argo Rollouts'
+    # consecutiveErrorLimit) rolls back, or waits for a person with "pause"
+    metrics_error_limit: int = Field(4, ge=1, le=100)
+    on_metrics_error: Literal["rollback", "pause"] = "rollback"
 
 
 class ControlConfig(_Strict):

@@ -1,22 +1,39 @@
-"""What every Pub/Sub-triggered function does: unwrap, decode, hand to the bus.
+"""The boundary every Pub/Sub-triggered function goes through: unwrap, decode, hand over.
 
-A message that can never be valid is dead-lettered and acknowledged (the function returns
-normally, so Pub/Sub gets a 2xx); any other exception escapes, and Pub/Sub redelivers.
+Decoding is pure, so a message that fails to decode (for any reason: bad JSON, a wrong schema,
+JSON nested too deep, an integer too long) can never succeed: it is dead-lettered and
+acknowledged at once (the function returns normally, so Pub/Sub gets a 2xx). Any other
+exception is transient (Firestore, the network): it is noted against the message and escapes,
+so Pub/Sub redelivers; if Pub/Sub gives up, `on_dead_letter` records the message with the
+error noted last (`record_exhausted`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from shared.dead_letters import (
+    DELIVERY_COUNT,
+    DeadLetter,
+    DeadLetters,
+    DeliveryFailure,
+    brief,
+    decoded,
+    fingerprint,
+    letter,
+)
 from shared.domain.builds import parse_build
 from shared.domain.commands import parse_command
 from shared.domain.messages import BuildStatusChanged, MonitoringTick
 from shared.errors import Refused
 from shared.service.messagebus import MessageBus
 from shared.service.ports import Processed
+from shared.topics import source_topic
 from shared.transport import PubSubMessage, unwrap
 
 Decode = Callable[[PubSubMessage], object]
@@ -42,7 +59,8 @@ def decode_tick(msg: PubSubMessage) -> object:
 
 def deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: Decode) -> Processed:
     start = time.perf_counter()
-    record = _deliver(bus, event_id, data, topic=topic, decode=decode)
+    with noting_failures(bus.ports.letters, topic, event_id, data, bus.clock):
+        record = _deliver(bus, event_id, data, topic=topic, decode=decode)
     log.info(
         "delivered: %s",
         record.outcome,
@@ -59,13 +77,13 @@ def deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: De
 
 def _deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: Decode) -> Processed:
     try:
-        message = unwrap(event_id, data)
+        message = decoded(lambda raw: unwrap(event_id, raw), data, what="Pub/Sub envelope")
     except Refused as exc:
         return bus.refuse(
             exc.reason, event_id=event_id, topic=topic, payload=raw_bytes(data), attributes={}
         )
     try:
-        typed = decode(message)
+        typed = decoded(decode, message, what=f"{topic} message")
     except Refused as exc:
         return bus.refuse(
             exc.reason,
@@ -84,8 +102,40 @@ def raw_bytes(data: Any) -> bytes:
     return data if isinstance(data, bytes) else str(data).encode()
 
 
+@contextmanager
+def noting_failures(
+    letters: DeadLetters, topic: str, event_id: str, data: Any, clock: Callable[[], datetime]
+) -> Iterator[None]:
+    """Let a transient failure escape (Pub/Sub redelivers), noting it first, best effort, so that
+    the dead letter can name it if the delivery attempts run out."""
+    try:
+        yield
+    except Exception as exc:
+        log.exception(
+            "delivery failed, Pub/Sub will redeliver: %s",
+            brief(exc),
+            extra={"event_id": event_id, "topic": topic},
+        )
+        try:
+            message = unwrap(event_id, data)
+            key = fingerprint(topic, message.data, message.attributes)
+            failure = DeliveryFailure(
+                fingerprint=key, topic=topic, event_id=event_id, error=brief(exc), at=clock()
+            )
+            letters.note_failure(failure)
+        except Exception as note_exc:  # the store may be what failed: the error still escapes
+            log.warning("failure not noted: %s", brief(note_exc), extra={"event_id": event_id})
+        raise
+
+
 class Consumer(Protocol):
     """A Pub/Sub consumer outside the release bus (notifications, metrics)."""
+
+    @property
+    def letters(self) -> DeadLetters: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
 
     def refuse(
         self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]
@@ -94,11 +144,48 @@ class Consumer(Protocol):
     def handle(self, message: PubSubMessage) -> object: ...
 
 
-def consume(consumer: Consumer, event_id: str, data: Any) -> None:
+def consume(consumer: Consumer, event_id: str, data: Any, *, topic: str) -> None:
     """Unwrap the Pub/Sub message and hand it over; a broken envelope is dead-lettered."""
+    with noting_failures(consumer.letters, topic, event_id, data, consumer.clock):
+        try:
+            message = decoded(lambda raw: unwrap(event_id, raw), data, what="Pub/Sub envelope")
+        except Refused as exc:
+            consumer.refuse(event_id, exc.reason, raw_bytes(data), {})
+            return
+        consumer.handle(message)
+
+
+def record_exhausted(
+    letters: DeadLetters,
+    event_id: str,
+    data: Any,
+    *,
+    dead_letter_topic: str,
+    now: datetime | None = None,
+) -> DeadLetter:
+    """`on_dead_letter`: a message Pub/Sub gave up on after its delivery attempts, recorded in
+    `deadLetters` under its own topic, with the error its last failed delivery noted."""
+    topic = source_topic(dead_letter_topic) or dead_letter_topic
+    broken: str | None = None
     try:
-        message = unwrap(event_id, data)
+        message = decoded(lambda raw: unwrap(event_id, raw), data, what="Pub/Sub envelope")
     except Refused as exc:
-        consumer.refuse(event_id, exc.reason, raw_bytes(data), {})
-        return
-    consumer.handle(message)
+        message = PubSubMessage(event_id, raw_bytes(data), {})
+        broken = exc.reason
+    count = message.attributes.get(DELIVERY_COUNT, "")
+    attempts = int(count) if count.isdigit() and len(count) < 6 else None
+    failure = letters.last_failure(fingerprint(topic, message.data, message.attributes))
+    reason = "delivery attempts exhausted" + (f" ({attempts} deliveries)" if attempts else "")
+    dead = letter(
+        event_id=failure.event_id if failure else event_id,
+        topic=topic,
+        reason=f"{reason}; {broken}" if broken else reason,
+        payload=message.data,
+        attributes=message.attributes,
+        now=now or datetime.now(UTC),
+        delivery_attempts=attempts,
+        last_error=failure.error if failure else None,
+    )
+    letters.put(dead)
+    log.error("%s: %s", dead.reason, dead.last_error or "no error noted", extra={"topic": topic})
+    return dead

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.dead_letters import decoded
 from shared.errors import Refused
 
 
@@ -27,10 +28,7 @@ class PubSubMessage:
 def unwrap(event_id: str, data: Any) -> PubSubMessage:
     """The Pub/Sub message inside a CloudEvent's data; `Refused` if it is not one."""
     if isinstance(data, bytes | str):
-        try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Refused("CloudEvent data is not JSON") from None
+        data = decoded(_json, data, what="CloudEvent data")
     message = data.get("message") if isinstance(data, dict) else None
     if not isinstance(message, dict):
         raise Refused("CloudEvent data has no Pub/Sub `message` object")
@@ -43,6 +41,13 @@ def unwrap(event_id: str, data: Any) -> PubSubMessage:
     if not isinstance(attributes, dict):
         raise Refused("Pub/Sub message attributes must be an object")
     return PubSubMessage(event_id, body, {str(k): str(v) for k, v in attributes.items()})
+
+
+def _json(raw: bytes | str) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Refused("CloudEvent data is not JSON") from None
 
 
 Decoder = Callable[[PubSubMessage], object]

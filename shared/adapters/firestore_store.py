@@ -1,7 +1,8 @@
 """Release state in Firestore: the unit of work and the transaction view (DESIGN.md §4).
 
 Layout: `releases/{id}`, `releases/{id}/rollouts/{env}`, `releases/{id}/history/{seq}`,
-`environments/{env}`, `processedEvents/{eventId}` (with the outbox), `deadLetters/{eventId}`.
+`environments/{env}`, `processedEvents/{topic}:{eventId}` (with the outbox),
+`deadLetters/{topic}:{eventId}`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
+from shared.dead_letters import INTERNAL, DeadLetter, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
-from shared.service.ports import DeadLetter, Processed
+from shared.service.ports import Processed
 
 T = TypeVar("T")
 RELEASES, ROLLOUTS, HISTORY = "releases", "rollouts", "history"
 # releases/{id}/deployments/{env}: written by the deploy build, read when it succeeds
 DEPLOYMENTS = "deployments"
-ENVIRONMENTS, PROCESSED, DEAD_LETTERS = "environments", "processedEvents", "deadLetters"
+ENVIRONMENTS, PROCESSED = "environments", "processedEvents"
+__all__ = ["DEAD_LETTERS", "ENVIRONMENTS", "PROCESSED", "FirestoreUnitOfWork"]
 # Contention on one environment's lock is normal (concurrent promotions); retry generously.
 MAX_ATTEMPTS = 30
 
@@ -60,15 +64,12 @@ class _Refs:
     def env(self, env: str) -> Any:
         return self.db.collection(ENVIRONMENTS).document(env)
 
-    def processed(self, event_id: str) -> Any:
-        return self.db.collection(PROCESSED).document(_doc_id(event_id))
+    def processed(self, key: str) -> Any:
+        return self.db.collection(PROCESSED).document(doc_id(key))
 
-    def dead_letter(self, event_id: str) -> Any:
-        return self.db.collection(DEAD_LETTERS).document(_doc_id(event_id))
-
-
-def _doc_id(event_id: str) -> str:
-    return event_id.replace("/", "|")  # follow-up ids contain '/', which Firestore ids may not
+    def legacy(self, topic: str, event_id: str) -> Any | None:
+        """Where the event was recorded before ids were per topic (by its message id alone)."""
+        return None if topic == INTERNAL else self.processed(event_id)
 
 
 class FirestoreTx:
@@ -88,8 +89,11 @@ class FirestoreTx:
         for snap in self._refs.db.get_all(refs, transaction=self._tx):
             self._snaps[snap.reference.path] = snap.to_dict() if snap.exists else None
 
-    def prefetch(self, event_id: str, release: str | None, env: str | None) -> None:
-        refs = [self._refs.processed(event_id)]
+    def prefetch(self, topic: str, event_id: str, release: str | None, env: str | None) -> None:
+        refs = [self._refs.processed(event_key(topic, event_id))]
+        legacy = self._refs.legacy(topic, event_id)
+        if legacy is not None:
+            refs.append(legacy)
         if release:
             refs.append(self._refs.release(release))
         if env:
@@ -98,8 +102,12 @@ class FirestoreTx:
             refs.append(self._refs.rollout(release, env))
         self._load([r for r in refs if r.path not in self._snaps])
 
-    def processed(self, event_id: str) -> Processed | None:
-        data = self._read(self._refs.processed(event_id))
+    def processed(self, topic: str, event_id: str) -> Processed | None:
+        data = self._read(self._refs.processed(event_key(topic, event_id)))
+        legacy = self._refs.legacy(topic, event_id)
+        if data is None and legacy is not None:
+            old = self._read(legacy)
+            data = old if old and old.get("topic") == topic else None
         return Processed.model_validate(data) if data else None
 
     def release(self, version: str) -> Release | None:
@@ -134,7 +142,7 @@ class FirestoreTx:
         self._writes.append((ref, entry.to_doc()))
 
     def mark_processed(self, record: Processed) -> None:
-        self._writes.append((self._refs.processed(record.event_id), record.to_doc()))
+        self._writes.append((self._refs.processed(record.key), record.to_doc()))
 
     def flush(self) -> bool:
         """Stage the writes on the transaction; False if there is nothing to write."""
@@ -160,35 +168,61 @@ class FirestoreUnitOfWork:
         # The client library retries an aborted transaction at once, with no backoff: under
         # contention (ten promotions racing for one environment's lock) that livelocks. One
         # attempt per try, retried here with jittered exponential backoff, lets one win.
+        try:
+            result: T = self._retrying(lambda: run(self.db.transaction(max_attempts=1)))
+        except _ReadOnly as read_only:
+            return cast(T, read_only.result)
+        return result
+
+    @staticmethod
+    def _retrying(attempt: Callable[[], T]) -> T:
         retrying = Retrying(
             retry=retry_if_exception(_contended),
             wait=wait_random_exponential(multiplier=0.02, max=1.0),
             stop=stop_after_attempt(MAX_ATTEMPTS),
             reraise=True,
         )
-        try:
-            result: T = retrying(lambda: run(self.db.transaction(max_attempts=1)))
-        except _ReadOnly as read_only:
-            return cast(T, read_only.result)
-        return result
+        return retrying(attempt)
 
-    def finish_effects(self, event_id: str) -> None:
-        self._refs.processed(event_id).update({"effectsDone": True})
+    def finish_effects(self, key: str) -> None:
+        self._refs.processed(key).update({"effectsDone": True, "claimedUntil": None})
+
+    def claim(self, key: str, now: datetime, until: datetime) -> Processed | None:
+        ref = self._refs.processed(key)
+
+        @firestore.transactional
+        def take(transaction: Any) -> Processed | None:
+            snap = ref.get(transaction=transaction)
+            record = Processed.model_validate(snap.to_dict()) if snap.exists else None
+            if record is None or record.effects_done:
+                return None
+            if record.claimed_until is not None and record.claimed_until > now:
+                return None
+            transaction.update(ref, {"claimedUntil": until})
+            return record.model_copy(update={"claimed_until": until})
+
+        taken: Processed | None = self._retrying(lambda: take(self.db.transaction(max_attempts=1)))
+        return taken
+
+    def release_claim(self, key: str) -> None:
+        self._refs.processed(key).update({"claimedUntil": firestore.SERVER_TIMESTAMP})
 
     def refuse(self, record: Processed, letter: DeadLetter) -> None:
         batch = self.db.batch()
-        batch.set(self._refs.dead_letter(letter.event_id), letter.to_doc())
-        batch.set(self._refs.processed(record.event_id), record.to_doc())
+        batch.set(letter_ref(self.db, letter), letter.to_doc())
+        batch.set(self._refs.processed(record.key), record.to_doc())
         batch.commit()
 
-    def unfinished(self, older_than: datetime, limit: int) -> list[Processed]:
+    def unfinished(self, now: datetime, limit: int) -> list[Processed]:
+        # index: processedEvents (effectsDone, claimedUntil) in firestore.indexes.json
         query = (
             self.db.collection(PROCESSED)
             .where(filter=FieldFilter("effectsDone", "==", False))
+            .where(filter=FieldFilter("claimedUntil", "<=", now))
+            .order_by("claimedUntil")
             .limit(limit)
         )
-        records = [Processed.model_validate(s.to_dict()) for s in query.stream()]
-        return [r for r in records if r.at < older_than]
+        return [Processed.model_validate(s.to_dict()) for s in query.stream()]
 
     def record_deployment(
         self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str

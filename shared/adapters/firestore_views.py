@@ -15,8 +15,9 @@ from shared.adapters.firestore_store import (
     ROLLOUTS,
 )
 from shared.config import PlaneConfig
+from shared.dead_letters import DeadLetter, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
-from shared.service.ports import DeadLetter, Processed
+from shared.service.ports import Processed
 
 
 class EnvStatus(BaseModel):
@@ -90,8 +91,8 @@ def release_view(db: Any, version: str) -> ReleaseView | None:
     )
 
 
-def processed(db: Any, event_id: str) -> Processed | None:
-    snap = db.collection(PROCESSED).document(event_id).get()
+def processed(db: Any, topic: str, event_id: str) -> Processed | None:
+    snap = db.collection(PROCESSED).document(doc_id(event_key(topic, event_id))).get()
     return Processed.model_validate(snap.to_dict()) if snap.exists else None
 
 

@@ -48,7 +48,7 @@ def send(command: Command, *, wait: bool, timeout: float) -> None:
     if not wait:
         return
     deadline = time.monotonic() + timeout
-    record = _poll(lambda: views.processed(context.db(), message_id), deadline)
+    record = _poll(lambda: views.processed(context.db(), topic, message_id), deadline)
     if record is None:
         _fail(
             f"timed out after {timeout:.0f}s: the command was not handled (are the functions up?)"

@@ -16,7 +16,6 @@ from shared.domain.effects import (
     BreachAlert,
     Effect,
     PublishEvent,
-    RecordMigrations,
     ReleaseEvent,
     Restore,
     RunGates,
@@ -141,6 +140,13 @@ class Change:
         self.env.lock = self.env.lease(rollout, self.now, minutes)
         self.env_changed = True
 
+    def renew_lock(self) -> None:
+        """Extend the lease of the lock this rollout holds (or held, if nobody took it since
+        it lapsed); a lock someone else holds now is left alone."""
+        holder = self.env.holder(self.now)
+        if holder is None or self.env.held_by(self.current(), self.now):
+            self._claim_lock()
+
     def _free_lock(self) -> None:
         if self.env.lock is not None and self.env.held_by(self.current(), self.now):
             self.env.lock = None
@@ -232,9 +238,6 @@ class Change:
             self.set_step("flags", "turning_on", detail={"spec": spec})
             self.effects.append(SetFlags(**self._coords(), flags=spec))
         self.env_changed = True
-
-    def record_migrations(self) -> None:
-        self.effects.append(RecordMigrations(**self._coords()))
 
     def alert(self, key: str, reason: str, report: StepReport) -> None:
         """Tell people about a breach (`release-events`, `monitoring.breach`); `key` is the

@@ -88,7 +88,10 @@ class Alert(_Effect):
 
 class RecordMigrations(_Effect):
     """Read which migrations the release's migrate build applied to the env (its schema
-    history) and record them on the rollout's `migrate` step."""
+    history) and record them on the rollout's `migrate` step.
+
+    Legacy: no longer asked for (the migrate success carries it); kept so that outboxes
+    written before are still carried out."""
 
     kind: Literal["record_migrations"] = "record_migrations"
 

@@ -45,6 +45,9 @@ class StepReport(_Message):
 
 class BuildStatusChanged(_Message):
     build: Build
+    # a migrate build's success: what it applied to the env, read from the env's schema history
+    # before the transition (`versions`, `schemaVersion`, `snapshot`, or `error`)
+    migrations: dict[str, Any] | None = None
 
 
 class _StepResult(_Message):
@@ -71,6 +74,7 @@ class BakeVerdict(_StepResult):
 
     kind: Literal["bake"] = "bake"
     finished: bool
+    error: str | None = None  # the metrics source could not be read (the report says so too)
 
 
 class LiveBreach(_StepResult):
@@ -96,7 +100,10 @@ class FlagsSet(_Message):
 
 class MigrationsRecorded(_Message):
     """What a release's migrate build applied to an env: `versions`, `schemaVersion`, the
-    pre-run `snapshot`, or `error` when the schema history could not be read."""
+    pre-run `snapshot`, or `error` when the schema history could not be read.
+
+    Legacy: a migrate success now carries this itself (`BuildStatusChanged.migrations`); kept
+    for outboxes written before, which still hold a `RecordMigrations` effect."""
 
     kind: Literal["migrations"] = "migrations"
     release: str

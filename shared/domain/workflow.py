@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.domain.builds import Build, CiBuild, StepBuild, rank
 from shared.domain.change import RELEASE_FLAGS, Change, restore_target
@@ -168,12 +169,17 @@ _BUILD_STEP_STATE = {"migrate": State.MIGRATING, "deploy": State.DEPLOYING}
 
 
 def build_progress(
-    c: Change, origin: StepBuild, build: Build, artifacts: dict[str, str] | None = None
+    c: Change,
+    origin: StepBuild,
+    build: Build,
+    artifacts: dict[str, str] | None = None,
+    migrations: dict[str, Any] | None = None,
 ) -> None:
     """Record a build status; a final one moves the rollout on. Never moves backwards.
 
     `artifacts` are what a successful deploy build recorded as now serving: the references a
-    later rollback of this environment restores.
+    later rollback of this environment restores. `migrations`: what a successful migrate
+    build applied (evidence, recorded by the same transition).
     """
     r = c.current()
     if r.attempt != origin.attempt:
@@ -195,6 +201,7 @@ def build_progress(
         detail={
             **({"logUrl": build.log_url} if build.log_url else {}),
             **({"artifacts": artifacts} if artifacts and build.succeeded else {}),
+            **({"applied": migrations} if migrations is not None and build.succeeded else {}),
         },
     )
     if not build.final or r.state is not _BUILD_STEP_STATE[origin.step]:
@@ -202,8 +209,6 @@ def build_progress(
     if build.succeeded:
         nxt = State.DEPLOYING if origin.step == "migrate" else State.VERIFYING
         c.move(nxt, actor="cloud-build")
-        if origin.step == "migrate":  # after the deploy build starts: the record is evidence
-            c.record_migrations()
     elif origin.step == "migrate":
         c.move(State.FAILED, actor="cloud-build", reason=build.failure_reason())
     else:
@@ -291,8 +296,22 @@ def restore_completed(c: Change, msg: RestoreCompleted) -> None:
 
 
 def bake_verdict(c: Change, msg: BakeVerdict) -> None:
+    """One tick of a bake. It renews the rollout's lock (a bake is never orphaned), counts a
+    metrics source that cannot be read (a good read resets the count) and acts at the limit;
+    otherwise a confirmed breach rolls back and the end of the bake goes live."""
     if not _expecting(c, State.BAKING, msg):
         return
+    c.renew_lock()
+    step = c.current().steps.get("bake")
+    if step is not None and step.status == "paused":
+        c.note = f"{c.what}: bake paused ({step.reason}); waits for a person"
+        return
+    errors = int(step.detail.get("consecutiveErrors", 0)) if step else 0
+    if msg.error is not None:
+        _bake_error(c, msg, errors + 1)
+        return
+    if errors:
+        c.set_step("bake", "running", detail={"consecutiveErrors": 0})
     report = msg.report
     if report.ran and not report.ok:
         c.set_step("bake", "failed", finished_at=c.now, detail=_report_detail(report))
@@ -304,6 +323,25 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
         status = "passed" if report.ran else "inconclusive"
         c.set_step("bake", status, finished_at=c.now, detail=_report_detail(report))
         c.move(State.LIVE, actor="monitoring", reason=None if report.ran else report.summary)
+
+
+def _bake_error(c: Change, msg: BakeVerdict, errors: int) -> None:
+    limit = c.cfg.metrics_error_limit
+    detail = {"consecutiveErrors": errors, "lastError": msg.error}
+    if errors < limit:
+        c.set_step("bake", "running", detail=detail)
+        c.note = f"{c.what}: metrics unreadable ({errors}/{limit}): {msg.error}"
+        return
+    reason = f"metrics unreadable {errors} ticks in a row (limit {limit}): {msg.error}"
+    if c.cfg.on_metrics_error == "pause":
+        c.set_step("bake", "paused", reason=reason, detail=detail)
+        key = f"{c.release.version}/{c.cfg.name}/{c.current().attempt}/bake-paused"
+        c.alert(key, f"bake paused: {reason}", msg.report)
+        c.note = f"{c.what}: bake paused: {reason}"
+        return
+    c.set_step("bake", "failed", finished_at=c.now, reason=reason, detail=detail)
+    target = restore_target(c.env, c.current(), None)
+    c.begin_rollback(target, actor="monitoring", reason=reason)
 
 
 def live_breach(c: Change, msg: LiveBreach) -> None:

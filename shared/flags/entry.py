@@ -1,7 +1,8 @@
 """What `functions/main.py:on_flag_written` calls: decode, resolve the env, run the guard.
 
-A write that can never be judged (not a flag document, a project no environment uses) is
-logged and acknowledged; anything else that fails raises, so the trigger retries.
+A write that can never be judged (an event that does not decode, not a flag document, a
+project no environment uses) is dead-lettered and acknowledged; anything else that fails
+raises, so the trigger retries.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from shared.config import PlaneConfig, Settings
+from shared.dead_letters import DeadLetters, decoded, refuse
 from shared.errors import Refused
 from shared.flags.audit import AuditEntry
 from shared.flags.events import decode_flag_write
@@ -21,6 +23,9 @@ from shared.flags.notices import PubSubFlagNotices
 from shared.flags.store import FirestoreFlagStore
 
 log = logging.getLogger(__name__)
+# dead letters of the flag guard are filed under its trigger, as Pub/Sub ones under their topic
+FLAG_WRITES = "featureFlags"
+_KEPT_ATTRIBUTES = ("id", "source", "subject", "type", "time")
 
 
 @cache
@@ -50,14 +55,31 @@ def env_of(plane: PlaneConfig, project: str) -> str:
     raise Refused(f"project {project!r} belongs to no configured environment")
 
 
-def handle_flag_event(attributes: Mapping[str, Any], data: Any) -> AuditEntry | None:
+@cache
+def _letters() -> DeadLetters:
+    from shared.bootstrap import dead_letters
+
+    return dead_letters(_settings())
+
+
+def handle_flag_event(
+    attributes: Mapping[str, Any], data: Any, letters: DeadLetters | None = None
+) -> AuditEntry | None:
     try:
-        write = decode_flag_write(attributes, data)
+        write = decoded(lambda raw: decode_flag_write(attributes, raw), data, what="flag write")
         if not write.event_id:
             raise Refused("Firestore event without an id")
         env = env_of(_settings().plane, write.project)
     except Refused as exc:
-        log.error("flag write refused: %s", exc.reason, extra={"event_id": attributes.get("id")})
+        refuse(
+            letters or _letters(),
+            exc.reason,
+            event_id=str(attributes.get("id") or "unknown"),
+            topic=FLAG_WRITES,
+            payload=data if isinstance(data, bytes) else str(data).encode(),
+            attributes={k: str(v) for k, v in attributes.items() if k in _KEPT_ATTRIBUTES},
+            now=datetime.now(UTC),
+        )
         return None
     return guard_flag_write(
         write, env=env, store=_store(write.project), notices=_notices(), now=datetime.now(UTC)

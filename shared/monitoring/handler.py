@@ -4,39 +4,23 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from shared.config import PlaneConfig
+from shared.dead_letters import DeadLetters, decoded, refuse
 from shared.errors import Refused
 from shared.gates.checks_file import ChecksConfig
 from shared.monitoring.batch import MetricsBatch, check_window, parse_batch
-from shared.redaction import redact
-from shared.service.ports import Clock, DeadLetter
+from shared.service.ports import Clock
 from shared.topics import APP_METRICS
 from shared.transport import PubSubMessage
 
 log = logging.getLogger(__name__)
-PAYLOAD_CAP = 4096
 Outcome = Literal["stored", "refused"]
 
 
 class BatchSink(Protocol):
     def put(self, batch: MetricsBatch, received_at: datetime) -> None: ...
-
-
-class LetterBox(Protocol):
-    def put(self, letter: DeadLetter) -> None: ...
-
-
-class FirestoreLetterBox:
-    """`deadLetters/{eventId}` in the control project, like the core's refused messages."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
-
-    def put(self, letter: DeadLetter) -> None:
-        doc_id = letter.event_id.replace("/", "|")
-        self.db.collection("deadLetters").document(doc_id).set(letter.to_doc())
 
 
 class MetricsHandler:
@@ -46,7 +30,7 @@ class MetricsHandler:
         plane: PlaneConfig,
         checks: ChecksConfig,
         sink: BatchSink,
-        letters: LetterBox,
+        letters: DeadLetters,
         clock: Clock,
     ) -> None:
         self.plane, self.checks, self.sink, self.letters = plane, checks, sink, letters
@@ -72,7 +56,7 @@ class MetricsHandler:
         A storage error escapes, so Pub/Sub redelivers (the write is idempotent by batch id).
         """
         try:
-            batch = self.validate(message.data)
+            batch = decoded(self.validate, message.data, what="metrics batch")
         except Refused as exc:
             self.refuse(message.event_id, exc.reason, message.data, message.attributes)
             return "refused"
@@ -83,13 +67,12 @@ class MetricsHandler:
     def refuse(
         self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]
     ) -> None:
-        letter = DeadLetter(
+        refuse(
+            self.letters,
+            reason,
             event_id=event_id,
-            reason=reason,
             topic=APP_METRICS,
-            received_at=self.clock(),
-            payload=redact(payload.decode("utf-8", errors="replace"))[:PAYLOAD_CAP],
-            attributes={k: redact(v)[:200] for k, v in attributes.items()},
+            payload=payload,
+            attributes=attributes,
+            now=self.clock(),
         )
-        self.letters.put(letter)
-        log.warning("metrics batch refused: %s", reason, extra={"event_id": event_id})

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.adapters.dead_letters import FirestoreDeadLetters
 from shared.config import EnvConfig, Settings
 from shared.gates.checks_file import ChecksConfig, load_for
 from shared.monitoring.bake import MetricsBakeAnalysis
 from shared.monitoring.batch import MetricsBatch
-from shared.monitoring.handler import FirestoreLetterBox, MetricsHandler
+from shared.monitoring.handler import MetricsHandler
 from shared.monitoring.ports import MetricsSource
 from shared.monitoring.store import FirestoreMetrics
 from shared.service.ports import Clock
@@ -78,6 +79,6 @@ def metrics_handler(
         plane=settings.plane,
         checks=checks or load_for(settings.plane),
         sink=FirestoreMetrics(db),
-        letters=FirestoreLetterBox(db),
+        letters=FirestoreDeadLetters(db),
         clock=clock,
     )

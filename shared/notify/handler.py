@@ -18,19 +18,19 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from shared.config import PlaneConfig
+from shared.dead_letters import DeadLetters, decoded, refuse
 from shared.domain.model import Rollout
 from shared.errors import Refused
 from shared.notify import channels, render
 from shared.notify.config import DiscordChannel, NotifyConfig, SlackChannel
 from shared.notify.events import Ignored, Notice, decode
-from shared.notify.ledger import DeadLetterSink, Delivery, SentLog
+from shared.notify.ledger import Delivery, SentLog
 from shared.redaction import redact
-from shared.service.ports import Clock, DeadLetter
+from shared.service.ports import Clock
+from shared.topics import RELEASE_EVENTS
 from shared.transport import PubSubMessage
 
 log = logging.getLogger(__name__)
-TOPIC = "release-events"
-DEAD_LETTER_PAYLOAD_CAP = 4096
 
 
 def utcnow() -> datetime:
@@ -64,7 +64,7 @@ class Notifier:
     plane: PlaneConfig
     control_project: str
     ledger: SentLog
-    dead_letters: DeadLetterSink
+    letters: DeadLetters
     secrets: SecretSource
     http: httpx.Client
     rollouts: RolloutReader | None = None
@@ -74,22 +74,20 @@ class Notifier:
         self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]
     ) -> Outcome:
         """Dead-letter a message that can never be valid, and acknowledge it."""
-        text = redact(payload.decode("utf-8", errors="replace"))[:DEAD_LETTER_PAYLOAD_CAP]
-        letter = DeadLetter(
+        dead = refuse(
+            self.letters,
+            reason,
             event_id=event_id,
-            reason=redact(reason),
-            topic=TOPIC,
-            received_at=self.clock(),
-            payload=text,
-            attributes={k: redact(v)[:200] for k, v in attributes.items()},
+            topic=RELEASE_EVENTS,
+            payload=payload,
+            attributes=attributes,
+            now=self.clock(),
         )
-        self.dead_letters.put(letter)
-        log.warning("refused: %s", reason, extra={"event_id": event_id, "topic": TOPIC})
-        return Outcome("refused", letter.reason)
+        return Outcome("refused", dead.reason)
 
     def handle(self, msg: PubSubMessage) -> Outcome:
         try:
-            notice = decode(msg)
+            notice = decoded(decode, msg, what="release event")
         except Refused as exc:
             return self.refuse(msg.event_id, exc.reason, msg.data, msg.attributes)
         if isinstance(notice, Ignored):

@@ -11,10 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from shared.domain.model import Doc
-from shared.service.ports import DeadLetter
 
 NOTIFICATIONS = "notifications"
-DEAD_LETTERS = "deadLetters"  # the same collection the core dead-letters into
 Status = Literal["sending", "sent", "rejected", "failed", "misconfigured"]
 
 
@@ -46,10 +44,6 @@ class SentLog(Protocol):
         ...
 
     def finish(self, record: Delivery) -> None: ...
-
-
-class DeadLetterSink(Protocol):
-    def put(self, letter: DeadLetter) -> None: ...
 
 
 def _errors() -> tuple[type[Exception], type[Exception]]:
@@ -88,11 +82,3 @@ class FirestoreSentLog:
 
     def finish(self, record: Delivery) -> None:
         self._ref(record).set(record.to_doc())
-
-
-class FirestoreDeadLetters:
-    def __init__(self, db: Any) -> None:
-        self.db = db
-
-    def put(self, letter: DeadLetter) -> None:
-        self.db.collection(DEAD_LETTERS).document(letter.event_id).set(letter.to_doc())

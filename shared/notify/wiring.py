@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 
+from shared.adapters.dead_letters import FirestoreDeadLetters
 from shared.config import PlaneConfig, Settings
 from shared.domain.model import Rollout
 from shared.notify.config import DEFAULT_NOTIFY_FILE, load_notify_config
 from shared.notify.handler import Notifier
-from shared.notify.ledger import FirestoreDeadLetters, FirestoreSentLog
+from shared.notify.ledger import FirestoreSentLog
 from shared.secrets import service as secrets
 from shared.secrets.port import SecretStore
 
@@ -63,7 +64,7 @@ def from_settings(settings: Settings | None = None) -> Notifier:
         plane=plane,
         control_project=settings.project,
         ledger=FirestoreSentLog(db),
-        dead_letters=FirestoreDeadLetters(db),
+        letters=FirestoreDeadLetters(db),
         secrets=StoreSecrets(plane, secrets.SecretsSettings()),
         http=httpx.Client(),
         rollouts=FirestoreRollouts(db),

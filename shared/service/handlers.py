@@ -147,7 +147,7 @@ def build_status(msg: BuildStatusChanged, ctx: Context) -> None:
         artifacts = None
         if source.step == "deploy" and msg.build.succeeded:
             artifacts = ctx.tx.deployment(source.release, source.env, source.attempt)
-        workflow.build_progress(c, source, msg.build, artifacts)
+        workflow.build_progress(c, source, msg.build, artifacts, msg.migrations)
         ctx.save(c)
     elif isinstance(source, CiBuild):
         _ci_build(msg, source, ctx)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.config import EnvConfig, PlaneConfig
+from shared.dead_letters import INTERNAL, DeadLetters, brief, event_key, letter
 from shared.domain import workflow
+from shared.domain.builds import StepBuild, origin
 from shared.domain.commands import ApproveRelease, RejectRelease
 from shared.domain.effects import (
     Alert,
@@ -26,6 +28,7 @@ from shared.domain.effects import (
 )
 from shared.domain.messages import (
     BakeVerdict,
+    BuildStatusChanged,
     FlagsSet,
     GatesCompleted,
     LiveBreach,
@@ -37,15 +40,13 @@ from shared.domain.messages import (
 )
 from shared.domain.model import Release, Rollout
 from shared.domain.states import DEPLOYED_SOMETHING, State
-from shared.errors import Refused
-from shared.redaction import redact
+from shared.errors import ConfigError, Refused
 from shared.service import handlers
 from shared.service.ports import (
     ApprovalCheck,
     BakeAnalysis,
     BuildPort,
     Clock,
-    DeadLetter,
     DeployTarget,
     EventPublisher,
     GateRunner,
@@ -59,9 +60,11 @@ from shared.service.ports import (
 )
 
 log = logging.getLogger(__name__)
-DEAD_LETTER_PAYLOAD_CAP = 4096
-# An outbox still not done this long after its commit was left by a crash: the tick finishes it.
-STALE_OUTBOX = timedelta(minutes=1)
+# How long the runner that committed an outbox (or took it over) has to carry it out before the
+# tick's sweep may take it: longer than any function's timeout (300 s), so a slow gate or smoke
+# run is never run twice at once.
+OUTBOX_LEASE = timedelta(minutes=10)
+SWEEP_BATCH = 20
 
 
 @dataclass
@@ -76,6 +79,7 @@ class Ports:
     approvals: ApprovalCheck
     ticks: TickPublisher
     migrations: MigrationLedger
+    letters: DeadLetters
 
 
 class MessageBus:
@@ -94,8 +98,9 @@ class MessageBus:
         if isinstance(message, MonitoringTick):
             return self._tick(message, event_id, topic)
         unsigned = self._signature(message)  # verified outside the transaction: it may fetch keys
+        message = self._with_migrations(message)
         try:
-            record = self.uow.atomically(
+            record, fresh = self.uow.atomically(
                 lambda tx: self._apply(tx, message, event_id, topic, unsigned)
             )
         except Refused as exc:
@@ -106,7 +111,8 @@ class MessageBus:
                 payload=payload,
                 attributes=attributes or {},
             )
-        self._carry_out(record)
+        # a fresh outbox is this runner's (claimed in its transaction); a redelivery's is not
+        self._carry_out(record, claimed=fresh)
         return record
 
     def refuse(
@@ -120,21 +126,40 @@ class MessageBus:
     ) -> Processed:
         """Dead-letter a message that can never be valid, and remember it was handled."""
         now = self.clock()
-        text = redact(payload.decode("utf-8", errors="replace"))[:DEAD_LETTER_PAYLOAD_CAP]
-        letter = DeadLetter(
+        dead = letter(
             event_id=event_id,
-            reason=reason,
             topic=topic,
-            received_at=now,
-            payload=text,
-            attributes={k: redact(v)[:200] for k, v in attributes.items()},
+            reason=reason,
+            payload=payload,
+            attributes=attributes,
+            now=now,
         )
-        record = Processed(event_id=event_id, topic=topic, at=now, outcome="refused", note=reason)
-        self.uow.refuse(record, letter)
-        log.warning("refused: %s", reason, extra={"event_id": event_id, "topic": topic})
+        record = Processed(
+            event_id=event_id, topic=topic, at=now, outcome="refused", note=dead.reason
+        )
+        self.uow.refuse(record, dead)
+        log.warning("refused: %s", dead.reason, extra={"event_id": event_id, "topic": topic})
         return record
 
     # -- the transaction ---------------------------------------------------------------------
+
+    def _with_migrations(self, message: object) -> object:
+        """A migrate build's success carries what the build applied (the env's schema
+        history, read here, outside the transaction): recorded by the same transition."""
+        if not isinstance(message, BuildStatusChanged) or not message.build.succeeded:
+            return message
+        try:
+            source = origin(message.build)
+        except Refused:
+            return message  # the handler refuses it with the reason
+        if not isinstance(source, StepBuild) or source.step != "migrate":
+            return message
+        try:
+            cfg = self.plane.env(source.env)
+        except ConfigError:
+            return message
+        applied = self.ports.migrations.applied(source.release, cfg)
+        return message.model_copy(update={"migrations": applied})
 
     def _signature(self, message: object) -> Refused | None:
         """Why an approval or rejection is not its approver's, if it is not."""
@@ -148,13 +173,14 @@ class MessageBus:
 
     def _apply(
         self, tx: Tx, message: object, event_id: str, topic: str, unsigned: Refused | None = None
-    ) -> Processed:
+    ) -> tuple[Processed, bool]:
+        """The event's record, and whether this call made it (False: a duplicate)."""
         release, env = handlers.coordinates(message)
-        tx.prefetch(event_id, release, env)
-        done = tx.processed(event_id)
+        tx.prefetch(topic, event_id, release, env)
+        done = tx.processed(topic, event_id)
         if done is not None:  # a redelivery: its outbox may still need carrying out
             log.info("duplicate event, already %s", done.outcome, extra={"event_id": event_id})
-            return done
+            return done, False
         if unsigned is not None:  # refused only now: a redelivery whose token expired is not
             raise unsigned
         now = self.clock()
@@ -173,6 +199,7 @@ class MessageBus:
             env=env,
             effects=ctx.effects,
             effects_done=not ctx.effects,
+            claimed_until=now + OUTBOX_LEASE if ctx.effects else None,
         )
         tx.mark_processed(record)
         log.info(
@@ -181,16 +208,34 @@ class MessageBus:
             ctx.note or type(message).__name__,
             extra={"event_id": event_id, "release": release, "env": env},
         )
-        return record
+        return record, True
 
     # -- the outbox ----------------------------------------------------------------------------
 
-    def _carry_out(self, record: Processed) -> None:
+    def _carry_out(self, record: Processed, *, claimed: bool) -> None:
+        """Carry out an outbox this runner holds the claim on (`claimed`), or takes now."""
         if record.effects_done:
             return
-        for n, effect in enumerate(record.effects):
-            self._run(effect, f"{record.event_id}/{n}")
-        self.uow.finish_effects(record.event_id)
+        if not claimed:
+            now = self.clock()
+            taken = self.uow.claim(record.key, now, now + OUTBOX_LEASE)
+            if taken is None:
+                log.info("outbox held by another runner", extra={"event_id": record.event_id})
+                return
+            record = taken
+        try:
+            for n, effect in enumerate(record.effects):
+                self._run(effect, f"{record.key}/{n}")
+        except Exception:
+            self._give_up_claim(record.key)
+            raise
+        self.uow.finish_effects(record.key)
+
+    def _give_up_claim(self, key: str) -> None:
+        try:
+            self.uow.release_claim(key)
+        except Exception as exc:  # the claim then lapses by itself
+            log.warning("claim on %s not released: %s", key, type(exc).__name__)
 
     def _run(self, effect: Effect, follow_up_id: str) -> None:
         if isinstance(effect, PublishEvent):
@@ -234,7 +279,7 @@ class MessageBus:
             result = RestoreCompleted(
                 release=effect.release, env=effect.env, attempt=effect.attempt, report=report
             )
-        self.handle(result, event_id=follow_up_id, topic="internal")
+        self.handle(result, event_id=follow_up_id, topic=INTERNAL)
 
     def _set_flags(self, effect: SetFlags, cfg: EnvConfig) -> FlagsSet:
         flags = self.ports.flags
@@ -271,18 +316,26 @@ class MessageBus:
                 attributes={},
             )
         if tick.env is not None:
-            self._watch(tick.env, f"{event_id}/{tick.env}")
+            self._watch(tick.env, f"{event_key(topic, event_id)}/{tick.env}")
             note = f"ticked {tick.env}"
         else:
             # The scheduler's tick: finish what crashes left, then one tick per environment,
             # each its own delivery: a slow restore or an unreadable metrics source in one
             # environment neither delays nor stops the others, and is retried on its own.
-            for left in self.uow.unfinished(now - STALE_OUTBOX, limit=50):
-                self._carry_out(left)
+            self._sweep(now)
             for name in self.plane.environments:
                 self.ports.ticks.publish(name)
             note = f"sent ticks to {', '.join(self.plane.environments)}"
         return Processed(event_id=event_id, topic=topic, at=now, outcome="applied", note=note)
+
+    def _sweep(self, now: datetime) -> None:
+        """Carry out outboxes whose runner died (their claim lapsed), the oldest first; one
+        that fails again is left for the next tick and does not stop the others."""
+        for left in self.uow.unfinished(now, limit=SWEEP_BATCH):
+            try:
+                self._carry_out(left, claimed=False)
+            except Exception:
+                log.exception("outbox still failing", extra={"event_id": left.event_id})
 
     def _watch(self, env_name: str, event_id: str) -> None:
         """Judge the env's metrics: the rollout baking in it, else the release live in it."""
@@ -301,18 +354,26 @@ class MessageBus:
                 self._live_check(live, cfg, env.current.since)
 
     def _bake_check(self, rollout: Rollout, cfg: EnvConfig, event_id: str) -> None:
+        """Every tick of a bake is recorded: it renews the rollout's lock, counts a metrics
+        source that cannot be read (and resets the count on a good read), and ends the bake on
+        a breach, at its end, or at the error limit."""
         now = self.clock()
-        report = self.ports.bake.evaluate(rollout, cfg, now)
-        finished = workflow.bake_finished(rollout, cfg.bake_minutes, now)
-        if finished or (report.ran and not report.ok):
-            verdict = BakeVerdict(
-                release=rollout.release,
-                env=cfg.name,
-                attempt=rollout.attempt,
-                report=report,
-                finished=finished,
-            )
-            self.handle(verdict, event_id=event_id, topic="internal")
+        error = None
+        try:
+            report = self.ports.bake.evaluate(rollout, cfg, now)
+        except Exception as exc:  # counted, never a verdict: no data is not good data
+            log.warning("metrics unreadable: %s", brief(exc), extra={"env": cfg.name})
+            error = brief(exc)
+            report = StepReport(ran=False, ok=False, summary=f"metrics unreadable: {error}")
+        verdict = BakeVerdict(
+            release=rollout.release,
+            env=cfg.name,
+            attempt=rollout.attempt,
+            report=report,
+            finished=workflow.bake_finished(rollout, cfg.bake_minutes, now),
+            error=error,
+        )
+        self.handle(verdict, event_id=event_id, topic=INTERNAL)
 
     def _live_check(self, rollout: Rollout, cfg: EnvConfig, since: datetime) -> None:
         report = self.ports.bake.watch(rollout, cfg, since, self.clock())
@@ -330,4 +391,4 @@ class MessageBus:
         # one id per breaching window: a redelivered tick changes nothing, a new window of
         # the same incident extends it, and only a new incident alerts
         key = f"live/{cfg.name}/{rollout.release}/{rollout.attempt}/{breach.breach_end}"
-        self.handle(breach, event_id=key, topic="internal")
+        self.handle(breach, event_id=key, topic=INTERNAL)

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from pydantic import Field
 
 from shared.config import EnvConfig
+from shared.dead_letters import DeadLetter, event_key
 from shared.domain.commands import ApproveRelease, RejectRelease
 from shared.domain.effects import BreachAlert, Effect, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
@@ -30,7 +31,11 @@ Outcome = Literal["applied", "ignored", "refused"]
 
 
 class Processed(Doc):
-    """The record of one handled event (`processedEvents/{eventId}`) and its outbox."""
+    """The record of one handled event (`processedEvents/{topic}:{eventId}`) and its outbox.
+
+    An outbox is carried out by whoever holds its claim (`claimed_until`): the delivery that
+    committed it, or, once that claim has lapsed (a crash), the tick's sweep or a redelivery.
+    """
 
     event_id: str
     topic: str
@@ -41,24 +46,22 @@ class Processed(Doc):
     env: str | None = None
     effects: list[Effect] = Field(default_factory=list)
     effects_done: bool = True
+    claimed_until: datetime | None = None
 
-
-class DeadLetter(Doc):
-    """A message that can never be valid (`deadLetters/{eventId}`)."""
-
-    event_id: str
-    reason: str
-    topic: str
-    received_at: datetime
-    payload: str = ""
-    attributes: dict[str, str] = Field(default_factory=dict)
+    @property
+    def key(self) -> str:
+        return event_key(self.topic, self.event_id)
 
 
 class Tx(Protocol):
     """The store as seen inside one transaction: reads first, then staged writes."""
 
-    def prefetch(self, event_id: str, release: str | None, env: str | None) -> None: ...
-    def processed(self, event_id: str) -> Processed | None: ...
+    def prefetch(self, topic: str, event_id: str, release: str | None, env: str | None) -> None: ...
+    def processed(self, topic: str, event_id: str) -> Processed | None:
+        """The record of this event of this topic (also under the id used before ids were
+        per topic, so a redelivery across that change is still a duplicate)."""
+        ...
+
     def release(self, version: str) -> Release | None: ...
     def rollout(self, version: str, env: str) -> Rollout | None: ...
     def environment(self, env: str) -> EnvironmentState: ...
@@ -82,9 +85,21 @@ class UnitOfWork(Protocol):
         """
         ...
 
-    def finish_effects(self, event_id: str) -> None: ...
+    def finish_effects(self, key: str) -> None: ...
+    def claim(self, key: str, now: datetime, until: datetime) -> Processed | None:
+        """Take the claim on an unfinished outbox whose claim has lapsed (atomically: of two
+        runners, one gets it); None if it is done or someone else holds it."""
+        ...
+
+    def release_claim(self, key: str) -> None:
+        """Give up a claim at once (a runner that failed), so a redelivery may take it."""
+        ...
+
     def refuse(self, record: Processed, letter: DeadLetter) -> None: ...
-    def unfinished(self, older_than: datetime, limit: int) -> list[Processed]: ...
+    def unfinished(self, now: datetime, limit: int) -> list[Processed]:
+        """Unfinished outboxes whose claim has lapsed, the longest lapsed first."""
+        ...
+
     def read_release(self, version: str) -> Release | None: ...
     def record_deployment(
         self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str

@@ -112,7 +112,7 @@ def test_statuses_out_of_order_never_move_a_step_back(pub: Publisher, firestore_
     late = [build(pub, "1.1.0", "dev", "migrate", s) for s in ("WORKING", "QUEUED")]
     for message_id in late:
         record = eventually(
-            lambda m=message_id: db.document(f"processedEvents/{m}").get().to_dict()
+            lambda m=message_id: db.document(f"processedEvents/cloud-builds:{m}").get().to_dict()
         )
         assert record["outcome"] == "ignored"
         assert "already at SUCCESS" in record["note"]
@@ -133,7 +133,7 @@ def test_a_redelivered_message_is_handled_once(wiring: Wiring, firestore_db: Any
     first = httpx.post(url, json=body, timeout=30)
     second = httpx.post(url, json=body, timeout=30)
     assert first.status_code == second.status_code == 200
-    record = db.document("processedEvents/redelivered-1").get().to_dict()
+    record = db.document("processedEvents/release-commands:redelivered-1").get().to_dict()
     assert record["outcome"] == "applied"
     assert db.document("releases/2.0.0").get().exists
 
@@ -169,7 +169,7 @@ def test_malformed_messages_land_in_dead_letters_and_are_acknowledged(
         server.push_endpoint(PROJECT, topic), json=envelope(data, message_id="bad-1"), timeout=30
     )
     assert response.status_code == 200  # acknowledged: Pub/Sub will not redeliver it
-    letter = firestore_db.document("deadLetters/bad-1").get().to_dict()
+    letter = firestore_db.document(f"deadLetters/{topic}:bad-1").get().to_dict()
     assert reason in letter["reason"]
     assert letter["topic"] == topic
     assert [d.id for d in firestore_db.collection("releases").stream()] == []
@@ -179,7 +179,9 @@ def test_a_dead_letter_published_through_pubsub_is_recorded(
     pub: Publisher, firestore_db: Any
 ) -> None:
     message_id = pub.publish(RELEASE_COMMANDS, b"[]")
-    letter = eventually(lambda: firestore_db.document(f"deadLetters/{message_id}").get().to_dict())
+    letter = eventually(
+        lambda: firestore_db.document(f"deadLetters/release-commands:{message_id}").get().to_dict()
+    )
     assert "must be a JSON object" in letter["reason"]
 
 
@@ -201,7 +203,9 @@ def test_a_production_rollout_waits_for_someone_else_to_approve(
         return pub.publish(RELEASE_COMMANDS, command(**body))
 
     def refusal(message_id: str) -> str:
-        letter = eventually(lambda: db.document(f"deadLetters/{message_id}").get().to_dict())
+        letter = eventually(
+            lambda: db.document(f"deadLetters/release-commands:{message_id}").get().to_dict()
+        )
         reason: str = letter["reason"]
         assert "eyJ" not in letter["payload"]  # the token is redacted from the dead letter
         return reason

@@ -53,7 +53,7 @@ def test_ten_concurrent_promotions_to_one_env_leave_exactly_one_holder(
     ]
     assert rollouts == [holder]  # the refused ones wrote nothing
     letters = {d.id for d in firestore_db.collection("deadLetters").stream()}
-    assert letters == {f"p-{v}" for v in versions if v != holder}
+    assert letters == {f"release-commands:p-{v}" for v in versions if v != holder}
 
 
 def test_a_duplicate_costs_one_read_and_writes_nothing(
@@ -63,12 +63,14 @@ def test_a_duplicate_costs_one_read_and_writes_nothing(
     first = send(
         b, "dup-1", type="release.create", version="6.0.0", commit=SHA, branch="main", author="a"
     )
-    before = firestore_db.document("processedEvents/dup-1").get().update_time
+    before = firestore_db.document("processedEvents/release-commands:dup-1").get().update_time
     again = send(
         b, "dup-1", type="release.create", version="6.0.0", commit=SHA, branch="main", author="a"
     )
     assert again.outcome == first.outcome == "applied"
-    assert firestore_db.document("processedEvents/dup-1").get().update_time == before
+    assert (
+        firestore_db.document("processedEvents/release-commands:dup-1").get().update_time == before
+    )
 
 
 def test_a_frozen_env_refuses_promotion_but_rolls_back(

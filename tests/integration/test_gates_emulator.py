@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.cloudbuild import NoBuildRunner
+from shared.adapters.dead_letters import FirestoreDeadLetters
 from shared.adapters.firestore_store import FirestoreUnitOfWork
 from shared.adapters.pending_steps import NoBakeAnalysis, NoDeployTarget, NoSmokeTests
 from shared.bootstrap import approvals, bootstrap
@@ -227,6 +228,7 @@ def test_a_blocked_production_rollout_stores_the_reasons_in_firestore(
         approvals=approvals(Settings()),
         ticks=FakeTicks(),
         migrations=FakeLedger(),
+        letters=FirestoreDeadLetters(firestore_db),
     )
     bus = bootstrap(uow=FirestoreUnitOfWork(firestore_db), plane=plane, ports=ports)
     for n, cmd in enumerate(

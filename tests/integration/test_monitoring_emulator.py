@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared import bootstrap
+from shared.adapters.dead_letters import FirestoreDeadLetters
 from shared.adapters.firestore_store import FirestoreUnitOfWork
 from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig, Settings, load_config
 from shared.domain.builds import parse_build
@@ -22,7 +23,7 @@ from shared.local.functions_server import FunctionServer, start_function
 from shared.local.pubsub_admin import ensure_push_subscription, ensure_topic
 from shared.monitoring.bake import MetricsBakeAnalysis
 from shared.monitoring.client import window_start
-from shared.monitoring.handler import FirestoreLetterBox, MetricsHandler
+from shared.monitoring.handler import MetricsHandler
 from shared.monitoring.store import FirestoreMetrics
 from shared.service.messagebus import MessageBus, Ports
 from shared.topics import APP_METRICS
@@ -110,7 +111,9 @@ def test_the_function_stores_a_batch_once_and_dead_letters_a_bad_one(
     assert stored["latency"]["apiP95Ms"] == 120.5
 
     bad_id = publish(json.dumps(dev_batch("fn-batch-2", functionErrors=-1)).encode())
-    letter = eventually(lambda: firestore_db.document(f"deadLetters/{bad_id}").get().to_dict())
+    letter = eventually(
+        lambda: firestore_db.document(f"deadLetters/app-metrics:{bad_id}").get().to_dict()
+    )
     assert letter["topic"] == "app-metrics"
     assert (
         "counters.functionErrors: Input should be greater than or equal to 0" in (letter["reason"])
@@ -137,6 +140,7 @@ class World:
             approvals=bootstrap.approvals(Settings()),
             ticks=FakeTicks(),
             migrations=FakeLedger(),
+            letters=FirestoreDeadLetters(db),
         )
         self.bus = MessageBus(
             uow=FirestoreUnitOfWork(db), plane=plane, clock=self.clock, ports=ports
@@ -145,7 +149,7 @@ class World:
             plane=plane,
             checks=CHECKS,
             sink=FirestoreMetrics(db),
-            letters=FirestoreLetterBox(db),
+            letters=FirestoreDeadLetters(db),
             clock=self.clock,
         )
         self.n = 0

@@ -22,12 +22,13 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from shared.adapters.dead_letters import FirestoreDeadLetters
 from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig
 from shared.local.emulators import free_port
 from shared.log import JsonFormatter
 from shared.notify.config import NotifyConfig
 from shared.notify.handler import Notifier
-from shared.notify.ledger import FirestoreDeadLetters, FirestoreSentLog
+from shared.notify.ledger import FirestoreSentLog
 from shared.notify.wiring import FirestoreRollouts, StoreSecrets
 from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.service import SecretsSettings
@@ -159,7 +160,7 @@ def notifier(
             plane=plane,
             control_project=DEFAULT_CONTROL_PROJECT,
             ledger=FirestoreSentLog(firestore_db),
-            dead_letters=FirestoreDeadLetters(firestore_db),
+            letters=FirestoreDeadLetters(firestore_db),
             secrets=StoreSecrets(plane, settings),
             http=client,
             rollouts=FirestoreRollouts(firestore_db),
@@ -326,7 +327,7 @@ def test_the_function_target(
     entry.on_release_event(CloudEvent(attrs, data))
     entry.on_release_event(CloudEvent({**attrs, "id": "fn-2"}, "not json"))
     assert len(webhooks["slack"].capture.delivered()) == 1
-    letter = firestore_db.collection("deadLetters").document("fn-2").get().to_dict()
+    letter = firestore_db.collection("deadLetters").document("release-events:fn-2").get().to_dict()
     assert letter["reason"] == "CloudEvent data is not JSON" and letter["topic"] == "release-events"
 
 

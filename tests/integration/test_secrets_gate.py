@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.cloudbuild import NoBuildRunner
+from shared.adapters.dead_letters import FirestoreDeadLetters
 from shared.adapters.firestore_store import FirestoreUnitOfWork
 from shared.adapters.pending_steps import NoBakeAnalysis, NoDeployTarget, NoSmokeTests
 from shared.bootstrap import approvals, bootstrap
@@ -62,6 +63,7 @@ def make_bus(db: Any, plane: PlaneConfig, root: Path, now: datetime) -> MessageB
         approvals=approvals(Settings()),
         ticks=FakeTicks(),
         migrations=FakeLedger(),
+        letters=FirestoreDeadLetters(db),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=plane, ports=ports, clock=lambda: now)
 

@@ -39,7 +39,9 @@ def test_a_read_secret_is_scrubbed_from_dead_letters_and_logs(
     finally:
         logger.removeHandler(handler)
     assert outcome.outcome == "refused"
-    letter = firestore_db.collection("deadLetters").document("dl-1").get().to_dict()
+    letter = (
+        firestore_db.collection("deadLetters").document("release-commands:dl-1").get().to_dict()
+    )
     assert PLANTED not in json.dumps(letter, default=str)
     assert "[REDACTED]" in letter["payload"]
     assert PLANTED not in stream.getvalue()

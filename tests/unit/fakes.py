@@ -11,13 +11,14 @@ from typing import Any, TypeVar
 from shared.approvals.signed import SignedApprovals
 from shared.approvals.tokens import Approver
 from shared.config import EnvConfig, PlaneConfig
+from shared.dead_letters import DeadLetter, DeliveryFailure, event_key
 from shared.domain.effects import BreachAlert, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import Deployed, EnvironmentState, HistoryEntry, Release, Rollout
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from shared.errors import Refused
 from shared.service.messagebus import MessageBus, Ports
-from shared.service.ports import DeadLetter, Processed
+from shared.service.ports import Processed
 from tests.builds import attributes, step_build
 from tests.pubsub_envelope import envelope
 
@@ -43,6 +44,7 @@ class Store:
     history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
     processed: dict[str, Processed] = field(default_factory=dict)
     dead_letters: dict[str, DeadLetter] = field(default_factory=dict)
+    failures: dict[str, DeliveryFailure] = field(default_factory=dict)
     deployments: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
 
 
@@ -51,11 +53,14 @@ class FakeTx:
         self.store = store
         self.writes: list[Callable[[], None]] = []
 
-    def prefetch(self, event_id: str, release: str | None, env: str | None) -> None:
+    def prefetch(self, topic: str, event_id: str, release: str | None, env: str | None) -> None:
         pass
 
-    def processed(self, event_id: str) -> Processed | None:
-        return self.store.processed.get(event_id)
+    def processed(self, topic: str, event_id: str) -> Processed | None:
+        found = self.store.processed.get(event_key(topic, event_id))
+        old = self.store.processed.get(event_id)  # recorded before ids were per topic
+        legacy = old if old is not None and old.topic == topic else None
+        return (found or legacy).model_copy(deep=True) if (found or legacy) else None
 
     def release(self, version: str) -> Release | None:
         r = self.store.releases.get(version)
@@ -87,7 +92,7 @@ class FakeTx:
         self.writes.append(lambda: self.store.history.setdefault(release, []).append(entry))
 
     def mark_processed(self, record: Processed) -> None:
-        self.writes.append(lambda: self.store.processed.__setitem__(record.event_id, record))
+        self.writes.append(lambda: self.store.processed.__setitem__(record.key, record))
 
 
 class FakeUnitOfWork:
@@ -95,6 +100,7 @@ class FakeUnitOfWork:
         self.store = Store()
         self.transactions = 0
         self.commits = 0
+        self.claims = 0
 
     def atomically(self, work: Callable[[FakeTx], T]) -> T:
         tx = FakeTx(self.store)
@@ -105,16 +111,34 @@ class FakeUnitOfWork:
             write()
         return result
 
-    def finish_effects(self, event_id: str) -> None:
-        self.store.processed[event_id].effects_done = True
+    def finish_effects(self, key: str) -> None:
+        record = self.store.processed[key]
+        record.effects_done, record.claimed_until = True, None
+
+    def claim(self, key: str, now: datetime, until: datetime) -> Processed | None:
+        record = self.store.processed.get(key)
+        if record is None or record.effects_done:
+            return None
+        if record.claimed_until is not None and record.claimed_until > now:
+            return None
+        record.claimed_until = until
+        self.claims += 1
+        return record.model_copy(deep=True)
+
+    def release_claim(self, key: str) -> None:
+        self.store.processed[key].claimed_until = datetime.min.replace(tzinfo=UTC)
 
     def refuse(self, record: Processed, letter: DeadLetter) -> None:
-        self.store.dead_letters[letter.event_id] = letter
-        self.store.processed[record.event_id] = record
+        self.store.dead_letters[letter.key] = letter
+        self.store.processed[record.key] = record
 
-    def unfinished(self, older_than: datetime, limit: int) -> list[Processed]:
-        left = [p for p in self.store.processed.values() if not p.effects_done]
-        return [p for p in left if p.at < older_than][:limit]
+    def unfinished(self, now: datetime, limit: int) -> list[Processed]:
+        left = [
+            p
+            for p in self.store.processed.values()
+            if not p.effects_done and p.claimed_until is not None and p.claimed_until <= now
+        ]
+        return sorted(left, key=lambda p: p.claimed_until or now)[:limit]
 
     def record_deployment(
         self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str
@@ -129,6 +153,22 @@ class FakeUnitOfWork:
 
     def read_rollout(self, version: str, env: str) -> Rollout | None:
         return self.store.rollouts.get((version, env))
+
+
+class FakeDeadLetters:
+    """The `DeadLetters` port over a `Store` (the same dict the unit of work refuses into)."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or Store()
+
+    def put(self, letter: DeadLetter) -> None:
+        self.store.dead_letters[letter.key] = letter
+
+    def note_failure(self, failure: DeliveryFailure) -> None:
+        self.store.failures[failure.fingerprint] = failure
+
+    def last_failure(self, fingerprint: str) -> DeliveryFailure | None:
+        return self.store.failures.get(fingerprint)
 
 
 class FakeBuilds:
@@ -304,6 +344,7 @@ def fake_ports() -> Ports:
         approvals=SignedApprovals(FakeVerifier, required=True),
         ticks=FakeTicks(),
         migrations=FakeLedger(),
+        letters=FakeDeadLetters(),
     )
 
 
@@ -322,6 +363,7 @@ def make_world(plane: PlaneConfig) -> World:
         approvals=SignedApprovals(FakeVerifier, required=plane.control.signed_approvals),
         ticks=ticks,
         migrations=FakeLedger(),
+        letters=FakeDeadLetters(uow.store),
     )
     bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
     ticks.bus = bus

@@ -29,7 +29,7 @@ def test_a_broken_envelope_is_dead_lettered(
     w = make_world(plane)
     rec = deliver(w.bus, "e1", data, topic="release-commands", decode=decode_command)
     assert rec.outcome == "refused" and expected in rec.note
-    assert expected in w.uow.store.dead_letters["e1"].reason
+    assert expected in w.uow.store.dead_letters["release-commands:e1"].reason
 
 
 def test_a_build_message_without_status_is_dead_lettered(plane: PlaneConfig) -> None:
@@ -65,7 +65,7 @@ def test_dead_letters_are_capped_and_carry_no_secret(plane: PlaneConfig) -> None
     secret = "sk_live_" + "a" * 30
     body = json.dumps({"type": "release.create", "note": secret, "pad": "x" * 10_000})
     deliver(w.bus, "s1", envelope(body.encode()), topic="release-commands", decode=decode_command)
-    letter = w.uow.store.dead_letters["s1"]
+    letter = w.uow.store.dead_letters["release-commands:s1"]
     assert secret not in letter.payload and REDACTED in letter.payload
     assert len(letter.payload) <= 4096
     assert base64.b64encode(secret.encode()).decode() not in letter.payload

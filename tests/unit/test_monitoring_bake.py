@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shared.config import EnvConfig, PlaneConfig
+from shared.dead_letters import DeadLetter
 from shared.domain.states import State
 from shared.entrypoints import decode_tick, deliver
 from shared.gates.checks_file import ChecksConfig
@@ -17,7 +18,6 @@ from shared.monitoring.batch import MetricsBatch
 from shared.monitoring.client import batch_bytes
 from shared.monitoring.handler import MetricsHandler
 from shared.monitoring.windows import aggregate
-from shared.service.ports import DeadLetter
 from shared.transport import PubSubMessage
 from tests.pubsub_envelope import envelope
 from tests.unit.fakes import Driver, FakeClock, make_world

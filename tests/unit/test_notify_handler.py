@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from shared.config import DEFAULT_CONFIG_FILE, PlaneConfig, load_config
+from shared.dead_letters import DeadLetter
 from shared.notify import channels
 from shared.notify.config import NotifyConfig, Retry
 from shared.notify.handler import Notifier
 from shared.notify.ledger import Delivery, doc_id
-from shared.service.ports import DeadLetter
 from shared.transport import PubSubMessage
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -91,7 +91,7 @@ def make(
         plane=plane,
         control_project="demo-release-control",
         ledger=ledger,
-        dead_letters=letters,
+        letters=letters,
         secrets=DictSecrets(
             secrets
             if secrets is not None

@@ -404,7 +404,7 @@ def test_illegal_commands_are_dead_lettered_with_the_reason(d: Driver) -> None:
     promote(d, "1.2.0", "staging")
     rec = d.command(type="release.approve", release="1.2.0", env="staging", approver="bob")
     assert rec.outcome == "refused" and "not awaiting approval" in rec.note
-    letter = d.w.uow.store.dead_letters[rec.event_id]
+    letter = d.w.uow.store.dead_letters[rec.key]
     assert letter.topic == "release-commands" and "release.approve" in letter.payload
 
 
