@@ -78,7 +78,7 @@ def sample_documents(client: Any) -> list[dict[str, Any]]:
         "releases/1.0.0",
         "environments/e0",
         "releases/1.0.0/history/000002",
-        "processedEvents/p0",
+        "processedEvents/b:p0",
     ]
     return [client.document(path).get().to_dict() for path in paths]
 

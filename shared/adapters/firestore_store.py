@@ -185,7 +185,9 @@ class FirestoreUnitOfWork:
         return retrying(attempt)
 
     def finish_effects(self, key: str) -> None:
-        self._refs.processed(key).update({"effectsDone": True, "claimedUntil": None})
+        # no precondition: the record exists (its outbox was just carried out), and a blind
+        # write is the cheapest commit there is
+        self._refs.processed(key).set({"effectsDone": True}, merge=True)
 
     def claim(self, key: str, now: datetime, until: datetime) -> Processed | None:
         ref = self._refs.processed(key)
