@@ -34,7 +34,8 @@ def _stack(settings: Settings) -> StackState:
     return stack
 
 
-def builds(settings: Settings) -> BuildPort:
+def builds(settings: Settings, db: Any) -> BuildPort:
+    from shared.adapters.build_starts import FirestoreBuildStarts
     from shared.adapters.cloudbuild import CloudBuildPort, NoBuildRunner
 
     backend = settings.backend(settings.build_backend, "cloudbuild")
@@ -43,7 +44,9 @@ def builds(settings: Settings) -> BuildPort:
 
         stack = _stack(settings)
         return LocalBuildRunner(stack.local_dir, settings.project, stack.environment())
-    return NoBuildRunner() if backend == "none" else CloudBuildPort(settings.project)
+    if backend == "none":
+        return NoBuildRunner()
+    return CloudBuildPort(settings.project, FirestoreBuildStarts(db))
 
 
 def deploy_target(settings: Settings, db: Any) -> DeployTarget:
@@ -99,7 +102,7 @@ def from_settings(settings: Settings | None = None) -> MessageBus:
     db = firestore.Client(project=settings.project)
     publisher = Publisher(settings.project)
     ports = Ports(
-        builds=builds(settings),
+        builds=builds(settings, db),
         events=PubSubEventPublisher(publisher, settings.release_events_topic),
         gates=gate_runner(settings, control_db=db),
         smoke=smoke_runner(settings),

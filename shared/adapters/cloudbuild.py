@@ -2,18 +2,23 @@
 
 A build is started from a `cloudbuild/*.yaml` config with substitutions and tags naming the
 release, environment, step and attempt (the contract `shared.domain.builds.origin` reads back).
-Starting is idempotent: a build already tagged with the step's key is reused.
+Starting is idempotent under concurrency: a create-only marker per step key
+(`shared.adapters.build_starts`) decides which runner starts it; a runner that takes over a
+marker left by a dead one first looks for a build already tagged with the key.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from shared.adapters.build_starts import FirestoreBuildStarts
 from shared.config import REPO_ROOT
 from shared.domain.builds import SUB_ATTEMPT, SUB_ENV, SUB_RELEASE, SUB_STEP, tag
 from shared.domain.effects import StartBuild
@@ -56,8 +61,14 @@ def build_body(request: StartBuild, control_project: str, root: Path = REPO_ROOT
 
 
 class CloudBuildPort:
-    def __init__(self, project: str, root: Path = REPO_ROOT) -> None:
-        self.project, self.root = project, root
+    def __init__(
+        self,
+        project: str,
+        starts: FirestoreBuildStarts,
+        root: Path = REPO_ROOT,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.project, self.starts, self.root, self.clock = project, starts, root, clock
         self._client: Any = None
 
     def _builds(self) -> Any:
@@ -68,12 +79,24 @@ class CloudBuildPort:
         return self._client
 
     def start(self, request: StartBuild) -> str:
+        claim = self.starts.claim(request.key, self.clock())
+        if claim.build_id is not None:
+            return claim.build_id
+        found = self._tagged(request) if claim.takeover else None
+        build_id = found or self._create(request)
+        self.starts.record(request.key, build_id)
+        return build_id
+
+    def _tagged(self, request: StartBuild) -> str | None:
+        """A build a dead runner started for this step before it could record it."""
+        client = self._builds()
+        existing = client.list_builds(project_id=self.project, filter=f'tags="{key_tag(request)}"')
+        return next((str(build.id) for build in existing), None)
+
+    def _create(self, request: StartBuild) -> str:
         from google.cloud.devtools import cloudbuild_v1
 
         client = self._builds()
-        existing = client.list_builds(project_id=self.project, filter=f'tags="{key_tag(request)}"')
-        for build in existing:
-            return str(build.id)
         body = build_body(request, self.project, self.root)
         build = cloudbuild_v1.Build.from_json(json.dumps(body), ignore_unknown_fields=False)
         operation = client.create_build(project_id=self.project, build=build)

@@ -74,9 +74,10 @@ class Context:
 
     def save(self, c: Change) -> None:
         self.note, self.release = c.note, c.release.version
-        if c.rollout is None or not c.rollout_changed:
+        if c.rollout is None or not (c.rollout_changed or c.env_changed):
             return  # the domain decided nothing changes (a stale or repeated event)
-        self.tx.put_rollout(c.rollout)
+        if c.rollout_changed:
+            self.tx.put_rollout(c.rollout)
         if c.history:
             self.tx.put_release(c.release)
             for entry in c.history:
