@@ -146,13 +146,24 @@ class Consumer(Protocol):
 
 def consume(consumer: Consumer, event_id: str, data: Any, *, topic: str) -> None:
     """Unwrap the Pub/Sub message and hand it over; a broken envelope is dead-lettered."""
+    start = time.perf_counter()
     with noting_failures(consumer.letters, topic, event_id, data, consumer.clock):
         try:
             message = decoded(lambda raw: unwrap(event_id, raw), data, what="Pub/Sub envelope")
         except Refused as exc:
             consumer.refuse(event_id, exc.reason, raw_bytes(data), {})
-            return
-        consumer.handle(message)
+            outcome: object = "refused"
+        else:
+            outcome = consumer.handle(message)
+    log.info(
+        "delivered: %s",
+        getattr(outcome, "status", outcome),
+        extra={
+            "event_id": event_id,
+            "topic": topic,
+            "elapsed_ms": round((time.perf_counter() - start) * 1000, 2),
+        },
+    )
 
 
 def record_exhausted(
