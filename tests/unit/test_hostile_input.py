@@ -86,7 +86,7 @@ def test_a_refusal_keeps_its_own_reason_and_interrupts_are_not_swallowed() -> No
     def interrupted(_: bytes) -> object:
         raise KeyboardInterrupt
 
-    with pytest.raises(Refused, match="^bad field 'env'$"):
+    with pytest.raises(Refused, match=r"^bad field 'env'$"):
         decoded(refusing, b"", what="thing")
     with pytest.raises(KeyboardInterrupt):
         decoded(interrupted, b"", what="thing")
@@ -208,7 +208,11 @@ def test_a_transient_failure_escapes_and_is_noted_for_the_dead_letter(plane: Pla
     attributes = {"origin": "cli"}
     with pytest.raises(ConnectionError):
         deliver(
-            w.bus, "t-1", envelope(body, attributes), topic="release-commands", decode=decode_command
+            w.bus,
+            "t-1",
+            envelope(body, attributes),
+            topic="release-commands",
+            decode=decode_command,
         )
     assert w.uow.store.dead_letters == {}  # not a dead letter: Pub/Sub redelivers it
     (failure,) = w.uow.store.failures.values()
