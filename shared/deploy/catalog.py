@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.topics import (
+    DEAD_LETTER_TARGET,
     FLAG_TRIGGER_TARGET,
     MONITORING_TICKS,
     PUBSUB_TRIGGERS,
@@ -189,6 +190,20 @@ SPECS: dict[str, FunctionSpec] = {
         ),
         "notifications (Slack, Discord, mail) for release-events",
     ),
+    DEAD_LETTER_TARGET: FunctionSpec(
+        DEAD_LETTER_TARGET,
+        "256Mi",
+        60,
+        (
+            Grant(
+                "roles/datastore.user",
+                Scope.CONTROL,
+                "records messages whose delivery attempts ran out in deadLetters, with the "
+                "failure last noted for them (deliveryFailures)",
+            ),
+        ),
+        "messages Pub/Sub gave up on, from <topic>-dead-letter (one function per topic)",
+    ),
     FLAG_TRIGGER_TARGET: FunctionSpec(
         FLAG_TRIGGER_TARGET,
         "256Mi",
@@ -262,6 +277,16 @@ def pubsub_functions() -> list[tuple[str, FunctionSpec]]:
 
 def flag_function() -> FunctionSpec:
     return spec(FLAG_TRIGGER_TARGET)
+
+
+def dead_letter_function() -> FunctionSpec:
+    return spec(DEAD_LETTER_TARGET)
+
+
+def dead_letter_function_name(topic: str) -> str:
+    """One deployed function per dead-letter topic (a function has one trigger), all running
+    the `on_dead_letter` entry point."""
+    return f"{DEAD_LETTER_TARGET}_{topic.replace('-', '_')}"
 
 
 def control_apis() -> tuple[str, ...]:

@@ -18,6 +18,8 @@ from shared.deploy.catalog import (
     Scope,
     account_id,
     control_apis,
+    dead_letter_function,
+    dead_letter_function_name,
     env_apis,
     flag_function,
     pubsub_functions,
@@ -156,7 +158,7 @@ class _Builder:
         )  # fmt: skip
 
     def accounts(self) -> None:
-        for _, spec in pubsub_functions():
+        for spec in (*(spec for _, spec in pubsub_functions()), dead_letter_function()):
             self._account(spec.account_id, self.c, f"runs {spec.target}")
         self._account(account_id(RELEASE_STEPS), self.c, "runs the release-step builds")
         spec = flag_function()
@@ -205,7 +207,7 @@ class _Builder:
             )  # fmt: skip
 
     def grants(self) -> None:
-        for _, spec in pubsub_functions():
+        for spec in (*(spec for _, spec in pubsub_functions()), dead_letter_function()):
             for grant in spec.grants:
                 self._grant(grant, email(spec.account_id, self.c), self.c)
         for grant in STEPS_GRANTS:
@@ -228,10 +230,12 @@ class _Builder:
         }
         return ",".join(f"{k}={v}" for k, v in values.items())
 
-    def _deploy(self, spec: FunctionSpec, project: str, trigger: Argv) -> Argv:
+    def _deploy(
+        self, spec: FunctionSpec, project: str, trigger: Argv, name: str | None = None
+    ) -> Argv:
         sa = email(spec.account_id, project)
         return (
-            "gcloud", "functions", "deploy", spec.target, "--gen2", f"--project={project}",
+            "gcloud", "functions", "deploy", name or spec.target, "--gen2", f"--project={project}",
             f"--region={self.i.region}", f"--runtime={RUNTIME}", "--source=.",
             f"--entry-point={spec.target}", *trigger, "--retry",
             f"--memory={spec.memory}", f"--timeout={spec.timeout_s}s",
@@ -241,12 +245,13 @@ class _Builder:
             f"--set-env-vars={self._env_vars()}",
         )  # fmt: skip
 
-    def _invoker(self, spec: FunctionSpec, project: str) -> None:
+    def _invoker(self, spec: FunctionSpec, project: str, name: str | None = None) -> None:
         sa = email(spec.account_id, project)
         self.add(
             Step(
-                f"{spec.target} in {project} may be invoked by its own trigger's account only",
-                ("gcloud", "functions", "add-invoker-policy-binding", spec.target,
+                f"{name or spec.target} in {project} may be invoked by its own trigger's "
+                "account only",
+                ("gcloud", "functions", "add-invoker-policy-binding", name or spec.target,
                  f"--region={self.i.region}", f"--member=serviceAccount:{sa}",
                  f"--project={project}"),
             )
@@ -295,6 +300,19 @@ class _Builder:
                      "--role=roles/pubsub.subscriber"),
             )
         )  # fmt: skip
+
+    def dead_letter_functions(self) -> None:
+        spec = dead_letter_function()
+        for topic, _ in pubsub_functions():
+            dlt, name = dead_letter_topic(topic), dead_letter_function_name(topic)
+            self.add(
+                Step(
+                    f"Deploy {name} ({spec.target}: records in deadLetters what {topic}'s "
+                    f"function gave up on), triggered by topic {dlt}, with retries",
+                    self._deploy(spec, self.c, (f"--trigger-topic={dlt}",), name=name),
+                )
+            )
+            self._invoker(spec, self.c, name=name)
 
     def flag_functions(self) -> None:
         spec = flag_function()
@@ -366,6 +384,7 @@ def build_plan(inputs: DeployInputs) -> Plan:
     b.accounts()
     b.grants()
     b.functions()
+    b.dead_letter_functions()
     b.flag_functions()
     b.scheduler()
     b.rules()

@@ -14,7 +14,13 @@ from shared.deploy.gcp import app
 from shared.deploy.inputs import make_inputs
 from shared.deploy.plan import build_plan
 from shared.deploy.steps import Plan
-from shared.topics import ALL_TOPICS, FLAG_TRIGGER_TARGET, PUBSUB_TRIGGERS, dead_letter_topic
+from shared.topics import (
+    ALL_TOPICS,
+    DEAD_LETTER_TARGET,
+    FLAG_TRIGGER_TARGET,
+    PUBSUB_TRIGGERS,
+    dead_letter_topic,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "deploy_gcp_dry_run.txt"
@@ -68,16 +74,21 @@ def test_every_trigger_of_shared_topics_is_deployed_with_its_trigger_and_retries
         assert "--trigger-event-filters-path-pattern=document=featureFlags/{flag}" in line
         assert "--trigger-location=europe-west1" in line
         assert "--retry" in line
+    # each topic's dead letters are recorded by on_dead_letter, one function per topic
+    for topic in PUBSUB_TRIGGERS:
+        dlt = dead_letter_topic(topic)
+        (line,) = [c for c in deploys if f" --trigger-topic={dlt} " in c]
+        assert f"--entry-point={DEAD_LETTER_TARGET}" in line and "--retry" in line
     # exactly the targets of shared.topics: no function for a topic without a consumer
-    assert len(deploys) == len(PUBSUB_TRIGGERS) + len(ENVS)
-    consumed = set(PUBSUB_TRIGGERS)
+    assert len(deploys) == 2 * len(PUBSUB_TRIGGERS) + len(ENVS)
+    consumed = set(PUBSUB_TRIGGERS) | {dead_letter_topic(t) for t in PUBSUB_TRIGGERS}
     assert {
         c.split("--trigger-topic=")[1].split()[0] for c in deploys if "--trigger-topic" in c
     } == consumed
 
 
 def test_function_targets_exist_and_have_a_spec() -> None:
-    targets = [*PUBSUB_TRIGGERS.values(), FLAG_TRIGGER_TARGET]
+    targets = [*PUBSUB_TRIGGERS.values(), FLAG_TRIGGER_TARGET, DEAD_LETTER_TARGET]
     assert set(targets) <= set(SPECS)  # the catalog may know a target before it is wired
     for target in targets:
         assert callable(getattr(entrypoints, target))
@@ -195,7 +206,7 @@ def test_docs_explain_every_account_and_role() -> None:
     from shared.deploy.catalog import RELEASE_STEPS, STEPS_GRANTS, account_id
 
     doc = (REPO / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
-    for target in [*PUBSUB_TRIGGERS.values(), FLAG_TRIGGER_TARGET]:
+    for target in [*PUBSUB_TRIGGERS.values(), FLAG_TRIGGER_TARGET, DEAD_LETTER_TARGET]:
         assert f"`{SPECS[target].account_id}" in doc or SPECS[target].account_id in doc, target
         for grant in SPECS[target].grants:
             assert f"`{grant.role}`" in doc, (target, grant.role)
