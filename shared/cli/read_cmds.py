@@ -134,12 +134,12 @@ def history(
 def dead_letters(
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20, as_json: JsonOpt = False
 ) -> None:
-    """Messages that were refused, newest first, with the reason."""
+    """Messages that were refused or whose delivery attempts ran out, newest first."""
     letters = views.dead_letters(context.db(), limit)
     if as_json:
         output.print_json({"deadLetters": letters})
         return
-    t = output.table("Dead letters", "received", "topic", "event id", "reason")
+    t = output.table("Dead letters", "received", "topic", "event id", "reason", "last error")
     for d in letters:
-        t.add_row(output.when(d.received_at), d.topic, d.event_id, d.reason)
+        t.add_row(output.when(d.received_at), d.topic, d.event_id, d.reason, d.last_error or "")
     console.print(t)
