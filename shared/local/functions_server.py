@@ -17,6 +17,18 @@ from shared.local.emulators import (
 )
 
 
+def has_target(target: str) -> bool:
+    """Whether functions/main.py defines `target` yet (targets land in it one by one)."""
+    import functions.main
+
+    return hasattr(functions.main, target)
+
+
+def push_endpoint(port: int, project: str, topic: str) -> str:
+    # functions-framework reads the topic (the CloudEvent's source) from the path of a push.
+    return f"http://{HOST}:{port}/projects/{project}/topics/{topic}"
+
+
 @dataclass
 class FunctionServer:
     target: str
@@ -29,8 +41,7 @@ class FunctionServer:
         return f"http://{HOST}:{self.port}"
 
     def push_endpoint(self, project: str, topic: str) -> str:
-        # functions-framework reads the topic from the path of a Pub/Sub push.
-        return f"{self.url}/projects/{project}/topics/{topic}"
+        return push_endpoint(self.port, project, topic)
 
     def stop(self) -> None:
         stop_group(self.pid)
