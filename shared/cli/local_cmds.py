@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from shared.cli import context
-from shared.cli.output import console, err_console
+from shared.cli.output import console, err_console, table
 from shared.config import DEFAULT_CONFIG_FILE
 from shared.errors import ControlPlaneError
-from shared.local.state import StackState, load, local_dir_from_env
+from shared.local.state import Part, StackState, health, load, local_dir_from_env, recorded
 
 app = typer.Typer(help="Run the control plane locally against the emulators.", no_args_is_help=True)
 LocalDir = Annotated[
@@ -28,6 +28,11 @@ def _dir(local_dir: Path | None) -> Path:
 def _stack(local_dir: Path | None) -> StackState:
     stack = load(_dir(local_dir))
     if stack is None:
+        if recorded(_dir(local_dir)) is not None:  # recorded, but an emulator is dead
+            raise ControlPlaneError(
+                "the local stack's emulators are not running: `releasectl local status` shows "
+                "what is dead, `releasectl local up` restarts it"
+            )
         raise ControlPlaneError("no local stack is running: start it with `./deploy.sh local`")
     return stack
 
@@ -39,7 +44,8 @@ def up(
     tick_seconds: Annotated[float, typer.Option(min=0.5, help="Monitoring tick period.")] = 3.0,
     seed: Annotated[bool, typer.Option(help="Run the migrations in every env.")] = True,
 ) -> None:
-    """Start the emulators, the functions, the sample apps and the ticker (once)."""
+    """Start the emulators, the functions, the sample apps and the ticker (once); on a running
+    stack, restart the parts that died, on their ports."""
     from shared.local.stack import Options
     from shared.local.stack import up as start
 
@@ -82,16 +88,40 @@ def down(local_dir: LocalDir = None) -> None:
 def stack_status(
     local_dir: LocalDir = None, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
-    """Whether a local stack runs, and where."""
-    stack = load(_dir(local_dir))
-    if as_json:
-        print(json.dumps(stack.model_dump(mode="json") if stack else None, indent=2))
-    elif stack is None:
-        console.print("no local stack is running")
-    else:
-        _next_steps(stack)
+    """Each part of the local stack, running or dead, and where; exits 1 if one is dead."""
+    directory = _dir(local_dir)
+    stack = recorded(directory)
     if stack is None:
+        if as_json:
+            print(json.dumps({"recorded": False, "running": False, "parts": []}, indent=2))
+        err_console.print(
+            f"no local stack is recorded in {directory}: start one with `./deploy.sh local`"
+        )
         raise typer.Exit(1)
+    parts = health(stack)
+    running = all(part.running for part in parts)
+    if as_json:
+        # The recorded stack's fields as before, plus what scripts check: each part's status.
+        body = {**stack.model_dump(mode="json"), "recorded": True, "running": running}
+        print(json.dumps({**body, "parts": [p.model_dump(mode="json") for p in parts]}, indent=2))
+    else:
+        _show_parts(parts)
+    if not running:
+        if not as_json:
+            dead = ", ".join(part.name for part in parts if not part.running)
+            console.print(f"[bold red]dead:[/] {dead}: `releasectl local up` restarts them")
+        raise typer.Exit(1)
+    if not as_json:
+        _next_steps(stack)
+
+
+def _show_parts(parts: list[Part]) -> None:
+    shown = table("local stack", "part", "kind", "status", "pid", "port", "url")
+    for part in parts:
+        status = "[green]running[/]" if part.running else "[bold red]dead[/]"
+        port = str(part.port) if part.port else "-"
+        shown.add_row(part.name, part.kind, status, str(part.pid), port, part.url or "-")
+    console.print(shown)
 
 
 @app.command()

@@ -2,8 +2,10 @@
 topics with push subscriptions, the Firestore trigger for `featureFlags/{flag}`, a sample app per
 environment, a tick every few seconds, and the environments' data seeded by the migrations.
 
-`up` is idempotent (a running stack is reported, not doubled); `down` stops exactly the
-processes recorded in `stack.json`, by process group, and checks their ports are free.
+`up` is idempotent and supervises: a running stack is reported, not doubled, and the parts of a
+recorded stack that died are restarted on their recorded ports (an emulator restarted empty gets
+its topics, subscriptions or triggers back). `down` stops exactly the processes recorded in
+`stack.json`, by process group, and checks their ports are free.
 """
 
 from __future__ import annotations
@@ -32,10 +34,21 @@ from shared.local.emulators import (
     wait_port_free,
     wait_ready,
 )
-from shared.local.functions_server import start_function
-from shared.local.state import App, Proc, StackState, alive, environment, load
-from shared.local.wiring import wire_functions
-from shared.topics import FLAG_TRIGGER_TARGET, PUBSUB_TRIGGERS
+from shared.local.functions_server import has_target, start_function
+from shared.local.state import (
+    STATE_FILE,
+    App,
+    Part,
+    Proc,
+    StackState,
+    alive,
+    environment,
+    health,
+    owned,
+    recorded,
+)
+from shared.local.wiring import default_targets, subscribe, wire_functions
+from shared.topics import FLAG_TRIGGER_TARGET
 
 SAMPLE_APP = REPO_ROOT / "examples" / "sample-app" / "app.py"
 FLAG_DOCUMENTS = "featureFlags/{flag}"
@@ -93,17 +106,17 @@ def register_flag_trigger(firestore_host: str, project: str, name: str) -> None:
     httpx.put(url, json=body, timeout=10.0).raise_for_status()
 
 
-def _has_target(target: str) -> bool:
-    import functions.main
-
-    return hasattr(functions.main, target)
-
-
 def up(options: Options, say: Say = print) -> StackState:
-    running = load(options.local_dir)
-    if running is not None:
-        say(f"a local stack is already running (started {running.started_at:%H:%M:%S})")
-        return running
+    """Start the stack; with one recorded, restart its dead parts (a recorded stack none of
+    whose parts runs, after a reboot say, is replaced by a new one)."""
+    found = recorded(options.local_dir)
+    if found is not None:
+        parts = health(found)
+        if any(part.running for part in parts):
+            return _supervise(found, parts, options, say)
+        say("the recorded local stack is gone (none of its parts runs): starting a new one")
+        for part in parts:
+            _clear(part, say)
     emulators.require_tools()
     logs = options.local_dir / "logs"
     # A new stack starts from empty emulators: the last stack's build records (a build is
@@ -143,7 +156,7 @@ def _start(
     say(f"pubsub emulator on {pubsub.host_port}")
     apps = {name: _start_app(name, options.local_dir, logs, started) for name in plane.environments}
     functions: dict[str, Proc] = {}
-    flag_target = FLAG_TRIGGER_TARGET if _has_target(FLAG_TRIGGER_TARGET) else None
+    flag_target = FLAG_TRIGGER_TARGET if has_target(FLAG_TRIGGER_TARGET) else None
     if flag_target:
         server = start_function(flag_target, env, logs)
         started.pids.append(server.pid)
@@ -158,26 +171,13 @@ def _start(
         f"firestore emulator on {firestore.host_port} (UI-less; REST at http://{firestore.host_port})"
     )
     with _environ(env):
-        targets = [t for t in PUBSUB_TRIGGERS.values() if _has_target(t)]
-        wiring = wire_functions(project, env, logs, targets)
+        wiring = wire_functions(project, env, logs, default_targets())
         started.pids.extend(s.pid for s in wiring.servers.values())
         functions.update({t: Proc(pid=s.pid, port=s.port) for t, s in wiring.servers.items()})
         if flag_target:
-            for name, cfg in plane.environments.items():
-                register_flag_trigger(firestore.host_port, cfg.project, f"flag-guard-{name}")
+            _register_flag_triggers(firestore.host_port, plane)
     ticker = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "shared.local.ticker",
-            "--project",
-            project,
-            "--interval",
-            str(options.tick_seconds),
-        ],
-        logs / "ticker.log",
-        env,
-        started,
+        _ticker_command(project, options.tick_seconds), logs / "ticker.log", env, started
     )
     state = StackState(
         local_dir=options.local_dir,
@@ -188,27 +188,160 @@ def _start(
         apps=apps,
         ticker=Proc(pid=ticker),
         config_file=config,
+        tick_seconds=options.tick_seconds,
     )
     state.save()
     say(f"functions: {', '.join(f'{t} :{p.port}' for t, p in functions.items())}")
     return state
 
 
-def _start_app(env: str, local_dir: Path, logs: Path, started: _Started) -> App:
+def _register_flag_triggers(firestore_host: str, plane: PlaneConfig) -> None:
+    for name, cfg in plane.environments.items():
+        register_flag_trigger(firestore_host, cfg.project, f"flag-guard-{name}")
+
+
+def _ticker_command(project: str, tick_seconds: float) -> list[str]:
+    return [
+        *(sys.executable, "-m", "shared.local.ticker"),
+        *("--project", project, "--interval", str(tick_seconds)),
+    ]
+
+
+def _start_app(
+    env: str, local_dir: Path, logs: Path, started: _Started, port: int | None = None
+) -> App:
     state_file = local_dir / "apps" / f"{env}.json"
     log = logs / f"app-{env}.log"
 
-    def start(port: int) -> App:
+    def start(at: int) -> App:
         proc = spawn(
-            [sys.executable, str(SAMPLE_APP), "--port", str(port)],
+            [sys.executable, str(SAMPLE_APP), "--port", str(at)],
             log,
             {"STATE_FILE": str(state_file)},
         )
         started.pids.append(proc.pid)
-        wait_ready(f"http://{HOST}:{port}/health", f"sample app ({env})", proc, log)
-        return App(pid=proc.pid, port=port, state_file=state_file)
+        wait_ready(f"http://{HOST}:{at}/health", f"sample app ({env})", proc, log)
+        return App(pid=proc.pid, port=at, state_file=state_file)
 
-    return on_free_port(start, None)
+    return on_free_port(start, port)
+
+
+def _clear(part: Part, say: Say) -> None:
+    """Stop what is left of a dead part, so that its port is free for its restart: the rest of
+    its process group (an emulator's Java outlives its killed wrapper, a server's worker its
+    master), or its process if it runs but no longer answers. A recorded pid that is now another
+    program's (after a reboot, say) is left alone."""
+    if alive(part.pid) and not owned(part):
+        say(f"pid {part.pid} ({part.name}) is another program now: left alone")
+        return
+    stop_group(part.pid)  # no group left: returns at once
+    if part.port:
+        wait_port_free(part.port)
+
+
+def _supervise(state: StackState, parts: list[Part], options: Options, say: Say) -> StackState:
+    dead = [part for part in parts if not part.running]
+    if not dead:
+        say(f"a local stack is already running (started {state.started_at:%H:%M:%S})")
+        return state
+    say(f"the local stack is up but these parts are dead: {', '.join(p.name for p in dead)}")
+    for part in dead:
+        _clear(part, say)
+    try:
+        _Restart(state, {p.name for p in dead}, say).run(options.seed)
+    finally:
+        state.save()  # new pids, also of what a failed restart had started: `down` stops them
+    return state
+
+
+class _Restart:
+    """Restarts the dead parts of a recorded stack on their recorded ports, `state` updated as
+    each one starts. Emulators come first: the servers and the ticker talk to them."""
+
+    def __init__(self, state: StackState, dead: set[str], say: Say) -> None:
+        self.state, self.dead, self.say = state, dead, say
+        self.plane = load_config(state.config_file)
+        self.project = self.plane.control.project
+        # What the stack's processes were started with (plus this process's environment).
+        self.env = {**state.environment(), "GOOGLE_CLOUD_PROJECT": self.project}
+        self.logs = state.local_dir / "logs"
+
+    def run(self, seed: bool) -> None:
+        if "pubsub" in self.dead:
+            self._pubsub()
+        if "firestore" in self.dead:
+            self._firestore()
+        for target in [t for t in self.state.functions if t in self.dead]:
+            self._function(target)
+        with _environ(self.env):
+            if "pubsub" in self.dead:
+                ports = {t: p.port for t, p in self.state.functions.items() if p.port}
+                subscribe(self.project, ports)
+                self.say(
+                    "pubsub: topics and push subscriptions with their dead-letter policies made"
+                )
+            if "firestore" in self.dead:
+                self._refill_firestore(seed)
+        for env in [e for e in self.state.apps if f"app-{e}" in self.dead]:
+            self._app(env)
+        if "ticker" in self.dead:
+            self._ticker()
+
+    def _pubsub(self) -> None:
+        emulator = emulators.start_pubsub(self.logs, self.state.pubsub.port)
+        self.state.pubsub = Proc(pid=emulator.pid, port=emulator.port)
+        self.say(
+            f"restarted the pubsub emulator on :{emulator.port} (pid {emulator.pid}): it starts "
+            "empty, so the messages it held (not yet delivered or acknowledged) were lost"
+        )
+
+    def _firestore(self) -> None:
+        flag = self.state.functions.get(FLAG_TRIGGER_TARGET)
+        emulator = emulators.start_firestore(
+            self.logs,
+            self.state.firestore.port,
+            functions_emulator=f"{HOST}:{flag.port}" if flag else None,
+        )
+        self.state.firestore = Proc(pid=emulator.pid, port=emulator.port)
+        self.say(
+            f"restarted the firestore emulator on :{emulator.port} (pid {emulator.pid}): "
+            "ITS DATA WAS LOST (releases, rollouts, environments, flags, dead letters)"
+        )
+
+    def _refill_firestore(self, seed: bool) -> None:
+        if FLAG_TRIGGER_TARGET in self.state.functions:
+            _register_flag_triggers(self.state.firestore_host, self.plane)
+            self.say("firestore: featureFlags triggers registered again")
+        # A build is started once per release/env/attempt/step key: the keys of rollouts the
+        # empty emulator never saw would stop the same ones, made again, from starting builds.
+        shutil.rmtree(builds_dir(self.state.local_dir) / "keys", ignore_errors=True)
+        if not seed:
+            self.say("firestore: environments not seeded again (--no-seed)")
+            return
+        from shared.local.seeding import seed as seed_envs
+
+        seed_envs(self.state, self.plane, self.say)
+
+    def _function(self, target: str) -> None:
+        port = self.state.functions[target].port
+        server = start_function(target, self.env, self.logs, port)
+        self.state.functions[target] = Proc(pid=server.pid, port=server.port)
+        self.say(
+            f"restarted {target} on :{server.port} (pid {server.pid}), where its "
+            "subscriptions push: the messages waiting for it are delivered again"
+        )
+
+    def _app(self, env: str) -> None:
+        port = self.state.apps[env].port
+        app = _start_app(env, self.state.local_dir, self.logs, _Started(), port)
+        self.state.apps[env] = app
+        self.say(f"restarted the {env} sample app on {app.url} (pid {app.pid})")
+
+    def _ticker(self) -> None:
+        command = _ticker_command(self.project, self.state.tick_seconds)
+        pid = spawn(command, self.logs / "ticker.log", self.env).pid
+        self.state.ticker = Proc(pid=pid)
+        self.say(f"restarted the ticker (pid {pid}, every {self.state.tick_seconds:g} s)")
 
 
 @contextmanager
@@ -228,22 +361,23 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 def down(local_dir: Path, say: Say = print) -> bool:
     """Stop every process the stack recorded (and any build it is still running)."""
-    path = local_dir / "stack.json"
-    if not path.exists():
+    state = recorded(local_dir)
+    if state is None:
         say("no local stack recorded: nothing to stop")
         return False
-    state = StackState.model_validate_json(path.read_text(encoding="utf-8"))
     builds = [int(p.read_text()) for p in (local_dir / "builds").glob("*.pid")]
-    for pid in [*builds, *reversed(state.pids())]:
+    for pid in builds:
         if alive(pid):
             stop_group(pid)
-    ports = [state.firestore.port, state.pubsub.port]
-    ports += [p.port for p in state.functions.values() if p.port] + [
-        a.port for a in state.apps.values()
-    ]
-    for port in ports:
-        if port:
-            wait_port_free(port)
-    path.unlink()
+    for part in reversed(state.parts()):
+        # Also the groups of dead parts: what is left of them (an emulator's Java) still runs.
+        if alive(part.pid) and not owned(part):
+            say(f"pid {part.pid} ({part.name}) is another program now: left alone")
+            continue
+        stop_group(part.pid)
+    for part in state.parts():
+        if part.port:
+            wait_port_free(part.port)
+    (local_dir / STATE_FILE).unlink()
     say(f"stopped {len(state.pids())} processes of the local stack")
     return True

@@ -1,22 +1,28 @@
 """What a running local stack is made of, saved as `<local dir>/stack.json`.
 
 The CLI, the function servers and the local build runner all find the stack through this file
-(its directory is `RELEASECTL_LOCAL_DIR`, default `.local/` in the checkout).
+(its directory is `RELEASECTL_LOCAL_DIR`, default `.local/` in the checkout). `health` says, part
+by part, whether the recorded processes still run.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
 from shared.approvals.tokens import EMULATOR_ENV, LOCAL_AUTH_EMULATOR
 from shared.config import REPO_ROOT
+from shared.local.emulators import HOST, port_open
 
 DEFAULT_LOCAL_DIR = REPO_ROOT / ".local"
 STATE_FILE = "stack.json"
+PartKind = Literal["emulator", "function", "app", "ticker"]
+PartStatus = Literal["running", "dead"]
 
 
 class Proc(BaseModel):
@@ -33,7 +39,28 @@ class App(BaseModel):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{HOST}:{self.port}"
+
+
+class Part(BaseModel):
+    """One process of the stack as `releasectl local status` shows it. Its name is also its
+    log's name (`<local dir>/logs/<name>.log`)."""
+
+    name: str
+    kind: PartKind
+    pid: int
+    port: int | None = None
+    url: str | None = None
+    status: PartStatus = "running"
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+def _part(name: str, kind: PartKind, proc: Proc | App) -> Part:
+    url = f"http://{HOST}:{proc.port}" if proc.port else None
+    return Part(name=name, kind=kind, pid=proc.pid, port=proc.port, url=url)
 
 
 class StackState(BaseModel):
@@ -45,6 +72,7 @@ class StackState(BaseModel):
     apps: dict[str, App]
     ticker: Proc | None = None
     config_file: Path
+    tick_seconds: float = 3.0  # what a restarted ticker runs with (older files: the default)
 
     @property
     def firestore_host(self) -> str:
@@ -61,10 +89,16 @@ class StackState(BaseModel):
     def environment(self) -> dict[str, str]:
         return environment(self.local_dir, self.firestore_host, self.pubsub_host, self.config_file)
 
+    def parts(self) -> list[Part]:
+        """Every recorded process, in start order; `status` unchecked (see `health`)."""
+        parts = [_part("firestore", "emulator", self.firestore)]
+        parts.append(_part("pubsub", "emulator", self.pubsub))
+        parts += [_part(target, "function", p) for target, p in self.functions.items()]
+        parts += [_part(f"app-{env}", "app", a) for env, a in self.apps.items()]
+        return parts + ([_part("ticker", "ticker", self.ticker)] if self.ticker else [])
+
     def pids(self) -> list[int]:
-        pids = [self.firestore.pid, self.pubsub.pid]
-        pids += [p.pid for p in self.functions.values()] + [a.pid for a in self.apps.values()]
-        return pids + ([self.ticker.pid] if self.ticker else [])
+        return [part.pid for part in self.parts()]
 
     def save(self) -> None:
         self.local_dir.mkdir(parents=True, exist_ok=True)
@@ -101,12 +135,68 @@ def alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
-def load(local_dir: Path) -> StackState | None:
-    """The stack recorded in `local_dir`, or None if there is none or it is no longer running."""
+TICKER_MODULE = "shared.local.ticker"
+
+
+def owned(part: Part) -> bool:
+    """Whether the live process `part.pid` is still the one the stack started: its command line
+    names the part's port (`--port N`, `--host-port=H:N`) or, for the ticker, its module. A
+    recorded pid can be another program's after a reboot or a long while; never stop that one.
+    Where there is no /proc to ask, assume it is ours."""
+    if not Path("/proc").is_dir():
+        return True
+    try:
+        args = Path(f"/proc/{part.pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    mark = str(part.port) if part.port else TICKER_MODULE
+    return any(arg == mark or arg.endswith((f"={mark}", f":{mark}")) for arg in args)
+
+
+def runs(part: Part) -> bool:
+    """Whether the process the stack started for `part` is alive (zombies are not)."""
+    return alive(part.pid) and owned(part)
+
+
+def part_status(
+    part: Part,
+    process_runs: Callable[[Part], bool] = runs,
+    port_answers: Callable[[int], bool] = port_open,
+) -> PartStatus:
+    """Running = its process runs and, if it has a port, the port answers. Neither alone will
+    do: a server can run and not listen (hung, its worker gone), and a port can still answer
+    after the recorded process died (an emulator's Java outlives its killed wrapper)."""
+    if not process_runs(part):
+        return "dead"
+    return "running" if part.port is None or port_answers(part.port) else "dead"
+
+
+def health(
+    state: StackState,
+    process_runs: Callable[[Part], bool] = runs,
+    port_answers: Callable[[int], bool] = port_open,
+) -> list[Part]:
+    """Each part of the stack with its status, checked now."""
+    return [
+        part.model_copy(update={"status": part_status(part, process_runs, port_answers)})
+        for part in state.parts()
+    ]
+
+
+def recorded(local_dir: Path) -> StackState | None:
+    """The stack recorded in `local_dir`, whatever still runs of it (None: none recorded)."""
     path = local_dir / STATE_FILE
     if not path.exists():
         return None
-    state = StackState.model_validate_json(path.read_text(encoding="utf-8"))
+    return StackState.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def load(local_dir: Path) -> StackState | None:
+    """The stack recorded in `local_dir` if its emulators run, else None: what a client (the
+    CLI, a function server, a build) needs to talk to it. `health` says which parts run."""
+    state = recorded(local_dir)
+    if state is None:
+        return None
     return state if alive(state.firestore.pid) and alive(state.pubsub.pid) else None
 
 
