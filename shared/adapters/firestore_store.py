@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from google.api_core.exceptions import Aborted
+from google.api_core.exceptions import Aborted, InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -19,6 +19,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
 from shared.dead_letters import INTERNAL, DeadLetter, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
+from shared.errors import Refused
 from shared.service.ports import Processed
 
 T = TypeVar("T")
@@ -172,6 +173,10 @@ class FirestoreUnitOfWork:
             result: T = self._retrying(lambda: run(self.db.transaction(max_attempts=1)))
         except _ReadOnly as read_only:
             return cast(T, read_only.result)
+        except InvalidArgument as exc:
+            # the writes can never be committed (a value over Firestore's limits): retrying
+            # the event would loop, and nothing was written
+            raise Refused(f"Firestore refused this event's writes: {exc.message}") from None
         return result
 
     @staticmethod

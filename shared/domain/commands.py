@@ -23,6 +23,11 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
 CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,40}$")]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+# Artifact references become Firestore map fields: names a field may have (never empty, never
+# `__reserved__`), values and counts small enough for one document.
+ArtifactName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
+ArtifactRef = Annotated[str, StringConstraints(max_length=2000)]
+Artifacts = Annotated[dict[ArtifactName, ArtifactRef], Field(max_length=50)]
 
 
 class _Command(BaseModel):
@@ -35,7 +40,7 @@ class CreateRelease(_Command):
     commit: CommitSha
     branch: Name
     author: Name
-    artifacts: dict[str, str] | None = None
+    artifacts: Artifacts | None = None
 
 
 class PromoteRelease(_Command):

@@ -147,3 +147,21 @@ def test_a_marker_left_by_a_dead_runner_is_taken_over_once_stale(firestore_db: A
     assert starts.claim(key, later).takeover
     starts.record(key, "b-9")
     assert starts.claim(key, later).build_id == "b-9"
+
+
+def test_writes_firestore_can_never_commit_are_refused_not_retried(firestore_db: Any) -> None:
+    from shared.domain.model import Release
+    from shared.errors import Refused
+
+    uow = FirestoreUnitOfWork(firestore_db)
+    huge = Release(
+        version="9.9.9",
+        commit=SHA,
+        branch="main",
+        author="al",
+        created_at=NOW,
+        artifacts={"blob": "x" * 1_100_000},  # over Firestore's 1 MiB document limit
+    )
+    with pytest.raises(Refused, match="Firestore refused"):
+        uow.atomically(lambda tx: tx.put_release(huge))
+    assert not firestore_db.document("releases/9.9.9").get().exists

@@ -247,3 +247,24 @@ def test_fingerprints_ignore_the_attributes_pubsub_adds_when_it_gives_up() -> No
     moved = {"buildId": "b", DELIVERY_COUNT: "5"}
     assert fingerprint("cloud-builds", b"x", moved) == plain
     assert fingerprint("release-commands", b"x", {"buildId": "b"}) != plain
+
+
+@pytest.mark.parametrize(
+    "artifacts",
+    [
+        {"": "x"},
+        {"__name__": "x"},
+        {"a/b": "x"},
+        {"big": "x" * 2001},
+        {f"k{n}": "x" for n in range(51)},
+    ],
+)
+def test_artifacts_that_cannot_be_stored_are_refused_up_front(
+    plane: PlaneConfig, artifacts: dict[str, str]
+) -> None:
+    w = make_world(plane)
+    body = {"type": "release.create", "version": "1.0.0", "commit": "c" * 40, "branch": "m"}
+    data = envelope(json.dumps({**body, "author": "al", "artifacts": artifacts}).encode())
+    rec = deliver(w.bus, "a-1", data, topic="release-commands", decode=decode_command)
+    assert rec.outcome == "refused" and "artifacts" in rec.note
+    assert w.uow.store.releases == {}
