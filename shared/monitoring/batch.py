@@ -23,7 +23,8 @@ from pydantic.alias_generators import to_camel
 
 from shared.errors import Refused
 
-Count = Annotated[int, Strict(), Field(ge=0)]
+# Firestore stores 64-bit integers: a larger count could never be written (and would loop)
+Count = Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)]
 Millis = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
@@ -65,8 +66,9 @@ class Latency(_Camel):
 
 class MetricsBatch(_Camel):
     batch_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
-    env: str
-    release: str | None = None  # the release the counting instance runs, if it knows
+    env: str = Field(max_length=30)
+    # the release the counting instance runs, if it knows
+    release: str | None = Field(None, max_length=128)
     window_start: AwareDatetime
     window_seconds: int = Field(ge=1, le=3600)
     counters: Counters = Counters()

@@ -268,3 +268,22 @@ def test_artifacts_that_cannot_be_stored_are_refused_up_front(
     rec = deliver(w.bus, "a-1", data, topic="release-commands", decode=decode_command)
     assert rec.outcome == "refused" and "artifacts" in rec.note
     assert w.uow.store.releases == {}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"counters": {"functionInvocations": 2**64}},
+        {"release": "1.0.0-" + "a" * 1_000_000},
+        {"env": "e" * 100_000},
+    ],
+    ids=["count over int64", "1 MB release", "100 kB env"],
+)
+def test_metrics_batches_firestore_could_never_store_are_dead_lettered(
+    plane: PlaneConfig, change: dict[str, Any]
+) -> None:
+    letters = FakeDeadLetters()
+    body = {"batchId": "b-1", "env": "dev", "windowStart": "2026-11-25T11:59:00Z"}
+    data = envelope(json.dumps({**body, "windowSeconds": 60, **change}).encode())
+    consume(_metrics(plane, letters), "a-2", data, topic=APP_METRICS)
+    assert list(letters.store.dead_letters) == ["app-metrics:a-2"]
