@@ -209,8 +209,19 @@ def from_exposure(event: SecretExposedEvent) -> Notice:
     )
 
 
+# The dedupe key names a Firestore document (`notifications/{key}:{channel}`, ids ≤ 1,500 bytes).
+KEY_CAP = 500
+
+
 def decode(msg: PubSubMessage) -> Notice | Ignored:
     """The notice a message asks for; `Ignored` for kinds we do not know; `Refused` if bad."""
+    notice = _decode(msg)
+    if isinstance(notice, Notice) and len(notice.key.encode()) > KEY_CAP:
+        raise Refused(f"release event: its key is over {KEY_CAP} bytes")
+    return notice
+
+
+def _decode(msg: PubSubMessage) -> Notice | Ignored:
     kind = msg.attributes.get("kind")
     if not kind:
         raise Refused("release event has no `kind` attribute")

@@ -287,3 +287,23 @@ def test_metrics_batches_firestore_could_never_store_are_dead_lettered(
     data = envelope(json.dumps({**body, "windowSeconds": 60, **change}).encode())
     consume(_metrics(plane, letters), "a-2", data, topic=APP_METRICS)
     assert list(letters.store.dead_letters) == ["app-metrics:a-2"]
+
+
+def test_a_release_event_whose_dedupe_key_cannot_name_a_document_is_dead_lettered(
+    plane: PlaneConfig,
+) -> None:
+    letters = FakeDeadLetters()
+    event = {
+        "key": "k" * 2_000,
+        "release": "1.0.0-" + "a" * 2_000,
+        "env": "dev",
+        "attempt": 1,
+        "from": "baking",
+        "to": "live",
+        "actor": "monitoring",
+        "at": "2026-11-25T12:00:00Z",
+        "eventId": "e",
+    }
+    data = envelope(json.dumps(event).encode(), {"kind": "rollout.state"})
+    consume(_notifier(plane, letters), "r-2", data, topic=RELEASE_EVENTS)
+    assert "over 500 bytes" in letters.store.dead_letters["release-events:r-2"].reason
