@@ -139,7 +139,7 @@ def fingerprint(topic: str, data: bytes, attributes: Mapping[str, str]) -> str:
 
 
 def refuse(
-    letters: DeadLetters,
+    put: Callable[[DeadLetter], None],
     reason: str,
     *,
     event_id: str,
@@ -148,7 +148,8 @@ def refuse(
     attributes: Mapping[str, str],
     now: datetime,
 ) -> DeadLetter:
-    """Dead-letter a message that can never be valid (the caller then acknowledges it)."""
+    """Dead-letter a message that can never be valid (`put` stores the letter; the caller then
+    acknowledges the message)."""
     dead = letter(
         event_id=event_id,
         topic=topic,
@@ -157,6 +158,6 @@ def refuse(
         attributes=attributes,
         now=now,
     )
-    letters.put(dead)
+    put(dead)
     log.warning("refused: %s", dead.reason, extra={"event_id": event_id, "topic": topic})
     return dead

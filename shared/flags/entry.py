@@ -72,7 +72,7 @@ def handle_flag_event(
         env = env_of(_settings().plane, write.project)
     except Refused as exc:
         refuse(
-            letters or _letters(),
+            (letters or _letters()).put,
             exc.reason,
             event_id=str(attributes.get("id") or "unknown"),
             topic=FLAG_WRITES,

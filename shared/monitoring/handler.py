@@ -68,7 +68,7 @@ class MetricsHandler:
         self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]
     ) -> None:
         refuse(
-            self.letters,
+            self.letters.put,
             reason,
             event_id=event_id,
             topic=APP_METRICS,

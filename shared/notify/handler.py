@@ -75,7 +75,7 @@ class Notifier:
     ) -> Outcome:
         """Dead-letter a message that can never be valid, and acknowledge it."""
         dead = refuse(
-            self.letters,
+            self.letters.put,
             reason,
             event_id=event_id,
             topic=RELEASE_EVENTS,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.config import EnvConfig, PlaneConfig
-from shared.dead_letters import INTERNAL, DeadLetters, brief, event_key, letter
+from shared.dead_letters import INTERNAL, DeadLetter, DeadLetters, brief, event_key, refuse
 from shared.domain import workflow
 from shared.domain.builds import StepBuild, origin
 from shared.domain.commands import ApproveRelease, RejectRelease
@@ -126,20 +126,25 @@ class MessageBus:
     ) -> Processed:
         """Dead-letter a message that can never be valid, and remember it was handled."""
         now = self.clock()
-        dead = letter(
+
+        def put(dead: DeadLetter) -> None:
+            record = Processed(
+                event_id=event_id, topic=topic, at=now, outcome="refused", note=dead.reason
+            )
+            self.uow.refuse(record, dead)
+
+        dead = refuse(
+            put,
+            reason,
             event_id=event_id,
             topic=topic,
-            reason=reason,
             payload=payload,
             attributes=attributes,
             now=now,
         )
-        record = Processed(
+        return Processed(
             event_id=event_id, topic=topic, at=now, outcome="refused", note=dead.reason
         )
-        self.uow.refuse(record, dead)
-        log.warning("refused: %s", dead.reason, extra={"event_id": event_id, "topic": topic})
-        return record
 
     # -- the transaction ---------------------------------------------------------------------
 
