@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.clock import Clock, utcnow
 from shared.config import PlaneConfig, Settings
 from shared.dead_letters import DeadLetters
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus, Ports
-from shared.service.ports import ApprovalCheck, BuildPort, Clock, DeployTarget, UnitOfWork
+from shared.service.ports import ApprovalCheck, BuildPort, DeployTarget, UnitOfWork
 
 if TYPE_CHECKING:
     from shared.local.state import StackState
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def bootstrap(

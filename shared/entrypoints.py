@@ -14,9 +14,10 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
+from shared.clock import utcnow
 from shared.dead_letters import (
     DELIVERY_COUNT,
     DeadLetter,
@@ -193,7 +194,7 @@ def record_exhausted(
         reason=f"{reason}; {broken}" if broken else reason,
         payload=message.data,
         attributes=message.attributes,
-        now=now or datetime.now(UTC),
+        now=now or utcnow(),
         delivery_attempts=attempts,
         last_error=failure.error if failure else None,
     )

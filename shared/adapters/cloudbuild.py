@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from shared.adapters.build_starts import FirestoreBuildStarts
+from shared.clock import Clock, utcnow
 from shared.config import REPO_ROOT
 from shared.domain.builds import SUB_ATTEMPT, SUB_ENV, SUB_RELEASE, SUB_STEP, tag
 from shared.domain.effects import StartBuild
@@ -66,7 +65,7 @@ class CloudBuildPort:
         project: str,
         starts: FirestoreBuildStarts,
         root: Path = REPO_ROOT,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         self.project, self.starts, self.root, self.clock = project, starts, root, clock
         self._client: Any = None

@@ -3,22 +3,17 @@ flags turned on when it is live, taken back on rollback (compare-and-set, safe t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from shared.clock import Clock, utcnow
 from shared.config import EnvConfig
 from shared.flags.release_hooks import apply_turn_off, apply_turn_on
 from shared.flags.releases import FlagChange, parse_requirements
 from shared.flags.store import FirestoreFlagStore
-from shared.service.ports import Clock
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class FirestoreReleaseFlags:
-    def __init__(self, clock: Clock = _now) -> None:
+    def __init__(self, clock: Clock = utcnow) -> None:
         self.clock = clock
         self._stores: dict[str, FirestoreFlagStore] = {}
 

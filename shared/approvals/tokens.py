@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.clock import Clock, utcnow
 from shared.errors import ConfigError, Refused
 
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
@@ -71,7 +72,7 @@ class FirebaseTokenVerifier:
     def __init__(
         self,
         project: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
         check_revoked: bool | None = None,
     ) -> None:
         self.project, self.clock = project, clock

@@ -18,6 +18,7 @@ import typer
 from shared.approvals import credentials
 from shared.cli import context, output
 from shared.cli.output import console, err_console, exit_codes
+from shared.clock import utcnow
 
 PASSWORD_ENV = "RELEASECTL_PASSWORD"  # noqa: S105 (a variable name)
 
@@ -32,10 +33,6 @@ def _http(ctx: typer.Context) -> httpx.Client | None:
     """An HTTP client handed in as the root context's `obj` (tests), else None (a real one)."""
     obj = ctx.find_root().obj
     return obj if isinstance(obj, httpx.Client) else None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _left(expires_at: datetime, now: datetime) -> str:
@@ -63,7 +60,7 @@ def login(
         if not email:
             email = str(typer.prompt("email"))
         password = os.environ.get(PASSWORD_ENV) or str(typer.prompt("password", hide_input=True))
-        session = credentials.login(settings, email, password, _now(), _http(ctx))
+        session = credentials.login(settings, email, password, utcnow(), _http(ctx))
     console.print(
         f"signed in to {project} as [bold]{session.email}[/] (uid {session.uid}); "
         f"session kept in {credentials.session_path(project)}"
@@ -73,7 +70,7 @@ def login(
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Who you are signed in as, and what `release approve` will attach (never the tokens)."""
-    now = _now()
+    now = utcnow()
     with exit_codes():
         settings = context.settings()
         project = settings.project
@@ -145,7 +142,7 @@ def _print_status(
 def token(ctx: typer.Context) -> None:
     """Print a fresh ID token on stdout (refreshed if it has under 5 minutes left), for scripts."""
     with exit_codes():
-        id_token = credentials.id_token_for(context.settings(), _now(), _http(ctx))
+        id_token = credentials.id_token_for(context.settings(), utcnow(), _http(ctx))
     print(id_token)
 
 

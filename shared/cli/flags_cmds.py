@@ -7,7 +7,6 @@ console-edit guard (`on_flag_written`) then audits them like any other edit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ import typer
 
 from shared.cli import context, output
 from shared.cli.output import console, err_console, exit_codes
+from shared.clock import utcnow
 from shared.flags import edits
 from shared.flags.bucketing import InvalidUserId
 from shared.flags.evaluation import FlagEvaluator, FlagSnapshot, Reason, explain
@@ -112,7 +112,7 @@ def get(
 def _write(env: str, flag: str, change: Callable[[Flag | None], Flag], actor: str | None) -> None:
     with exit_codes(FlagInvalid, InvalidUserId):
         check_name(flag)
-        new = _env_store(env).change(flag, change, actor or context.default_actor(), _now())
+        new = _env_store(env).change(flag, change, actor or context.default_actor(), utcnow())
     state = "KILLED" if new.kill_switch else "on" if new.enabled else "off"
     console.print(f"{flag} in {env}: {state}, rollout {new.rollout_percent:g}%")
 
@@ -180,7 +180,3 @@ def eval_flag(
 
 def _why(reason: Reason) -> str:
     return reason.value.replace("_", " ")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

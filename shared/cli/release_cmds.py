@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from shared.cli import context
 from shared.cli.context import default_actor
 from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, build, send
+from shared.clock import utcnow
 
 app = typer.Typer(
     help="Create, promote, approve, reject, roll back or cancel releases.", no_args_is_help=True
@@ -113,7 +113,7 @@ def _decide(
     approver = actor or signed_in_name(settings) or default_actor()
     token = None
     if settings.plane.control.signed_approvals:
-        token = approval_token(settings, approver, datetime.now(UTC))
+        token = approval_token(settings, approver, utcnow())
     payload = {
         "type": kind,
         "release": release,

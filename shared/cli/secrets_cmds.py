@@ -16,6 +16,7 @@ import typer
 
 from shared.cli import context, output
 from shared.cli.output import console, err_console, exit_codes
+from shared.clock import utcnow
 from shared.config import REPO_ROOT, EnvConfig
 from shared.errors import Refused
 from shared.redaction import redact
@@ -48,9 +49,7 @@ def check(
     """Each declared secret exists, has an enabled version and is not overdue for rotation."""
     with exit_codes(Refused):
         config, cfg = _load(env)
-        report = service.check_env(
-            config, env, service.store_for(cfg), service.utcnow(), stripe=stripe
-        )
+        report = service.check_env(config, env, service.store_for(cfg), utcnow(), stripe=stripe)
     if as_json:
         rows = [{**c.model_dump(), "status": checks.status_of(c)} for c in report.checks]
         output.print_json({"env": env, "ok": report.ok, "summary": report.summary, "checks": rows})
@@ -132,7 +131,7 @@ def finish_rotation(
         for each in names:
             if name is None and store.describe(each) is None:
                 continue  # sweeping all: a missing secret is the check's business
-            plan = service.finish_rotation(config, store, each, service.utcnow(), force=now)
+            plan = service.finish_rotation(config, store, each, utcnow(), force=now)
             console.print(plan.note)
 
 
@@ -187,7 +186,7 @@ def exposed(
             "owner": spec.owner,
             "actor": actor or context.default_actor(),
             "reason": redact(reason),
-            "at": service.utcnow().isoformat(),
+            "at": utcnow().isoformat(),
         }
         topic = context.settings().release_events_topic
         data = json.dumps(body).encode()

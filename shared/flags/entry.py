@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from shared.clock import utcnow
 from shared.config import PlaneConfig, Settings
 from shared.dead_letters import DeadLetters, decoded, refuse
 from shared.errors import Refused
@@ -78,9 +78,9 @@ def handle_flag_event(
             topic=FLAG_WRITES,
             payload=data if isinstance(data, bytes) else str(data).encode(),
             attributes={k: str(v) for k, v in attributes.items() if k in _KEPT_ATTRIBUTES},
-            now=datetime.now(UTC),
+            now=utcnow(),
         )
         return None
     return guard_flag_write(
-        write, env=env, store=_store(write.project), notices=_notices(), now=datetime.now(UTC)
+        write, env=env, store=_store(write.project), notices=_notices(), now=utcnow()
     )

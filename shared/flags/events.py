@@ -10,9 +10,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from shared.clock import utcnow
 from shared.errors import Refused
 from shared.flags import values
 
@@ -102,4 +103,4 @@ def _event_time(value: Any) -> datetime:
     try:
         return values.parse_timestamp(str(value))
     except Refused:
-        return datetime.now(UTC)
+        return utcnow()

@@ -29,11 +29,11 @@ class Record:
     """Write `entry`; if `restore` is set, first put the flag document back to `restore.doc`."""
 
     entry: AuditEntry
-    restore: Restore | None = None
+    restore: FlagRevert | None = None
 
 
 @dataclass(frozen=True)
-class Restore:
+class FlagRevert:
     doc: dict[str, Any] | None  # None: delete the document (an invalid create)
     expect_update_ns: int | None  # only if the document is still the version judged
 
@@ -79,7 +79,7 @@ def decide(write: FlagWrite, *, env: str, now: datetime, revert: AuditEntry | No
     doc = _restore_doc(write, entry.id, now)
     reason = f"invalid edit reverted: {problem}"
     entry = entry.model_copy(update={"action": "reverted", "reason": reason, "wrote": doc})
-    return Record(entry, Restore(doc, write.after_update_ns))
+    return Record(entry, FlagRevert(doc, write.after_update_ns))
 
 
 def _action(write: FlagWrite) -> str:

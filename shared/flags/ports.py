@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.flags.audit import AuditEntry
-from shared.flags.guard import Restore
+from shared.flags.guard import FlagRevert
 from shared.flags.model import Flag
 
 Change = Callable[[Flag | None], Flag]
@@ -21,7 +21,7 @@ class FlagStore(Protocol):
     def audit_entry(self, flag: str, audit_id: str) -> AuditEntry | None: ...
     def audit_log(self, flag: str, limit: int) -> list[AuditEntry]: ...
 
-    def record(self, entry: AuditEntry, restore: Restore | None) -> AuditEntry:
+    def record(self, entry: AuditEntry, restore: FlagRevert | None) -> AuditEntry:
         """Atomically: write `entry` (once per id) and carry out `restore` if the document is
         still the judged version; return what is stored (`superseded` if it was not)."""
         ...

@@ -9,7 +9,7 @@ from google.cloud import firestore
 
 from shared.flags.audit import AuditEntry
 from shared.flags.events import COLLECTION, timestamp_ns
-from shared.flags.guard import Restore
+from shared.flags.guard import FlagRevert
 from shared.flags.model import Flag, check_transition, parse_flag
 from shared.flags.ports import Change
 
@@ -47,7 +47,7 @@ class FirestoreFlagStore:
         )
         return [_entry(s) for s in query.stream()]
 
-    def record(self, entry: AuditEntry, restore: Restore | None) -> AuditEntry:
+    def record(self, entry: AuditEntry, restore: FlagRevert | None) -> AuditEntry:
         ref, audit_ref = self._ref(entry.flag), self._audit_ref(entry.flag, entry.id)
 
         @firestore.transactional
@@ -82,7 +82,7 @@ class FirestoreFlagStore:
         return result
 
 
-def _restore(tx: Any, ref: Any, current: Any, entry: AuditEntry, restore: Restore) -> AuditEntry:
+def _restore(tx: Any, ref: Any, current: Any, entry: AuditEntry, restore: FlagRevert) -> AuditEntry:
     current_ns = timestamp_ns(current.update_time) if current.exists else None
     if current_ns != restore.expect_update_ns:
         return entry.model_copy(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
+from shared.clock import Clock, utcnow
 from shared.config import EnvConfig
 from shared.domain.messages import CheckResult, StepReport
 from shared.domain.model import Release
@@ -14,11 +14,7 @@ from shared.gates.evidence import CiBuild, Evidence, Probe
 from shared.gates.ports import CiBuildSource, ComplianceSource, Prober
 from shared.gates.settings import CI_GATES, COMPLIANCE_ITEMS, SECRETS_GATE, GateSettings
 from shared.secrets.checks import combine
-from shared.service.ports import Clock, GateRunner
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from shared.service.ports import GateRunner
 
 
 class ComplianceGates:

@@ -21,11 +21,11 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared.adapters.cloudbuild import build_body, key_tag
+from shared.clock import utcnow
 from shared.config import REPO_ROOT
 from shared.domain.effects import StartBuild
 from shared.local.emulators import spawn
@@ -116,8 +116,9 @@ def seconds(duration: str | None) -> float:
     return float(duration.removesuffix("s"))
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+def _timestamp() -> str:
+    """Now as Cloud Build writes times: RFC 3339 with `Z`."""
+    return utcnow().isoformat().replace("+00:00", "Z")
 
 
 class Run:
@@ -216,22 +217,22 @@ class Run:
         return "SUCCESS" if code == 0 else f"FAILURE:{code}"
 
     def execute(self) -> None:
-        self.publish("QUEUED", createTime=_now())
+        self.publish("QUEUED", createTime=_timestamp())
         self.prepare()
-        self.publish("WORKING", startTime=_now())
+        self.publish("WORKING", startTime=_timestamp())
         steps: list[dict[str, Any]] = self.body.get("steps", [])
         for index, step in enumerate(steps):
             if step.get("id") in self.skip:
                 step["status"] = "CANCELLED"
                 print(f"--- step {index} {step['id']}: skipped locally", flush=True)
                 continue
-            started = _now()
+            started = _timestamp()
             outcome = self.run_step(index, step)
             step.update(
-                status=outcome.split(":")[0], timing={"startTime": started, "endTime": _now()}
+                status=outcome.split(":")[0], timing={"startTime": started, "endTime": _timestamp()}
             )
             if outcome == "TIMEOUT":
-                self.publish("TIMEOUT", finishTime=_now(), statusDetail="build timed out")
+                self.publish("TIMEOUT", finishTime=_timestamp(), statusDetail="build timed out")
                 return
             if outcome != "SUCCESS":
                 detail = (
@@ -240,11 +241,11 @@ class Run:
                 )
                 self.publish(
                     "FAILURE",
-                    finishTime=_now(),
+                    finishTime=_timestamp(),
                     failureInfo={"type": "USER_BUILD_STEP", "detail": detail},
                 )
                 return
-        self.publish("SUCCESS", finishTime=_now())
+        self.publish("SUCCESS", finishTime=_timestamp())
 
 
 def main() -> None:
@@ -260,7 +261,7 @@ def main() -> None:
         run.execute()
     except Exception as exc:
         print(f"--- build runner error: {exc}", flush=True)
-        run.publish("INTERNAL_ERROR", finishTime=_now(), statusDetail=str(exc)[:500])
+        run.publish("INTERNAL_ERROR", finishTime=_timestamp(), statusDetail=str(exc)[:500])
         raise
 
 

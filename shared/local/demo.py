@@ -14,13 +14,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
 
 from shared.adapters import firestore_views as views
 from shared.cli import context
+from shared.clock import utcnow
 from shared.domain.states import RESTING, State
 from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
 from shared.local.sample_app import serving
@@ -207,7 +207,7 @@ def _approve(release: str) -> str:
         env="production",
         approver=APPROVER,
         reason="demo: looks good",
-        id_token=approval_token(context.settings(), APPROVER, datetime.now(UTC)),
+        id_token=approval_token(context.settings(), APPROVER, utcnow()),
     )
     return f"release.approve sent for {release}"
 

@@ -10,9 +10,9 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.clock import utcnow
 from shared.config import REPO_ROOT, EnvConfig, PlaneConfig
 from shared.local.state import StackState
 from shared.secrets.model import SecretSpec
@@ -50,7 +50,7 @@ def seed_evidence(env: EnvConfig) -> None:
     from shared.gates.demo_evidence import write_demo_evidence
 
     client = firestore.Client(project=env.project)
-    write_demo_evidence(client, datetime.now(UTC))
+    write_demo_evidence(client, utcnow())
 
 
 def migrate(state: StackState, env: str) -> None:

@@ -17,11 +17,11 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
+from shared.clock import utcnow
 from shared.config import DEFAULT_CONFIG_FILE, REPO_ROOT, PlaneConfig, load_config
 from shared.local import emulators
 from shared.local.build_runner import builds_dir
@@ -181,7 +181,7 @@ def _start(
     )
     state = StackState(
         local_dir=options.local_dir,
-        started_at=datetime.now(UTC),
+        started_at=utcnow(),
         firestore=Proc(pid=firestore.pid, port=firestore.port),
         pubsub=Proc(pid=pubsub.pid, port=pubsub.port),
         functions=functions,

@@ -4,11 +4,12 @@ publish the counts on `app-metrics` as the app's backend would (docs/MONITORING.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
 from shared.cli import context
+from shared.clock import utcnow
 from shared.gates.checks_file import load_for
 from shared.monitoring.client import batch_bytes, window_start
 from shared.topics import APP_METRICS
@@ -26,7 +27,7 @@ def report_payments(url: str, env: str, release: str, since: datetime, windows: 
     seconds = load_for(context.plane()).env(env).monitoring.window_seconds
     step = timedelta(seconds=seconds)
     first = window_start(since, seconds) + step
-    while datetime.now(UTC) < first + step * (windows - 1):  # a future window is refused
+    while utcnow() < first + step * (windows - 1):  # a future window is refused
         time.sleep(0.2)
     counters = {
         "functionInvocations": len(statuses),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
+from shared.clock import utcnow
 from shared.config import PRODUCTION, EnvConfig
 from shared.migrations import planning
 from shared.migrations.context import MigrationContext
@@ -23,12 +24,12 @@ from shared.migrations.lock import MigrationLock
 from shared.migrations.model import (
     AppliedVersions,
     Checkpoint,
-    HistoryEntry,
     Plan,
     PlanItem,
     RunReport,
     SchemaCurrent,
-    StepReport,
+    VersionRecord,
+    VersionRun,
 )
 from shared.migrations.progress import NoProgress, ProgressSink
 from shared.migrations.snapshot import SnapshotPort
@@ -39,10 +40,6 @@ from shared.redaction import redact
 log = logging.getLogger("shared.migrations")
 T = TypeVar("T")
 Way = Literal["up", "down"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Engine:
@@ -204,12 +201,12 @@ class Engine:
             chunk_size=self.chunk_size,
         )
 
-    def _dry_step(self, item: PlanItem, way: Way) -> StepReport:
+    def _dry_step(self, item: PlanItem, way: Way) -> VersionRun:
         m = self.by_version[item.version]
         ctx = self._context(m, dry_run=True, checkpoints={})
         t0 = self.clock()
         self._call(m, way, ctx)
-        return StepReport(
+        return VersionRun(
             version=item.version,
             description=item.description,
             direction=way,
@@ -233,10 +230,10 @@ class Engine:
                 f"{m.info.version} ({m.info.file}) {way} failed: {redact(str(exc))}"
             ) from exc
 
-    def _start_entry(self, m: Migration, way: Way, snapshot: str | None) -> HistoryEntry:
+    def _start_entry(self, m: Migration, way: Way, snapshot: str | None) -> VersionRecord:
         prior = self.history.entry(m.info.version)
         resumed = prior is not None and prior.direction == way and prior.outcome != "success"
-        return HistoryEntry(
+        return VersionRecord(
             version=m.info.version,
             description=m.info.description,
             checksum=m.info.checksum,
@@ -253,7 +250,7 @@ class Engine:
             docs_written=prior.docs_written if prior and resumed else 0,
         )
 
-    def _step(self, item: PlanItem, way: Way, snapshot: str | None) -> StepReport:
+    def _step(self, item: PlanItem, way: Way, snapshot: str | None) -> VersionRun:
         m = self.by_version[item.version]
         entry = self._start_entry(m, way, snapshot)
         resumed = bool(entry.checkpoints) or item.failed_direction == way
@@ -278,7 +275,7 @@ class Engine:
             self._record(entry, ctx, base_read, base_written, error=str(exc))
             raise
         self._record(entry, ctx, base_read, base_written, error=None)
-        return StepReport(
+        return VersionRun(
             version=m.info.version,
             description=m.info.description,
             direction=way,
@@ -292,7 +289,7 @@ class Engine:
 
     def _record(
         self,
-        entry: HistoryEntry,
+        entry: VersionRecord,
         ctx: MigrationContext,
         base_read: int,
         base_written: int,
@@ -365,7 +362,7 @@ class Engine:
                 f"(current {self.plan().current}); baseline only adopts a never-migrated database"
             )
         now = self.clock()
-        entry = HistoryEntry(
+        entry = VersionRecord(
             version=version,
             description="baseline",
             direction="baseline",

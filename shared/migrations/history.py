@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.migrations.lock import MigrationLock
-from shared.migrations.model import Checkpoint, HistoryEntry, SchemaCurrent
+from shared.migrations.model import Checkpoint, SchemaCurrent, VersionRecord
 
 CURRENT_PATH = "_schema/current"
 
@@ -20,21 +20,21 @@ class HistoryStore:
         self.history = self.current_ref.collection("history")
         self.audit_log = self.current_ref.collection("audit")
 
-    def entries(self) -> list[HistoryEntry]:
-        return [HistoryEntry.model_validate(s.to_dict()) for s in self.history.stream()]
+    def entries(self) -> list[VersionRecord]:
+        return [VersionRecord.model_validate(s.to_dict()) for s in self.history.stream()]
 
-    def entry(self, version: str) -> HistoryEntry | None:
+    def entry(self, version: str) -> VersionRecord | None:
         snap = self.history.document(version).get()
-        return HistoryEntry.model_validate(snap.to_dict()) if snap.exists else None
+        return VersionRecord.model_validate(snap.to_dict()) if snap.exists else None
 
     def current(self) -> SchemaCurrent | None:
         snap = self.current_ref.get()
         return SchemaCurrent.model_validate(snap.to_dict()) if snap.exists else None
 
-    def write(self, entry: HistoryEntry) -> None:
+    def write(self, entry: VersionRecord) -> None:
         self.history.document(entry.version).set(entry.to_doc())
 
-    def finish(self, entry: HistoryEntry, current: SchemaCurrent | None) -> None:
+    def finish(self, entry: VersionRecord, current: SchemaCurrent | None) -> None:
         """The entry's outcome, the schema version (when it moved) and an audit record of the
         run land together (one atomic batch): the history doc keeps only the latest action."""
         batch = self.db.batch()
@@ -64,7 +64,7 @@ class HistoryStore:
         lock.renew_with([(self.history.document(version), fields)])
 
 
-def _run_record(entry: HistoryEntry) -> dict[str, Any]:
+def _run_record(entry: VersionRecord) -> dict[str, Any]:
     keep = (
         "version",
         "direction",

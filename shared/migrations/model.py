@@ -59,7 +59,7 @@ class Checkpoint(Doc):
         self.pending = json.dumps(pairs, separators=(",", ":")) if pairs else ""
 
 
-class HistoryEntry(Doc):
+class VersionRecord(Doc):
     """`_schema/current/history/{version}`: the last thing that happened to one version."""
 
     version: str
@@ -125,7 +125,7 @@ class Plan(BaseModel):
         return [i for i in self.items if i.status in statuses]
 
 
-class StepReport(BaseModel):
+class VersionRun(BaseModel):
     version: str
     description: str
     direction: Literal["up", "down"]
@@ -145,7 +145,7 @@ class RunReport(BaseModel):
     dry_run: bool
     from_version: str | None
     to_version: str | None
-    steps: list[StepReport] = Field(default_factory=list)
+    steps: list[VersionRun] = Field(default_factory=list)
     snapshot: str | None = None
 
 

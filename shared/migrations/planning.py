@@ -12,23 +12,23 @@ from collections.abc import Iterable
 from shared.migrations.errors import BadMigrationInput, ValidationFailed
 from shared.migrations.model import (
     AppliedVersions,
-    HistoryEntry,
     MigrationInfo,
     Plan,
     PlanItem,
     Status,
+    VersionRecord,
 )
 from shared.migrations.versions import ZERO, SemVer
 
 
-def _baseline(history: Iterable[HistoryEntry]) -> SemVer | None:
+def _baseline(history: Iterable[VersionRecord]) -> SemVer | None:
     marks = [
         SemVer(h.version) for h in history if h.direction == "baseline" and h.outcome == "success"
     ]
     return max(marks) if marks else None
 
 
-def _item(info: MigrationInfo | None, entry: HistoryEntry | None, base: SemVer | None) -> PlanItem:
+def _item(info: MigrationInfo | None, entry: VersionRecord | None, base: SemVer | None) -> PlanItem:
     version = info.version if info else entry.version if entry else ""
     item = PlanItem(
         version=version,
@@ -49,7 +49,7 @@ def _item(info: MigrationInfo | None, entry: HistoryEntry | None, base: SemVer |
 
 
 def _status(
-    info: MigrationInfo | None, entry: HistoryEntry | None, base: SemVer | None, v: SemVer
+    info: MigrationInfo | None, entry: VersionRecord | None, base: SemVer | None, v: SemVer
 ) -> Status:
     live = entry is not None and entry.direction in ("up", "down")
     if live and entry is not None and entry.outcome != "success":
@@ -63,7 +63,7 @@ def _status(
     return Status.PENDING
 
 
-def build_plan(local: Iterable[MigrationInfo], history: Iterable[HistoryEntry]) -> Plan:
+def build_plan(local: Iterable[MigrationInfo], history: Iterable[VersionRecord]) -> Plan:
     """Every version known on disk or in the history, in version order, with its status."""
     history = list(history)
     by_version_local = {SemVer(m.version): m for m in local}
@@ -178,7 +178,7 @@ def refuse_protected(items: Iterable[PlanItem], force: bool) -> None:
 
 
 def applied_by_release(
-    env: str, release: str | None, history: Iterable[HistoryEntry], current: str | None
+    env: str, release: str | None, history: Iterable[VersionRecord], current: str | None
 ) -> AppliedVersions:
     """Versions that `release` brought up in `env` and that are still applied."""
     entries = [

@@ -6,12 +6,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from shared.clock import Clock
 from shared.config import PlaneConfig
 from shared.dead_letters import DeadLetters, decoded, refuse
 from shared.errors import Refused
 from shared.gates.checks_file import ChecksConfig
 from shared.monitoring.batch import MetricsBatch, check_window, parse_batch
-from shared.service.ports import Clock
 from shared.topics import APP_METRICS
 from shared.transport import PubSubMessage
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.adapters.dead_letters import FirestoreDeadLetters
+from shared.clock import Clock, utcnow
 from shared.config import EnvConfig, Settings
 from shared.gates.checks_file import ChecksConfig, load_for
 from shared.monitoring.bake import MetricsBakeAnalysis
@@ -14,11 +15,6 @@ from shared.monitoring.batch import MetricsBatch
 from shared.monitoring.handler import MetricsHandler
 from shared.monitoring.ports import MetricsSource
 from shared.monitoring.store import FirestoreMetrics
-from shared.service.ports import Clock
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _control_db(settings: Settings, db: Any) -> Any:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal, Protocol
 
 import httpx
 
+from shared.clock import Clock, utcnow
 from shared.config import PlaneConfig
 from shared.dead_letters import DeadLetters, decoded, refuse
 from shared.domain.model import Rollout
@@ -26,15 +27,10 @@ from shared.notify.config import DiscordChannel, NotifyConfig, SlackChannel
 from shared.notify.events import Ignored, Notice, decode
 from shared.notify.ledger import Delivery, SentLog
 from shared.redaction import redact
-from shared.service.ports import Clock
 from shared.topics import RELEASE_EVENTS
 from shared.transport import PubSubMessage
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SecretSource(Protocol):

@@ -11,25 +11,20 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from shared.clock import Clock, utcnow
 from shared.secrets.model import SecretInfo, SecretVersion, VersionState
 from shared.secrets.port import SecretNotFound, SecretStoreError
-from shared.service.ports import Clock
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class LocalSecretStore:
-    def __init__(self, root: Path, project: str, clock: Clock = _utcnow) -> None:
+    def __init__(self, root: Path, project: str, clock: Clock = utcnow) -> None:
         self.project = project
         self.dir = root / project
         self.clock = clock

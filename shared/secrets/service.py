@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.clock import Clock, utcnow
 from shared.config import REPO_ROOT, EnvConfig
 from shared.domain.messages import CheckResult, StepReport
 from shared.domain.model import Release
@@ -26,11 +27,6 @@ from shared.secrets.model import (
     load_secrets_config,
 )
 from shared.secrets.port import SecretStore
-from shared.service.ports import Clock
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SecretsSettings(BaseSettings):

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.clock import Clock
 from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import INTERNAL, DeadLetter, DeadLetters, brief, event_key, refuse
 from shared.domain import workflow
@@ -46,7 +47,6 @@ from shared.service.ports import (
     ApprovalCheck,
     BakeAnalysis,
     BuildPort,
-    Clock,
     DeployTarget,
     EventPublisher,
     GateRunner,

@@ -187,5 +187,4 @@ class DeployTarget(Protocol):
         ...
 
 
-Clock = Callable[[], datetime]
 Payload = dict[str, Any]

@@ -15,7 +15,7 @@ from shared.errors import Refused
 from shared.flags.audit import AuditEntry, guard_token
 from shared.flags.entry import env_of
 from shared.flags.events import FlagWrite, decode_flag_write, timestamp_ns
-from shared.flags.guard import Ignore, Record, Restore, decide, own_revert_id
+from shared.flags.guard import FlagRevert, Ignore, Record, decide, own_revert_id
 from shared.flags.handler import guard_flag_write
 from shared.flags.model import Flag, parse_flag
 from shared.flags.ports import Change
@@ -258,7 +258,7 @@ def test_no_op_writes_and_deleting_invalid_documents_are_ignored() -> None:
 class FakeStore:
     def __init__(self) -> None:
         self.audit: dict[str, AuditEntry] = {}
-        self.restored: list[Restore] = []
+        self.restored: list[FlagRevert] = []
 
     def all_docs(self) -> dict[str, dict[str, Any]]:
         return {}
@@ -272,7 +272,7 @@ class FakeStore:
     def audit_log(self, flag: str, limit: int) -> list[AuditEntry]:
         return list(self.audit.values())[:limit]
 
-    def record(self, entry: AuditEntry, restore: Restore | None) -> AuditEntry:
+    def record(self, entry: AuditEntry, restore: FlagRevert | None) -> AuditEntry:
         if entry.id in self.audit:
             return self.audit[entry.id]
         if restore is not None:

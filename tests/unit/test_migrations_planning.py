@@ -10,7 +10,7 @@ import pytest
 from shared.migrations import files, planning
 from shared.migrations.errors import BadMigrationInput, ProtectedWrite, ValidationFailed
 from shared.migrations.lock import Lease, may_take
-from shared.migrations.model import HistoryEntry, MigrationInfo, Status
+from shared.migrations.model import MigrationInfo, Status, VersionRecord
 from shared.migrations.versions import SemVer
 from shared.migrations.writer import check_protected
 
@@ -36,8 +36,8 @@ def entry(
     outcome: str = "success",
     checksum: str = "",
     release: str | None = None,
-) -> HistoryEntry:
-    return HistoryEntry.model_validate(
+) -> VersionRecord:
+    return VersionRecord.model_validate(
         {
             "version": version,
             "checksum": checksum or f"sha256:{version}",
