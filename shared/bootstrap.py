@@ -8,8 +8,8 @@ from shared.clock import Clock, utcnow
 from shared.config import PlaneConfig, Settings
 from shared.dead_letters import DeadLetters
 from shared.errors import ConfigError
-from shared.service.messagebus import MessageBus, Ports
-from shared.service.ports import ApprovalCheck, BuildPort, DeployTarget, UnitOfWork
+from shared.service.messagebus import MessageBus
+from shared.service.ports import ApprovalCheck, BuildPort, DeployTarget, Ports, UnitOfWork
 
 if TYPE_CHECKING:
     from shared.local.state import StackState

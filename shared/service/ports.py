@@ -7,13 +7,14 @@ fakes in `tests/unit/fakes.py`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field
 
 from shared.config import EnvConfig
-from shared.dead_letters import DeadLetter, event_key
+from shared.dead_letters import DeadLetter, DeadLetters, event_key
 from shared.domain.commands import ApproveRelease, RejectRelease
 from shared.domain.effects import BreachAlert, Effect, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
@@ -188,3 +189,20 @@ class DeployTarget(Protocol):
 
 
 Payload = dict[str, Any]
+
+
+@dataclass
+class Ports:
+    """Every port the message bus and its outbox use (chosen by `shared.bootstrap`)."""
+
+    builds: BuildPort
+    events: EventPublisher
+    gates: GateRunner
+    smoke: SmokeRunner
+    bake: BakeAnalysis
+    deploy_target: DeployTarget
+    flags: ReleaseFlags
+    approvals: ApprovalCheck
+    ticks: TickPublisher
+    migrations: MigrationLedger
+    letters: DeadLetters

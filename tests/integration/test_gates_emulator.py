@@ -31,7 +31,7 @@ from shared.local import emulators
 from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
 from shared.secrets.service import SecretsGate
-from shared.service.messagebus import Ports
+from shared.service.ports import Ports
 from tests.integration.test_smoke_http import Loopback
 from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks
 from tests.unit.test_gates_rules import good_docs

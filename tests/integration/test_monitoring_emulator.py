@@ -25,7 +25,8 @@ from shared.monitoring.bake import MetricsBakeAnalysis
 from shared.monitoring.client import window_start
 from shared.monitoring.handler import MetricsHandler
 from shared.monitoring.store import FirestoreMetrics
-from shared.service.messagebus import MessageBus, Ports
+from shared.service.messagebus import MessageBus
+from shared.service.ports import Ports
 from shared.topics import APP_METRICS
 from shared.transport import PubSubMessage
 from tests.builds import attributes, step_build

@@ -21,7 +21,8 @@ from shared.domain.effects import ReleaseEvent
 from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
 from shared.secrets.service import SecretsGate
-from shared.service.messagebus import MessageBus, Ports
+from shared.service.messagebus import MessageBus
+from shared.service.ports import Ports
 from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -17,8 +17,8 @@ from shared.domain.messages import StepReport
 from shared.domain.model import Deployed, EnvironmentState, HistoryEntry, Release, Rollout
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from shared.errors import Refused
-from shared.service.messagebus import MessageBus, Ports
-from shared.service.ports import Processed
+from shared.service.messagebus import MessageBus
+from shared.service.ports import Ports, Processed
 from tests.builds import attributes, step_build
 from tests.pubsub_envelope import envelope
 

@@ -1,0 +1,120 @@
+"""What each outbox effect does once its transition has committed: one runner per effect type
+(`RUNNERS`, the outbox's dispatch table, as `handlers.HANDLERS` is the messages').
+
+A runner that runs a step returns the step's result as a follow-up message, which the bus
+handles like any other event; the others return None. Every runner is safe to repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.config import EnvConfig, PlaneConfig
+from shared.domain.effects import (
+    Alert,
+    PublishEvent,
+    RecordMigrations,
+    Restore,
+    RunGates,
+    RunSmoke,
+    SetFlags,
+    StartBuild,
+)
+from shared.domain.messages import (
+    FlagsSet,
+    GatesCompleted,
+    MigrationsRecorded,
+    RestoreCompleted,
+    SmokeCompleted,
+    StepReport,
+)
+from shared.domain.model import Release
+from shared.errors import Refused
+from shared.service.ports import Ports
+
+
+@dataclass(frozen=True)
+class Outside:
+    """What the runners reach: the ports, the environments, and the release records."""
+
+    ports: Ports
+    plane: PlaneConfig
+    read_release: Callable[[str], Release | None]
+
+    def env(self, name: str) -> EnvConfig:
+        return self.plane.env(name)
+
+    def release(self, version: str) -> Release:
+        release = self.read_release(version)
+        if release is None:
+            raise Refused(f"unknown release {version!r}")
+        return release
+
+
+Runner = Callable[[Outside, Any], object | None]
+
+
+def publish(o: Outside, effect: PublishEvent) -> None:
+    o.ports.events.publish(effect.event)
+
+
+def alert(o: Outside, effect: Alert) -> None:
+    o.ports.events.alert(effect.alert)
+
+
+def start_build(o: Outside, effect: StartBuild) -> None:
+    o.ports.builds.start(effect)
+
+
+def run_gates(o: Outside, effect: RunGates) -> GatesCompleted:
+    report = o.ports.gates.run(o.release(effect.release), o.env(effect.env))
+    return GatesCompleted(**_coords(effect), report=report)
+
+
+def run_smoke(o: Outside, effect: RunSmoke) -> SmokeCompleted:
+    report = o.ports.smoke.run(o.release(effect.release), o.env(effect.env))
+    return SmokeCompleted(**_coords(effect), report=report)
+
+
+def restore(o: Outside, effect: Restore) -> RestoreCompleted:
+    if effect.target is None:
+        summary = f"no earlier release is recorded in {effect.env}: nothing to restore"
+        report = StepReport(ran=True, ok=False, summary=summary)
+    else:
+        report = o.ports.deploy_target.restore(effect.target, o.env(effect.env))
+    return RestoreCompleted(**_coords(effect), report=report)
+
+
+def set_flags(o: Outside, effect: SetFlags) -> FlagsSet:
+    flags, cfg = o.ports.flags, o.env(effect.env)
+    changes = (
+        flags.turn_off(effect.release, cfg, effect.undo)
+        if effect.undo
+        else flags.turn_on(effect.release, cfg, effect.flags)
+    )
+    return FlagsSet(**_coords(effect), undo=bool(effect.undo), changes=tuple(changes))
+
+
+def record_migrations(o: Outside, effect: RecordMigrations) -> MigrationsRecorded:
+    """Legacy: outboxes written before a migrate success carried its record itself."""
+    applied = o.ports.migrations.applied(effect.release, o.env(effect.env))
+    return MigrationsRecorded(**_coords(effect), applied=applied)
+
+
+def _coords(effect: Any) -> dict[str, Any]:
+    return {"release": effect.release, "env": effect.env, "attempt": effect.attempt}
+
+
+# Effect type -> runner. Every effect a transition may ask for is listed here.
+RUNNERS: dict[type, Runner] = {
+    PublishEvent: publish,
+    Alert: alert,
+    StartBuild: start_build,
+    RunGates: run_gates,
+    RunSmoke: run_smoke,
+    Restore: restore,
+    SetFlags: set_flags,
+    RecordMigrations: record_migrations,
+}
