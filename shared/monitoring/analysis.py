@@ -193,6 +193,17 @@ def _kept(count: int, cause: Sequence[int]) -> list[int]:
     return sorted(set(range(max(0, count - EVIDENCE_WINDOWS), count)) | set(cause))
 
 
+@dataclass(frozen=True)
+class MetricVerdict:
+    """One metric over the judged windows: its check, and what the report needs of it."""
+
+    check: CheckResult
+    outcome: Literal["breach", "inconclusive", "within"]
+    cause: list[int]  # the windows that confirmed a breach (kept as evidence)
+    run: list[int]  # the confirmed run of breaching windows: the incident's extent
+    baseline: dict[str, Any] | None  # for baselined metrics: the value and where it came from
+
+
 def analyse(
     *,
     env: str,
@@ -208,91 +219,89 @@ def analyse(
     """Judge the complete windows since `bake_start` (a live watch passes where its judged
     span starts), and the open one if `judge_open_window`: its traffic so far is a sample too,
     and judging it shortens detection by up to a window."""
-    step = timedelta(seconds=s.window_seconds)
-    baked = [
-        w
-        for w in windows
-        if w.start >= bake_start
-        and (w.start + step <= now or (s.judge_open_window and w.start <= now))
-    ]
-    needed = t.consecutive_breaches
-    checks: list[CheckResult] = []
-    baselines: dict[str, Any] = {}
-    confirmed: list[str] = []
-    inconclusive: list[str] = []
-    causes: list[int] = []
-    runs: list[int] = []  # the confirmed runs' windows: the incident's extent
-    for metric in s.metrics:
-        base, how = (None, "")
-        if metric in BASELINED:
-            base, how = baseline(metric, baseline_windows, s, t)
-            baselines[metric] = {"value": base, "source": how}
-        readings = [read(metric, w, base, s, t) for w in baked]
-        run = longest_run(baked, readings, step)
-        conclusive = [r for r in readings if r.status != "inconclusive"]
-        cause = run[-needed:] if len(run) >= needed else []
-        keep = _kept(len(baked), cause)
-        evidence: dict[str, Any] = {
-            "windows": [
-                {
-                    "start": baked[i].start.isoformat(),
-                    "status": readings[i].status,
-                    "value": readings[i].value,
-                }
-                for i in keep
-            ],
-            "windowsJudged": len(baked),
-            "consecutiveBreaches": len(run),
-            "needed": needed,
-        }
-        if base is not None or metric in BASELINED:
-            evidence["baseline"] = {"value": base, "source": how}
-        if len(run) >= needed:
-            confirmed.append(metric)
-            causes.extend(cause)
-            runs.extend((run[0], run[-1]))
-            notes = "; ".join(readings[i].note for i in run[-needed:])
-            detail = f"breached in {len(run)} consecutive windows (limit {needed}): {notes}"
-            checks.append(CheckResult(name=metric, ok=False, detail=detail, evidence=evidence))
-        elif not conclusive:
-            why = readings[-1].note if readings else "no complete window since the bake began"
-            inconclusive.append(metric)
-            checks.append(
-                CheckResult(
-                    name=metric,
-                    ok=False,
-                    required=False,
-                    detail=f"inconclusive: {why}",
-                    evidence=evidence,
-                )
-            )
-        else:
-            last = conclusive[-1]
-            detail = last.note
-            if run:
-                detail = f"{len(run)} breaching window(s), {needed} needed to confirm; {detail}"
-            ok = not run
-            checks.append(
-                CheckResult(name=metric, ok=ok, required=False, detail=detail, evidence=evidence)
-            )
+    baked = judged_windows(windows, bake_start, now, s)
+    verdicts = {m: judge_metric(m, baked, baseline_windows, s, t) for m in s.metrics}
     facts: dict[str, Any] = {
         "release": release,
-        "windows": [baked[i].as_evidence() for i in _kept(len(baked), causes)],
+        "windows": [
+            baked[i].as_evidence()
+            for i in _kept(len(baked), [i for v in verdicts.values() for i in v.cause])
+        ],
         "windowsJudged": len(baked),
-        "baselines": baselines,
+        "baselines": {m: v.baseline for m, v in verdicts.items() if v.baseline is not None},
         "bakeStart": bake_start.isoformat(),
         "windowSeconds": s.window_seconds,
         "evaluatedAt": now.isoformat(),
     }
+    checks = tuple(v.check for v in verdicts.values())
+    confirmed = [m for m, v in verdicts.items() if v.outcome == "breach"]
+    inconclusive = [m for m, v in verdicts.items() if v.outcome == "inconclusive"]
     if confirmed:
-        facts["breachStart"] = baked[min(runs)].start.isoformat()
-        facts["breachEnd"] = baked[max(runs)].start.isoformat()
+        extent = [i for m in confirmed for i in (verdicts[m].run[0], verdicts[m].run[-1])]
+        facts["breachStart"] = baked[min(extent)].start.isoformat()
+        facts["breachEnd"] = baked[max(extent)].start.isoformat()
         summary = f"{label} ({env}): confirmed breach of {', '.join(confirmed)}"
-        return StepReport(ran=True, ok=False, summary=summary, checks=tuple(checks), detail=facts)
+        return StepReport(ran=True, ok=False, summary=summary, checks=checks, detail=facts)
     if inconclusive:
         summary = f"{label} ({env}): inconclusive ({', '.join(inconclusive)}); not a pass"
-        return StepReport(ran=False, ok=False, summary=summary, checks=tuple(checks), detail=facts)
+        return StepReport(ran=False, ok=False, summary=summary, checks=checks, detail=facts)
     summary = (
         f"{label} ({env}): {len(s.metrics)} metric(s) within limits over {len(baked)} window(s)"
     )
-    return StepReport(ran=True, ok=True, summary=summary, checks=tuple(checks), detail=facts)
+    return StepReport(ran=True, ok=True, summary=summary, checks=checks, detail=facts)
+
+
+def judged_windows(
+    windows: Sequence[Window], since: datetime, now: datetime, s: MonitoringSettings
+) -> list[Window]:
+    """The windows that started at `since` or later and have ended (or the open one, when the
+    settings judge it)."""
+    step = timedelta(seconds=s.window_seconds)
+    return [
+        w
+        for w in windows
+        if w.start >= since and (w.start + step <= now or (s.judge_open_window and w.start <= now))
+    ]
+
+
+def judge_metric(
+    metric: MetricName,
+    baked: Sequence[Window],
+    baseline_windows: Sequence[Window],
+    s: MonitoringSettings,
+    t: Thresholds,
+) -> MetricVerdict:
+    needed = t.consecutive_breaches
+    base, how = baseline(metric, baseline_windows, s, t) if metric in BASELINED else (None, "")
+    known = {"value": base, "source": how} if metric in BASELINED else None
+    readings = [read(metric, w, base, s, t) for w in baked]
+    run = longest_run(baked, readings, timedelta(seconds=s.window_seconds))
+    cause = run[-needed:] if len(run) >= needed else []
+    evidence: dict[str, Any] = {
+        "windows": [
+            {"start": baked[i].start.isoformat(), "status": r.status, "value": r.value}
+            for i in _kept(len(baked), cause)
+            for r in (readings[i],)
+        ],
+        "windowsJudged": len(baked),
+        "consecutiveBreaches": len(run),
+        "needed": needed,
+        **({"baseline": known} if known is not None else {}),
+    }
+    if len(run) >= needed:
+        notes = "; ".join(readings[i].note for i in cause)
+        detail = f"breached in {len(run)} consecutive windows (limit {needed}): {notes}"
+        check = CheckResult(name=metric, ok=False, detail=detail, evidence=evidence)
+        return MetricVerdict(check, "breach", cause, run, known)
+    conclusive = [r for r in readings if r.status != "inconclusive"]
+    if not conclusive:
+        why = readings[-1].note if readings else "no complete window since the bake began"
+        check = CheckResult(
+            name=metric, ok=False, required=False, detail=f"inconclusive: {why}", evidence=evidence
+        )
+        return MetricVerdict(check, "inconclusive", [], [], known)
+    detail = conclusive[-1].note
+    if run:
+        detail = f"{len(run)} breaching window(s), {needed} needed to confirm; {detail}"
+    check = CheckResult(name=metric, ok=not run, required=False, detail=detail, evidence=evidence)
+    return MetricVerdict(check, "within", [], run, known)
