@@ -1,7 +1,19 @@
-"""The composition root: the one place that picks adapters. Tests pass fakes to `bootstrap`."""
+"""The composition root: the one place that picks adapters.
+
+Everything a function or the CLI runs is built here from `Settings`: the message bus and its
+ports, the notifier, the metrics handler, the flag guard, the dead letters, the migration
+engine, and the clients the CLI shares. Google Cloud, the local stack or bare emulators are
+chosen here and nowhere else. Tests build their worlds through `bootstrap` with fakes.
+Imports are made inside the factories: a function instance pays only for what its target uses.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, utcnow
@@ -12,7 +24,17 @@ from shared.service.messagebus import MessageBus
 from shared.service.ports import ApprovalCheck, BuildPort, DeployTarget, Ports, UnitOfWork
 
 if TYPE_CHECKING:
+    from shared.adapters.pubsub import Publisher
+    from shared.flags.handler import FlagGuard
+    from shared.gates.checks_file import ChecksConfig
+    from shared.gates.runner import ComplianceGates
     from shared.local.state import StackState
+    from shared.migrations.engine import Engine
+    from shared.migrations.progress import ProgressSink
+    from shared.monitoring.bake import MetricsBakeAnalysis
+    from shared.monitoring.handler import MetricsHandler
+    from shared.notify.handler import Notifier
+    from shared.smoke.runner import HttpSmokeRunner
 
 
 def bootstrap(
@@ -72,42 +94,242 @@ def approvals(settings: Settings) -> ApprovalCheck:
     )
 
 
-def dead_letters(settings: Settings | None = None) -> DeadLetters:
-    """`deadLetters` in the control project (what `on_dead_letter` writes to)."""
+def control_db(settings: Settings) -> Any:
+    """A Firestore client on the control project (release state, dead letters, metrics)."""
     from google.cloud import firestore
 
+    return firestore.Client(project=settings.project)
+
+
+def publisher(settings: Settings) -> Publisher:
+    from shared.adapters.pubsub import Publisher
+
+    return Publisher(settings.project)
+
+
+def dead_letters(settings: Settings | None = None, db: Any = None) -> DeadLetters:
+    """`deadLetters` in the control project (what `on_dead_letter` writes to)."""
     from shared.adapters.dead_letters import FirestoreDeadLetters
 
     settings = settings or Settings()
-    return FirestoreDeadLetters(firestore.Client(project=settings.project))
+    return FirestoreDeadLetters(db if db is not None else control_db(settings))
 
 
-def from_settings(settings: Settings | None = None) -> MessageBus:
+def bus(settings: Settings | None = None) -> MessageBus:
     """The bus with real adapters: Google Cloud, the local stack, or bare emulators."""
-    from google.cloud import firestore
-
-    from shared.adapters.dead_letters import FirestoreDeadLetters
     from shared.adapters.firestore_store import FirestoreUnitOfWork
     from shared.adapters.migration_ledger import SchemaHistoryLedger
-    from shared.adapters.pubsub import Publisher, PubSubEventPublisher, PubSubTickPublisher
+    from shared.adapters.pubsub import PubSubEventPublisher, PubSubTickPublisher
     from shared.adapters.release_flags import FirestoreReleaseFlags
-    from shared.gates.wiring import gate_runner, smoke_runner
-    from shared.monitoring.wiring import bake_analysis
 
     settings = settings or Settings()
-    db = firestore.Client(project=settings.project)
-    publisher = Publisher(settings.project)
+    db = control_db(settings)
+    pub = publisher(settings)
     ports = Ports(
         builds=builds(settings, db),
-        events=PubSubEventPublisher(publisher, settings.release_events_topic),
-        gates=gate_runner(settings, control_db=db),
+        events=PubSubEventPublisher(pub, settings.release_events_topic),
+        gates=gate_runner(settings, db=db),
         smoke=smoke_runner(settings),
         bake=bake_analysis(settings, db=db),
         deploy_target=deploy_target(settings, db),
         flags=FirestoreReleaseFlags(),
         approvals=approvals(settings),
-        ticks=PubSubTickPublisher(publisher),
+        ticks=PubSubTickPublisher(pub),
         migrations=SchemaHistoryLedger(settings),
-        letters=FirestoreDeadLetters(db),
+        letters=dead_letters(settings, db),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
+
+
+# -- steps: gates, smoke tests, bake analysis -------------------------------------------------
+
+
+def stack_base_urls(settings: Settings) -> dict[str, str] | None:
+    """With a local stack running: each env's sample app URL (overrides checks.toml)."""
+    if settings.local_dir is None:
+        return None
+    from shared.local.state import load
+
+    stack = load(settings.local_dir)
+    return {name: app.url for name, app in stack.apps.items()} if stack else None
+
+
+def gate_runner(
+    settings: Settings,
+    checks: ChecksConfig | None = None,
+    db: Any = None,
+    base_urls: Mapping[str, str] | None = None,
+) -> ComplianceGates:
+    """Compliance + CI gates, with the secrets gate for production.
+
+    Evidence: each env project's Firestore (`compliance/*`), HTTP against `base_url`, the CI
+    build (Cloud Build API on Google Cloud; the local build runner's files with a local stack;
+    `ciBuilds/` in the control project on bare emulators).
+    """
+    from shared.gates.checks_file import load_for
+    from shared.gates.ci_builds import CloudBuildCiBuilds, FirestoreCiBuilds, LocalDirCiBuilds
+    from shared.gates.ports import CiBuildSource
+    from shared.gates.runner import ComplianceGates
+    from shared.gates.sources import FirestoreCompliance, HttpProber
+    from shared.secrets.service import SecretsGate, SecretsSettings
+
+    plane = settings.plane
+    checks = checks or load_for(plane)
+    ci: CiBuildSource
+    if settings.local_dir is not None:
+        from shared.local.build_runner import builds_dir
+
+        ci = LocalDirCiBuilds(builds_dir(settings.local_dir))
+    elif settings.local:
+        ci = FirestoreCiBuilds(db if db is not None else control_db(settings))
+    else:  # pragma: no cover - Google Cloud only
+        ci = CloudBuildCiBuilds(settings.project)
+    secrets = SecretsGate(
+        SecretsSettings().config(set(plane.environments)), envs=frozenset({"production"})
+    )
+    urls = base_urls if base_urls is not None else stack_base_urls(settings)
+    return ComplianceGates(
+        checks, FirestoreCompliance(), HttpProber(), ci, secrets=secrets, base_urls=urls
+    )
+
+
+def smoke_runner(
+    settings: Settings,
+    checks: ChecksConfig | None = None,
+    base_urls: Mapping[str, str] | None = None,
+) -> HttpSmokeRunner:
+    """Smoke checks of `checks.toml`; `base_urls` (env → URL, default: the local stack's
+    sample apps when one runs) overrides the file's base_url."""
+    from shared.gates.checks_file import load_for
+    from shared.smoke.runner import HttpSmokeRunner
+
+    urls = base_urls if base_urls is not None else stack_base_urls(settings)
+    return HttpSmokeRunner(checks or load_for(settings.plane), base_urls=urls)
+
+
+def bake_analysis(
+    settings: Settings, checks: ChecksConfig | None = None, db: Any = None
+) -> MetricsBakeAnalysis:
+    """Bake analysis over app-metrics stored in the control project (or Cloud Monitoring)."""
+    from shared.gates.checks_file import load_for
+    from shared.monitoring.bake import MetricsBakeAnalysis
+    from shared.monitoring.sources import PerEnvSource
+    from shared.monitoring.store import FirestoreMetrics
+
+    checks = checks or load_for(settings.plane)
+    source = PerEnvSource(checks, FirestoreMetrics(db if db is not None else control_db(settings)))
+    return MetricsBakeAnalysis(checks, source)
+
+
+# -- the consumers outside the bus ------------------------------------------------------------
+
+
+def metrics_handler(
+    settings: Settings | None = None,
+    checks: ChecksConfig | None = None,
+    db: Any = None,
+    clock: Clock = utcnow,
+) -> MetricsHandler:
+    """`on_app_metrics`: batches → `metrics/{env}/batches/*`, bad ones → dead letters."""
+    from shared.gates.checks_file import load_for
+    from shared.monitoring.handler import MetricsHandler
+    from shared.monitoring.store import FirestoreMetrics
+
+    settings = settings or Settings()
+    db = db if db is not None else control_db(settings)
+    return MetricsHandler(
+        plane=settings.plane,
+        checks=checks or load_for(settings.plane),
+        sink=FirestoreMetrics(db),
+        letters=dead_letters(settings, db),
+        clock=clock,
+    )
+
+
+def notifier(settings: Settings | None = None) -> Notifier:
+    """`on_release_event`: Slack, Discord and mail, deduplicated in the control project."""
+    import httpx
+
+    from shared.notify.adapters import FirestoreRollouts, StoreSecrets
+    from shared.notify.config import DEFAULT_NOTIFY_FILE, load_notify_config
+    from shared.notify.handler import Notifier
+    from shared.notify.ledger import FirestoreSentLog
+    from shared.secrets.service import SecretsSettings
+
+    settings = settings or Settings()
+    plane = settings.plane
+    path = Path(os.environ.get("RELEASECTL_NOTIFY_FILE") or DEFAULT_NOTIFY_FILE)
+    config = load_notify_config(path, set(plane.environments))
+    db = control_db(settings)
+    return Notifier(
+        config=config,
+        plane=plane,
+        control_project=settings.project,
+        ledger=FirestoreSentLog(db),
+        letters=dead_letters(settings, db),
+        secrets=StoreSecrets(plane, SecretsSettings()),
+        http=httpx.Client(),
+        rollouts=FirestoreRollouts(db),
+    )
+
+
+def flag_guard(settings: Settings | None = None) -> FlagGuard:
+    """`on_flag_written`: each env project's `featureFlags`, notices on `release-events`."""
+    from google.cloud import firestore
+
+    from shared.flags.handler import FlagGuard
+    from shared.flags.notices import PubSubFlagNotices
+    from shared.flags.store import FirestoreFlagStore
+
+    settings = settings or Settings()
+
+    @cache
+    def store(project: str) -> FirestoreFlagStore:
+        return FirestoreFlagStore(firestore.Client(project=project))
+
+    return FlagGuard(
+        plane=settings.plane,
+        stores=store,
+        notices=PubSubFlagNotices(publisher(settings), settings.release_events_topic),
+        letters=dead_letters(settings),
+    )
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+
+def migration_engine(
+    env_name: str,
+    *,
+    actor: str,
+    release: str | None = None,
+    directory: Path | None = None,
+    settings: Settings | None = None,
+    chunk_size: int = 500,
+    progress: Callable[[], ProgressSink] | None = None,
+) -> Engine:
+    """An engine on env `env_name`'s project; unknown env or bad files raise before any I/O."""
+    from google.cloud import firestore
+
+    from shared.migrations import DEFAULT_LEASE_S
+    from shared.migrations.engine import Engine
+    from shared.migrations.files import DEFAULT_DIR, load
+    from shared.migrations.progress import NoProgress
+    from shared.migrations.snapshot import default_port
+
+    settings = settings or Settings()
+    env = settings.plane.env(env_name)
+    migrations = load(directory or DEFAULT_DIR)
+    lease_s = int(os.environ.get("RELEASECTL_MIGRATE_LEASE_S", DEFAULT_LEASE_S))
+    return Engine(
+        firestore.Client(project=env.project),
+        env,
+        migrations,
+        actor=actor,
+        release=release,
+        snapshots=default_port(settings.firestore_emulator_host, env.project),
+        local=settings.local,
+        lease=timedelta(seconds=lease_s),
+        chunk_size=chunk_size,
+        progress=progress or NoProgress,
+    )

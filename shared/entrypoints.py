@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.clock import utcnow
 from shared.dead_letters import (
@@ -27,6 +27,7 @@ from shared.dead_letters import (
     decoded,
     fingerprint,
     letter,
+    refuse,
 )
 from shared.domain.builds import parse_build
 from shared.domain.commands import parse_command
@@ -34,11 +35,67 @@ from shared.domain.messages import BuildStatusChanged, MonitoringTick
 from shared.errors import Refused
 from shared.service.messagebus import MessageBus
 from shared.service.ports import Processed
-from shared.topics import source_topic
+from shared.topics import (
+    APP_METRICS,
+    CLOUD_BUILDS,
+    MONITORING_TICKS,
+    RELEASE_COMMANDS,
+    RELEASE_EVENTS,
+    source_topic,
+)
 from shared.transport import PubSubMessage, unwrap
+
+if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent
+
+    from shared.flags.audit import AuditEntry
+    from shared.flags.handler import FlagGuard
 
 Decode = Callable[[PubSubMessage], object]
 log = logging.getLogger(__name__)
+
+
+def configure_logging() -> None:
+    """JSON log lines Cloud Logging understands (called once by `functions/main.py`)."""
+    from shared import log as json_log
+
+    json_log.configure()
+
+
+# -- one function per target: which topic, which decoder, which handler -----------------------
+
+
+def release_command(bus: MessageBus, event: CloudEvent) -> Processed:
+    return deliver(bus, event["id"], event.data, topic=RELEASE_COMMANDS, decode=decode_command)
+
+
+def build_event(bus: MessageBus, event: CloudEvent) -> Processed:
+    return deliver(bus, event["id"], event.data, topic=CLOUD_BUILDS, decode=decode_build)
+
+
+def monitoring_tick(bus: MessageBus, event: CloudEvent) -> Processed:
+    return deliver(bus, event["id"], event.data, topic=MONITORING_TICKS, decode=decode_tick)
+
+
+def app_metrics(handler: Consumer, event: CloudEvent) -> None:
+    consume(handler, event["id"], event.data, topic=APP_METRICS)
+
+
+def release_event(notifier: Consumer, event: CloudEvent) -> None:
+    consume(notifier, event["id"], event.data, topic=RELEASE_EVENTS)
+
+
+def flag_written(guard: FlagGuard, event: CloudEvent) -> AuditEntry | None:
+    return guard_flag_write_event(guard, event.get_attributes(), event.data)
+
+
+def dead_letter(letters: DeadLetters, event: CloudEvent) -> DeadLetter:
+    """The topic is the event's source (`//pubsub.googleapis.com/projects/P/topics/T`)."""
+    topic = str(event["source"]).rsplit("/topics/", 1)[-1]
+    return record_exhausted(letters, event["id"], event.data, dead_letter_topic=topic)
+
+
+# -- the boundary ------------------------------------------------------------------------------
 
 
 def decode_command(msg: PubSubMessage) -> object:
@@ -165,6 +222,37 @@ def consume(consumer: Consumer, event_id: str, data: Any, *, topic: str) -> None
             "elapsed_ms": round((time.perf_counter() - start) * 1000, 2),
         },
     )
+
+
+# Dead letters of the flag guard are filed under its trigger, as Pub/Sub ones under their topic.
+FLAG_WRITES = "featureFlags"
+_KEPT_ATTRIBUTES = ("id", "source", "subject", "type", "time")
+
+
+def guard_flag_write_event(
+    guard: FlagGuard, attributes: Mapping[str, Any], data: Any
+) -> AuditEntry | None:
+    """`on_flag_written`: decode the Firestore write and hand it to the flag guard; a write that
+    can never be judged (it does not decode, or no environment uses its project) is
+    dead-lettered and acknowledged."""
+    from shared.flags.events import decode_flag_write
+
+    try:
+        write = decoded(lambda raw: decode_flag_write(attributes, raw), data, what="flag write")
+        if not write.event_id:
+            raise Refused("Firestore event without an id")
+        return guard.handle(write)
+    except Refused as exc:
+        refuse(
+            guard.letters.put,
+            exc.reason,
+            event_id=str(attributes.get("id") or "unknown"),
+            topic=FLAG_WRITES,
+            payload=raw_bytes(data),
+            attributes={k: str(v) for k, v in attributes.items() if k in _KEPT_ATTRIBUTES},
+            now=guard.clock(),
+        )
+        return None
 
 
 def record_exhausted(

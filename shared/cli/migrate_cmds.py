@@ -13,10 +13,10 @@ from typing import Annotated
 
 import typer
 
+from shared.bootstrap import migration_engine
 from shared.cli import context, output
 from shared.cli.output import console, err_console
 from shared.errors import ConfigError, ControlPlaneError
-from shared.migrations import open_engine
 from shared.migrations.engine import Engine
 from shared.migrations.errors import BadMigrationInput
 from shared.migrations.files import DEFAULT_DIR
@@ -74,7 +74,7 @@ def _engine(
     chunk_size: int = 500,
     progress: Callable[[], ProgressSink] = NoProgress,
 ) -> Engine:
-    return open_engine(
+    return migration_engine(
         env,
         actor=actor or context.default_actor(),
         release=release,

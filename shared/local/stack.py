@@ -47,7 +47,7 @@ from shared.local.state import (
     owned,
     recorded,
 )
-from shared.local.wiring import default_targets, subscribe, wire_functions
+from shared.local.subscriptions import default_targets, serve_functions, subscribe
 from shared.topics import FLAG_TRIGGER_TARGET
 
 SAMPLE_APP = REPO_ROOT / "examples" / "sample-app" / "app.py"
@@ -171,7 +171,7 @@ def _start(
         f"firestore emulator on {firestore.host_port} (UI-less; REST at http://{firestore.host_port})"
     )
     with _environ(env):
-        wiring = wire_functions(project, env, logs, default_targets())
+        wiring = serve_functions(project, env, logs, default_targets())
         started.pids.extend(s.pid for s in wiring.servers.values())
         functions.update({t: Proc(pid=s.pid, port=s.port) for t, s in wiring.servers.items()})
         if flag_target:

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from shared.cli import context
-from shared.local.wiring import Wiring, wire_functions
+from shared.local.subscriptions import FunctionServers, serve_functions
 from tests.integration.core_stack import CORE_TARGETS, PROJECT, write_config
 
 
 @pytest.fixture(scope="session")
 def wiring(
     emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Wiring]:
+) -> Iterator[FunctionServers]:
     """Function servers for the core targets behind push subscriptions, with a no-wait bake.
 
     The same config reaches this process too, so the CLI sees what the functions see.
@@ -33,7 +33,7 @@ def wiring(
         context.settings.cache_clear()
         context.db.cache_clear()
         context.publisher.cache_clear()
-        wired = wire_functions(
+        wired = serve_functions(
             PROJECT, {**emulator_env, **env, **servers_only}, directory / "logs", CORE_TARGETS
         )
         try:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from shared.adapters.pubsub import Publisher
 from shared.cli import app
-from shared.local.wiring import Wiring
+from shared.local.subscriptions import FunctionServers
 from shared.topics import CLOUD_BUILDS
 from tests.builds import attributes, step_build
 from tests.integration.core_stack import PROJECT, eventually, step_request
@@ -23,7 +23,9 @@ def cli(*args: str) -> Any:
     return runner.invoke(app, list(args), env={"RELEASECTL_ACTOR": "carol", "COLUMNS": "200"})
 
 
-def test_create_promote_and_read_back_status_and_history(wiring: Wiring, firestore_db: Any) -> None:
+def test_create_promote_and_read_back_status_and_history(
+    wiring: FunctionServers, firestore_db: Any
+) -> None:
     created = cli(
         "release",
         "create",
@@ -66,7 +68,7 @@ def test_create_promote_and_read_back_status_and_history(wiring: Wiring, firesto
 
 
 def test_approve_with_wait_follows_the_rollout_and_reports_a_refusal(
-    wiring: Wiring, firestore_db: Any
+    wiring: FunctionServers, firestore_db: Any
 ) -> None:
     assert (
         cli("release", "create", "8.1.0", "--commit", SHA, "--author", "carol", "--wait").exit_code
@@ -79,7 +81,7 @@ def test_approve_with_wait_follows_the_rollout_and_reports_a_refusal(
 
 
 def test_wait_follows_the_rollout_and_exits_one_when_it_fails(
-    wiring: Wiring, firestore_db: Any
+    wiring: FunctionServers, firestore_db: Any
 ) -> None:
     assert cli("release", "create", "8.2.0", "--commit", SHA, "--wait").exit_code == 0
 
@@ -97,7 +99,7 @@ def test_wait_follows_the_rollout_and_exits_one_when_it_fails(
     assert "build b-8.2.0 ended FAILURE" in promoted.output
 
 
-def test_freeze_blocks_promotion_until_unfrozen(wiring: Wiring, firestore_db: Any) -> None:
+def test_freeze_blocks_promotion_until_unfrozen(wiring: FunctionServers, firestore_db: Any) -> None:
     assert cli("release", "create", "8.3.0", "--commit", SHA, "--wait").exit_code == 0
     frozen = cli("env", "freeze", "staging", "--reason", "store review", "--wait")
     assert frozen.exit_code == 0, frozen.output
@@ -115,7 +117,9 @@ def test_freeze_blocks_promotion_until_unfrozen(wiring: Wiring, firestore_db: An
     assert any("frozen" in d["reason"] for d in letters)
 
 
-def test_bad_arguments_exit_two_and_publish_nothing(wiring: Wiring, firestore_db: Any) -> None:
+def test_bad_arguments_exit_two_and_publish_nothing(
+    wiring: FunctionServers, firestore_db: Any
+) -> None:
     bad_commit = cli("release", "create", "9.0.0", "--commit", "not-a-sha")
     assert bad_commit.exit_code == 2
     assert "commit" in bad_commit.output

@@ -12,7 +12,7 @@ import pytest
 from shared.adapters.pubsub import Publisher
 from shared.approvals.credentials import emulator_token
 from shared.domain.model import Rollout
-from shared.local.wiring import Wiring
+from shared.local.subscriptions import FunctionServers
 from shared.topics import CLOUD_BUILDS, MONITORING_TICKS, RELEASE_COMMANDS
 from tests.builds import attributes, step_build
 from tests.integration.core_stack import (
@@ -27,7 +27,7 @@ SHA = "1234567890abcdef1234567890abcdef12345678"
 
 
 @pytest.fixture
-def pub(wiring: Wiring, firestore_db: Any) -> Publisher:
+def pub(wiring: FunctionServers, firestore_db: Any) -> Publisher:
     return Publisher(PROJECT)
 
 
@@ -122,7 +122,7 @@ def test_statuses_out_of_order_never_move_a_step_back(pub: Publisher, firestore_
     assert r.steps["migrate"].status == "SUCCESS"
 
 
-def test_a_redelivered_message_is_handled_once(wiring: Wiring, firestore_db: Any) -> None:
+def test_a_redelivered_message_is_handled_once(wiring: FunctionServers, firestore_db: Any) -> None:
     db = firestore_db
     server = wiring.servers["on_release_command"]
     body = envelope(
@@ -162,7 +162,7 @@ def test_a_redelivered_message_is_handled_once(wiring: Wiring, firestore_db: Any
     ],
 )
 def test_malformed_messages_land_in_dead_letters_and_are_acknowledged(
-    wiring: Wiring, firestore_db: Any, topic: str, data: bytes, reason: str
+    wiring: FunctionServers, firestore_db: Any, topic: str, data: bytes, reason: str
 ) -> None:
     server = wiring.servers["on_release_command" if topic == RELEASE_COMMANDS else "on_build_event"]
     response = httpx.post(
@@ -186,7 +186,7 @@ def test_a_dead_letter_published_through_pubsub_is_recorded(
 
 
 def test_a_production_rollout_waits_for_someone_else_to_approve(
-    pub: Publisher, firestore_db: Any, wiring: Wiring
+    pub: Publisher, firestore_db: Any, wiring: FunctionServers
 ) -> None:
     db = firestore_db
     create(pub, db, "3.0.0", author="alice")

@@ -32,7 +32,7 @@ from shared.local.pubsub_admin import (
     ensure_push_subscription,
     ensure_topic,
 )
-from shared.local.wiring import BACKOFF, subscribe
+from shared.local.subscriptions import BACKOFF, subscribe
 from shared.topics import (
     DEAD_LETTER_TARGET,
     MAX_DELIVERY_ATTEMPTS,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.pubsub import Publisher
-from shared.local.wiring import Wiring, wire_functions
+from shared.local.subscriptions import FunctionServers, serve_functions
 from shared.topics import (
     APP_METRICS,
     CLOUD_BUILDS,
@@ -33,8 +33,8 @@ QUIET_S = 3.0
 
 @pytest.fixture(scope="module")
 def consumers(
-    wiring: Wiring, emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Wiring]:
+    wiring: FunctionServers, emulator_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FunctionServers]:
     """The two consumers outside the bus (the core's servers come from `wiring`)."""
     directory = tmp_path_factory.mktemp("consumers")
     config = Path(wiring.servers["on_release_command"].log_path).parent.parent
@@ -43,7 +43,7 @@ def consumers(
         "RELEASECTL_CONFIG_FILE": str(config / "environments.toml"),
         "RELEASECTL_CHECKS_FILE": str(config / "checks.toml"),
     }
-    wired = wire_functions(PROJECT, env, directory, ["on_app_metrics", "on_release_event"])
+    wired = serve_functions(PROJECT, env, directory, ["on_app_metrics", "on_release_event"])
     try:
         yield wired
     finally:
@@ -67,7 +67,12 @@ def deliveries(log: Path, event_id: str) -> int:
 @pytest.mark.parametrize("topic", TOPICS)
 @pytest.mark.parametrize(("kind", "data"), [("deep", DEEP), ("huge-int", HUGE_INT)])
 def test_a_poison_message_is_delivered_once_and_dead_lettered_once(
-    wiring: Wiring, consumers: Wiring, firestore_db: Any, topic: str, kind: str, data: bytes
+    wiring: FunctionServers,
+    consumers: FunctionServers,
+    firestore_db: Any,
+    topic: str,
+    kind: str,
+    data: bytes,
 ) -> None:
     servers = {**wiring.servers, **consumers.servers}
     log = Path(servers[PUBSUB_TRIGGERS[topic]].log_path)

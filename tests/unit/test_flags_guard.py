@@ -13,10 +13,9 @@ from google.events.cloud.firestore import Document, DocumentEventData, Value
 from shared.config import PlaneConfig
 from shared.errors import Refused
 from shared.flags.audit import AuditEntry, guard_token
-from shared.flags.entry import env_of
 from shared.flags.events import FlagWrite, decode_flag_write, timestamp_ns
 from shared.flags.guard import FlagRevert, Ignore, Record, decide, own_revert_id
-from shared.flags.handler import guard_flag_write
+from shared.flags.handler import env_of, guard_flag_write
 from shared.flags.model import Flag, parse_flag
 from shared.flags.ports import Change
 

@@ -16,10 +16,11 @@ from shared.entrypoints import (
     decode_command,
     decode_tick,
     deliver,
+    guard_flag_write_event,
     record_exhausted,
 )
 from shared.errors import Refused
-from shared.flags.entry import handle_flag_event
+from shared.flags.handler import FlagGuard
 from shared.monitoring.handler import MetricsHandler
 from shared.notify.config import NotifyConfig
 from shared.notify.handler import Notifier
@@ -150,10 +151,19 @@ def test_hostile_metrics_and_release_events_are_dead_lettered(
 
 
 @pytest.mark.parametrize("kind", ["deep list", "huge integer", "random bytes", "invalid utf-8"])
-def test_a_flag_write_that_cannot_be_decoded_is_a_dead_letter(kind: str) -> None:
+def test_a_flag_write_that_cannot_be_decoded_is_a_dead_letter(
+    plane: PlaneConfig, kind: str
+) -> None:
     letters = FakeDeadLetters()
+    guard = FlagGuard(
+        plane=plane,
+        stores=lambda project: pytest.fail("a write that cannot be decoded reaches no store"),
+        notices=None,  # type: ignore[arg-type]  # never reached
+        letters=letters,
+        clock=FakeClock(),
+    )
     attributes = {"id": "f-1", "type": "google.cloud.firestore.document.v1.written"}
-    assert handle_flag_event(attributes, HOSTILE[kind], letters=letters) is None
+    assert guard_flag_write_event(guard, attributes, HOSTILE[kind]) is None
     letter = letters.store.dead_letters["featureFlags:f-1"]
     assert letter.topic == "featureFlags" and letter.reason
 

@@ -20,7 +20,7 @@ from shared.cli import local_cmds
 from shared.local import state as stack_state
 from shared.local.pubsub_admin import Backoff, ensure_push_subscription
 from shared.local.state import App, Part, Proc, StackState, health, owned, part_status
-from shared.local.wiring import push_subscriptions
+from shared.local.subscriptions import push_subscriptions
 from shared.topics import DEAD_LETTER_TARGET, MAX_DELIVERY_ATTEMPTS, PUBSUB_TRIGGERS
 
 

@@ -297,7 +297,7 @@ def test_the_client_helper_builds_a_batch_the_handler_accepts(plane: PlaneConfig
 
 
 def test_each_env_reads_the_metrics_source_its_settings_name(plane: PlaneConfig) -> None:
-    from shared.monitoring.wiring import PerEnvSource
+    from shared.monitoring.sources import PerEnvSource
 
     checks = ChecksConfig.model_validate(
         {

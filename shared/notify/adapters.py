@@ -1,20 +1,13 @@
-"""The notifier with real adapters: Firestore (control project), the envs' secret stores."""
+"""The notifier's adapters: each environment's secret store (webhook URLs, mail credentials)
+and the rollout records (for the evidence summary)."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any
 
-import httpx
-
-from shared.adapters.dead_letters import FirestoreDeadLetters
-from shared.config import PlaneConfig, Settings
+from shared.config import PlaneConfig
 from shared.domain.model import Rollout
-from shared.notify.config import DEFAULT_NOTIFY_FILE, load_notify_config
-from shared.notify.handler import Notifier
-from shared.notify.ledger import FirestoreSentLog
 from shared.secrets import service as secrets
 from shared.secrets.port import SecretStore
 
@@ -49,23 +42,3 @@ class FirestoreRollouts:
 
     def read(self, release: str, env: str) -> Rollout | None:
         return self.uow.read_rollout(release, env)
-
-
-def from_settings(settings: Settings | None = None) -> Notifier:
-    from google.cloud import firestore
-
-    settings = settings or Settings()
-    plane = settings.plane
-    path = Path(os.environ.get("RELEASECTL_NOTIFY_FILE") or DEFAULT_NOTIFY_FILE)
-    config = load_notify_config(path, set(plane.environments))
-    db = firestore.Client(project=settings.project)
-    return Notifier(
-        config=config,
-        plane=plane,
-        control_project=settings.project,
-        ledger=FirestoreSentLog(db),
-        letters=FirestoreDeadLetters(db),
-        secrets=StoreSecrets(plane, secrets.SecretsSettings()),
-        http=httpx.Client(),
-        rollouts=FirestoreRollouts(db),
-    )

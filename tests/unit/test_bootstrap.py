@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from shared.bootstrap import bake_analysis, gate_runner, metrics_handler, smoke_runner
 from shared.config import Settings
 from shared.gates.ci_builds import FirestoreCiBuilds, LocalDirCiBuilds
 from shared.gates.runner import ComplianceGates
-from shared.gates.wiring import gate_runner, smoke_runner
 from shared.monitoring.bake import MetricsBakeAnalysis
 from shared.monitoring.handler import MetricsHandler
-from shared.monitoring.wiring import bake_analysis, metrics_handler
 from shared.smoke.runner import HttpSmokeRunner
 
 
@@ -43,3 +42,17 @@ def test_with_a_local_stack_dir_the_ci_evidence_is_the_runners_files(
     assert gates.ci.dir == tmp_path / "builds"
     assert gates.base_urls == {"dev": "http://127.0.0.1:1"}
     assert smoke_runner(local).base_urls == {}  # no stack.json: the file's base_url
+
+
+def test_the_root_builds_what_every_function_target_needs(settings: Settings) -> None:
+    from shared import bootstrap
+    from shared.adapters.dead_letters import FirestoreDeadLetters
+    from shared.flags.handler import FlagGuard
+    from shared.notify.handler import Notifier
+    from shared.service.messagebus import MessageBus
+
+    assert isinstance(bootstrap.bus(settings), MessageBus)
+    assert isinstance(bootstrap.notifier(settings), Notifier)
+    assert isinstance(bootstrap.metrics_handler(settings), MetricsHandler)
+    assert isinstance(bootstrap.flag_guard(settings), FlagGuard)
+    assert isinstance(bootstrap.dead_letters(settings), FirestoreDeadLetters)

@@ -30,7 +30,7 @@ PUBSUB_TARGETS = (*PUBSUB_TRIGGERS.values(), DEAD_LETTER_TARGET)
 
 
 @dataclass
-class Wiring:
+class FunctionServers:
     servers: dict[str, FunctionServer] = field(default_factory=dict)
 
     def stop(self) -> None:
@@ -102,12 +102,12 @@ def subscribe(project: str, ports: Mapping[str, int]) -> None:
         )
 
 
-def wire_functions(
+def serve_functions(
     project: str, env: dict[str, str], log_dir: Path, targets: Iterable[str] | None = None
-) -> Wiring:
+) -> FunctionServers:
     """Start a server for each Pub/Sub-triggered target and subscribe it to its topics."""
     wanted = set(targets) if targets is not None else set(default_targets())
-    wiring = Wiring()
+    wiring = FunctionServers()
     try:
         for target in (t for t in PUBSUB_TARGETS if t in wanted):
             wiring.servers[target] = start_function(target, env, log_dir)
