@@ -1,13 +1,17 @@
-"""What CLI commands share: settings, a Firestore client and a publisher, built on first use."""
+"""What CLI commands share: settings, a Firestore client and a publisher, built on first use by
+the composition root (`shared.bootstrap`)."""
 
 from __future__ import annotations
 
 import getpass
 import os
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import PlaneConfig, Settings
+
+if TYPE_CHECKING:
+    from shared.adapters.pubsub import Publisher
 
 
 @cache
@@ -21,16 +25,16 @@ def plane() -> PlaneConfig:
 
 @cache
 def db() -> Any:
-    from google.cloud import firestore
+    from shared.bootstrap import control_db
 
-    return firestore.Client(project=settings().project)
+    return control_db(settings())
 
 
 @cache
-def publisher() -> Any:
-    from shared.adapters.pubsub import Publisher
+def publisher() -> Publisher:
+    from shared.bootstrap import publisher
 
-    return Publisher(settings().project)
+    return publisher(settings())
 
 
 def use_local_stack() -> bool:
