@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from google.api_core.exceptions import InvalidArgument, NotFound
+
 from shared.approvals.signed import SignedApprovals
 from shared.approvals.tokens import Approver
+from shared.clock import Clock, utcnow
 from shared.config import EnvConfig, PlaneConfig
-from shared.dead_letters import DeadLetter, DeliveryFailure, event_key
+from shared.dead_letters import DeadLetter, DeliveryFailure, doc_id, event_key
 from shared.domain.effects import BreachAlert, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
-from shared.domain.model import Deployed, EnvironmentState, HistoryEntry, Release, Rollout
+from shared.domain.model import Deployed, Doc, EnvironmentState, HistoryEntry, Release, Rollout
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from shared.errors import Refused
 from shared.service.messagebus import MessageBus
@@ -23,6 +27,7 @@ from tests.builds import attributes, step_build
 from tests.pubsub_envelope import envelope
 
 T = TypeVar("T")
+D = TypeVar("D", bound=Doc)
 
 
 class FakeClock:
@@ -36,22 +41,166 @@ class FakeClock:
         self.now += timedelta(**kwargs)
 
 
+# Firestore's limits as the emulator enforces them (firebase.google.com/docs/firestore/quotas),
+# and a document's size as Firestore counts it (firebase.google.com/docs/firestore/storage-size).
+MAX_DOCUMENT_BYTES = 1_048_576
+MAX_VALUE_BYTES = 1_048_487  # one string or bytes value
+MAX_DEPTH = 20  # maps and arrays nested in one field
+MAX_FIELD_PATH_BYTES = 1_500  # a field's names from the document down, joined by "."
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+RESERVED_FIELD = re.compile(r"^__.+__$")
+
+
+def _invalid(message: str) -> InvalidArgument:
+    """What the server answers to a document it can never store (HTTP 400)."""
+    return InvalidArgument(message)  # type: ignore[no-untyped-call]
+
+
+def firestore_round_trip(path: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` as Firestore gives it back from document `path` (tuples and sets become lists,
+    naive times UTC); raises what the client (`ValueError`, `TypeError`) or the server
+    (`InvalidArgument`) raises for a document Firestore can never store."""
+    fields, size = _fields(data, depth=0, path=-1)
+    name = sum(len(part.encode()) + 1 for part in path.split("/")) + 16
+    if name + size + 32 > MAX_DOCUMENT_BYTES:
+        raise _invalid(f"maximum entity size is {MAX_DOCUMENT_BYTES} bytes")
+    return fields
+
+
+def _fields(data: Mapping[Any, Any], depth: int, path: int) -> tuple[dict[str, Any], int]:
+    """A map's fields and their size; `path`: the length of the map's own field path (-1 for
+    the document)."""
+    fields: dict[str, Any] = {}
+    size = 0
+    for key, value in data.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError("One or more components is not a string or is empty.")
+        if RESERVED_FIELD.match(key):
+            raise _invalid(f"field name {key!r} is reserved")
+        name = len(key.encode())
+        if path + 1 + name > MAX_FIELD_PATH_BYTES:
+            raise _invalid(f"a field path is longer than {MAX_FIELD_PATH_BYTES} bytes")
+        fields[key], value_size = _value(value, depth, path + 1 + name, in_array=False)
+        size += name + 1 + value_size
+    return fields, size
+
+
+def utc(time: datetime) -> datetime:
+    """A time as Firestore keeps it: in UTC (a naive time is taken to be UTC)."""
+    return time.replace(tzinfo=UTC) if time.tzinfo is None else time.astimezone(UTC)
+
+
+def _value(value: Any, depth: int, path: int, *, in_array: bool) -> tuple[Any, int]:
+    if value is None or isinstance(value, bool):
+        return value, 1
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"Value out of range: {value}")
+        return int(value), 8
+    if isinstance(value, float):
+        return float(value), 8
+    if isinstance(value, datetime):
+        return utc(value), 8
+    if isinstance(value, str | bytes):
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        if len(raw) > MAX_VALUE_BYTES:
+            raise _invalid(f"a value is longer than {MAX_VALUE_BYTES} bytes")
+        return (str.__str__(value) if isinstance(value, str) else raw), len(raw) + 1
+    if not isinstance(value, dict | list | tuple | set | frozenset):
+        raise TypeError("Cannot convert to a Firestore Value", value, "Invalid type", type(value))
+    if depth + 1 > MAX_DEPTH:
+        raise _invalid("a value contains an invalid nested entity")
+    if isinstance(value, dict):
+        return _fields(value, depth + 1, path)
+    if in_array:
+        raise _invalid("Cannot convert an array value in an array value.")
+    items = [_value(item, depth + 1, path, in_array=True) for item in value]
+    return [item for item, _ in items], sum(size for _, size in items)
+
+
+def stored(path: str, doc: D) -> D:
+    """A copy of `doc` as Firestore stores it at `path` (and reads it back)."""
+    return type(doc).model_validate(firestore_round_trip(path, doc.to_doc()))
+
+
+# Where the Firestore adapters keep each document (the paths count towards a document's size).
+def release_path(version: str) -> str:
+    return f"releases/{version}"
+
+
+def rollout_path(version: str, env: str) -> str:
+    return f"releases/{version}/rollouts/{env}"
+
+
+def history_path(release: str, seq: int) -> str:
+    return f"releases/{release}/history/{seq:06d}"
+
+
+def environment_path(env: str) -> str:
+    return f"environments/{env}"
+
+
+def processed_path(key: str) -> str:
+    return f"processedEvents/{doc_id(key)}"
+
+
+def letter_path(key: str) -> str:
+    return f"deadLetters/{doc_id(key)}"
+
+
+def failure_path(fingerprint: str) -> str:
+    return f"deliveryFailures/{fingerprint}"
+
+
 @dataclass
 class Store:
+    """What the fakes hold, as Firestore would: every model in it is its own copy, written as
+    Firestore would store it; reads hand out copies."""
+
     releases: dict[str, Release] = field(default_factory=dict)
     rollouts: dict[tuple[str, str], Rollout] = field(default_factory=dict)
     envs: dict[str, EnvironmentState] = field(default_factory=dict)
-    history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
+    history: dict[str, list[HistoryEntry]] = field(default_factory=dict)  # in `seq` order
     processed: dict[str, Processed] = field(default_factory=dict)
     dead_letters: dict[str, DeadLetter] = field(default_factory=dict)
     failures: dict[str, DeliveryFailure] = field(default_factory=dict)
     deployments: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
 
+    def put_history(self, release: str, entry: HistoryEntry) -> None:
+        """`releases/{id}/history/{seq:06d}`: one entry per `seq` (a second replaces the first),
+        read in `seq` order."""
+        entries = [e for e in self.history.get(release, []) if e.seq != entry.seq]
+        self.history[release] = sorted([*entries, entry], key=lambda e: e.seq)
+
+
+def _copy(doc: D | None) -> D | None:
+    return doc.model_copy(deep=True) if doc is not None else None
+
+
+@dataclass
+class _Write:
+    """A write staged in a transaction: the document serialized when it was staged (as the
+    adapter does), stored at commit."""
+
+    path: str
+    kind: type[Doc]
+    data: dict[str, Any]
+    apply: Callable[[Any], None]
+
+    def ready(self) -> tuple[Callable[[Any], None], Doc]:
+        return self.apply, self.kind.model_validate(firestore_round_trip(self.path, self.data))
+
 
 class FakeTx:
+    """Reads see the store as it was committed (never this transaction's staged writes);
+    writes are staged and applied at commit, all or none."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.writes: list[Callable[[], None]] = []
+        self.writes: list[_Write] = []
+
+    def _stage(self, path: str, doc: Doc, apply: Callable[[Any], None]) -> None:
+        self.writes.append(_Write(path, type(doc), doc.to_doc(), apply))
 
     def prefetch(self, topic: str, event_id: str, release: str | None, env: str | None) -> None:
         pass
@@ -60,44 +209,68 @@ class FakeTx:
         found = self.store.processed.get(event_key(topic, event_id))
         old = self.store.processed.get(event_id)  # recorded before ids were per topic
         legacy = old if old is not None and old.topic == topic else None
-        return (found or legacy).model_copy(deep=True) if (found or legacy) else None
+        return _copy(found or legacy)
 
     def release(self, version: str) -> Release | None:
-        r = self.store.releases.get(version)
-        return r.model_copy(deep=True) if r else None
+        return _copy(self.store.releases.get(version))
 
     def rollout(self, version: str, env: str) -> Rollout | None:
-        r = self.store.rollouts.get((version, env))
-        return r.model_copy(deep=True) if r else None
+        return _copy(self.store.rollouts.get((version, env)))
 
     def deployment(self, version: str, env: str, attempt: int) -> dict[str, str] | None:
         found = self.store.deployments.get((version, env))
-        return found[1] if found and found[0] == attempt else None
+        return (
+            {str(k): str(v) for k, v in found[1].items()} if found and found[0] == attempt else None
+        )
 
     def environment(self, env: str) -> EnvironmentState:
-        e = self.store.envs.get(env)
-        return e.model_copy(deep=True) if e else EnvironmentState(name=env)
+        return _copy(self.store.envs.get(env)) or EnvironmentState(name=env)
 
     def put_release(self, release: Release) -> None:
-        self.writes.append(lambda: self.store.releases.__setitem__(release.version, release))
+        self._stage(
+            release_path(release.version),
+            release,
+            lambda r: self.store.releases.__setitem__(r.version, r),
+        )
 
     def put_rollout(self, rollout: Rollout) -> None:
-        key = (rollout.release, rollout.env)
-        self.writes.append(lambda: self.store.rollouts.__setitem__(key, rollout))
+        self._stage(
+            rollout_path(rollout.release, rollout.env),
+            rollout,
+            lambda r: self.store.rollouts.__setitem__((r.release, r.env), r),
+        )
 
     def put_environment(self, env: EnvironmentState) -> None:
-        self.writes.append(lambda: self.store.envs.__setitem__(env.name, env))
+        self._stage(
+            environment_path(env.name), env, lambda e: self.store.envs.__setitem__(e.name, e)
+        )
 
     def add_history(self, release: str, entry: HistoryEntry) -> None:
-        self.writes.append(lambda: self.store.history.setdefault(release, []).append(entry))
+        self._stage(
+            history_path(release, entry.seq), entry, lambda e: self.store.put_history(release, e)
+        )
 
     def mark_processed(self, record: Processed) -> None:
-        self.writes.append(lambda: self.store.processed.__setitem__(record.key, record))
+        self._stage(
+            processed_path(record.key),
+            record,
+            lambda r: self.store.processed.__setitem__(r.key, r),
+        )
+
+    def commit(self) -> None:
+        """Store every staged write, or (Firestore refusing one) none."""
+        ready = [write.ready() for write in self.writes]
+        for apply, doc in ready:
+            apply(doc)
 
 
 class FakeUnitOfWork:
-    def __init__(self) -> None:
+    """The unit of work over a `Store`. `clock` is the server's clock (Firestore's
+    `SERVER_TIMESTAMP`, which `release_claim` writes): by default the real one."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
         self.store = Store()
+        self.clock: Clock = clock or utcnow
         self.transactions = 0
         self.commits = 0
         self.claims = 0
@@ -105,15 +278,17 @@ class FakeUnitOfWork:
     def atomically(self, work: Callable[[FakeTx], T]) -> T:
         tx = FakeTx(self.store)
         result = work(tx)  # an exception here discards every staged write
+        try:
+            tx.commit()
+        except InvalidArgument as exc:  # as the adapter: writes that can never be committed
+            raise Refused(f"Firestore refused this event's writes: {exc.message}") from None
         self.transactions += 1
         self.commits += bool(tx.writes)
-        for write in tx.writes:
-            write()
         return result
 
     def finish_effects(self, key: str) -> None:
-        record = self.store.processed[key]
-        record.effects_done, record.claimed_until = True, None
+        # the adapter sets `effectsDone` alone: the claim it had stays as it was
+        self.store.processed[key].effects_done = True
 
     def claim(self, key: str, now: datetime, until: datetime) -> Processed | None:
         record = self.store.processed.get(key)
@@ -121,16 +296,24 @@ class FakeUnitOfWork:
             return None
         if record.claimed_until is not None and record.claimed_until > now:
             return None
-        record.claimed_until = until
+        record.claimed_until = utc(until)
         self.claims += 1
-        return record.model_copy(deep=True)
+        return record.model_copy(deep=True, update={"claimed_until": until})
 
     def release_claim(self, key: str) -> None:
-        self.store.processed[key].claimed_until = datetime.min.replace(tzinfo=UTC)
+        record = self.store.processed.get(key)
+        if record is None:  # the adapter updates the document, which must exist
+            raise NotFound(f"no {processed_path(key)} to release")  # type: ignore[no-untyped-call]
+        record.claimed_until = self.clock()  # the adapter writes the server's time: lapsed now
 
     def refuse(self, record: Processed, letter: DeadLetter) -> None:
-        self.store.dead_letters[letter.key] = letter
-        self.store.processed[record.key] = record
+        # one batch: both written, or (one can never be stored) neither
+        dead, done = (
+            stored(letter_path(letter.key), letter),
+            stored(processed_path(record.key), record),
+        )
+        self.store.dead_letters[letter.key] = dead
+        self.store.processed[record.key] = done
 
     def unfinished(self, now: datetime, limit: int) -> list[Processed]:
         left = [
@@ -138,21 +321,26 @@ class FakeUnitOfWork:
             for p in self.store.processed.values()
             if not p.effects_done and p.claimed_until is not None and p.claimed_until <= now
         ]
-        return sorted(left, key=lambda p: p.claimed_until or now)[:limit]
+        # the adapter's query orders by `claimedUntil`, then (as Firestore does) document id
+        left.sort(key=lambda p: (p.claimed_until or now, doc_id(p.key)))
+        return [p.model_copy(deep=True) for p in left[:limit]]
 
     def record_deployment(
         self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str
     ) -> None:
-        self.store.deployments[(version, env)] = (attempt, artifacts)
+        path = f"releases/{version}/deployments/{env}"
+        doc = {"attempt": attempt, "artifacts": artifacts, "buildId": build_id, "at": self.clock()}
+        kept = firestore_round_trip(path, doc)
+        self.store.deployments[(version, env)] = (kept["attempt"], kept["artifacts"])
 
     def read_release(self, version: str) -> Release | None:
-        return self.store.releases.get(version)
+        return _copy(self.store.releases.get(version))
 
     def read_environment(self, env: str) -> EnvironmentState:
-        return self.store.envs.get(env) or EnvironmentState(name=env)
+        return _copy(self.store.envs.get(env)) or EnvironmentState(name=env)
 
     def read_rollout(self, version: str, env: str) -> Rollout | None:
-        return self.store.rollouts.get((version, env))
+        return _copy(self.store.rollouts.get((version, env)))
 
 
 class FakeDeadLetters:
@@ -162,13 +350,14 @@ class FakeDeadLetters:
         self.store = store or Store()
 
     def put(self, letter: DeadLetter) -> None:
-        self.store.dead_letters[letter.key] = letter
+        self.store.dead_letters[letter.key] = stored(letter_path(letter.key), letter)
 
     def note_failure(self, failure: DeliveryFailure) -> None:
-        self.store.failures[failure.fingerprint] = failure
+        kept = stored(failure_path(failure.fingerprint), failure)
+        self.store.failures[failure.fingerprint] = kept
 
     def last_failure(self, fingerprint: str) -> DeliveryFailure | None:
-        return self.store.failures.get(fingerprint)
+        return _copy(self.store.failures.get(fingerprint))
 
 
 class FakeBuilds:
@@ -349,7 +538,8 @@ def fake_ports() -> Ports:
 
 
 def make_world(plane: PlaneConfig) -> World:
-    uow, clock, builds, events = FakeUnitOfWork(), FakeClock(), FakeBuilds(), FakeEvents()
+    clock, builds, events = FakeClock(), FakeBuilds(), FakeEvents()
+    uow = FakeUnitOfWork(clock)  # the store's clock is the world's
     gates, smoke, bake, target = FakeStep(), FakeStep(), FakeStep(), FakeStep()
     flags, ticks = FakeReleaseFlags(), FakeTicks()
     ports = Ports(
