@@ -15,11 +15,11 @@ from shared import bootstrap
 from shared import entrypoints as boundary
 
 if TYPE_CHECKING:
-    from shared.dead_letters import DeadLetters
     from shared.flags.handler import FlagGuard
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
     from shared.service.messagebus import MessageBus
+    from shared.service.ports import DeadLetters
 
 boundary.configure_logging()
 

@@ -18,10 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, utcnow
 from shared.config import PlaneConfig, Settings
-from shared.dead_letters import DeadLetters
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus
-from shared.service.ports import ApprovalCheck, BuildPort, DeployTarget, Ports, UnitOfWork
+from shared.service.ports import (
+    ApprovalCheck,
+    BuildPort,
+    DeadLetters,
+    DeployTarget,
+    Ports,
+    UnitOfWork,
+)
 
 if TYPE_CHECKING:
     from shared.adapters.pubsub import Publisher
@@ -30,7 +36,7 @@ if TYPE_CHECKING:
     from shared.gates.runner import ComplianceGates
     from shared.local.state import StackState
     from shared.migrations.engine import Engine
-    from shared.migrations.progress import ProgressSink
+    from shared.migrations.ports import ProgressSink
     from shared.monitoring.bake import MetricsBakeAnalysis
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier

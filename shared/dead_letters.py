@@ -1,9 +1,10 @@
 """Dead letters: messages that can never be valid, kept where an operator looks
 (`deadLetters/{key}`, `releasectl dead-letters`) and acknowledged, never retried.
 
-One decode boundary (`decoded`) and one way to write a letter (`letter` + the `DeadLetters`
-port) for every function: the release bus, the metrics and notification consumers, the flag
-guard, and `on_dead_letter` (messages Pub/Sub gave up on after its delivery attempts).
+One decode boundary (`decoded`) and one way to write a letter (`refuse`, into the
+`DeadLetters` port of `shared.service.ports`) for every function: the release bus, the
+metrics and notification consumers, the flag guard, and `on_dead_letter` (messages Pub/Sub
+gave up on after its delivery attempts).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from pydantic import Field
 
@@ -72,16 +73,6 @@ class DeliveryFailure(Doc):
     event_id: str
     error: str
     at: datetime
-
-
-class DeadLetters(Protocol):
-    """Where dead letters and the last failure of each failing message are kept."""
-
-    def put(self, letter: DeadLetter) -> None: ...
-
-    def note_failure(self, failure: DeliveryFailure) -> None: ...
-
-    def last_failure(self, fingerprint: str) -> DeliveryFailure | None: ...
 
 
 def letter(

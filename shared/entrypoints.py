@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared.clock import utcnow
 from shared.dead_letters import (
     DELIVERY_COUNT,
     DeadLetter,
-    DeadLetters,
     DeliveryFailure,
     brief,
     decoded,
@@ -34,7 +33,7 @@ from shared.domain.commands import parse_command
 from shared.domain.messages import BuildStatusChanged, MonitoringTick
 from shared.errors import Refused
 from shared.service.messagebus import MessageBus
-from shared.service.ports import Processed
+from shared.service.ports import Consumer, DeadLetters, Processed
 from shared.topics import (
     APP_METRICS,
     CLOUD_BUILDS,
@@ -184,22 +183,6 @@ def noting_failures(
         except Exception as note_exc:  # the store may be what failed: the error still escapes
             log.warning("failure not noted: %s", brief(note_exc), extra={"event_id": event_id})
         raise
-
-
-class Consumer(Protocol):
-    """A Pub/Sub consumer outside the release bus (notifications, metrics)."""
-
-    @property
-    def letters(self) -> DeadLetters: ...
-
-    @property
-    def clock(self) -> Callable[[], datetime]: ...
-
-    def refuse(
-        self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]
-    ) -> object: ...
-
-    def handle(self, message: PubSubMessage) -> object: ...
 
 
 def consume(consumer: Consumer, event_id: str, data: Any, *, topic: str) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.approvals.tokens import TokenVerifier, check_approver
+from shared.approvals.ports import TokenVerifier
+from shared.approvals.tokens import check_approver
 from shared.domain.commands import ApproveRelease, RejectRelease
 from shared.errors import Refused
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,10 +40,6 @@ class Approver(BaseModel):
     def name(self) -> str:
         """How the approver is written in commands: the verified email, else the uid."""
         return self.email if self.email and self.email_verified else self.uid
-
-
-class TokenVerifier(Protocol):
-    def verify(self, id_token: str) -> Approver: ...
 
 
 Decode = Callable[[str], Mapping[str, Any]]

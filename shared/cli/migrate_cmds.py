@@ -22,7 +22,8 @@ from shared.migrations.errors import BadMigrationInput
 from shared.migrations.files import DEFAULT_DIR
 from shared.migrations.lock import LOCK_PATH, Lease
 from shared.migrations.model import Plan, RunReport, Status
-from shared.migrations.progress import NoProgress, ProgressSink, for_console
+from shared.migrations.ports import ProgressSink
+from shared.migrations.progress import NoProgress, for_console
 
 app = typer.Typer(help="Versioned Firestore migrations of an environment.", no_args_is_help=True)
 

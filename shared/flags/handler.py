@@ -14,12 +14,12 @@ from datetime import datetime
 
 from shared.clock import Clock, utcnow
 from shared.config import PlaneConfig
-from shared.dead_letters import DeadLetters
 from shared.errors import Refused
 from shared.flags.audit import AuditEntry
 from shared.flags.events import FlagWrite
 from shared.flags.guard import Ignore, decide, own_revert_id
 from shared.flags.ports import FlagStore, NoticePublisher
+from shared.service.ports import DeadLetters
 
 log = logging.getLogger(__name__)
 

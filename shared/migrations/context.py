@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.migrations.model import Checkpoint
-from shared.migrations.progress import NoProgress, ProgressSink
+from shared.migrations.ports import ProgressSink
+from shared.migrations.progress import NoProgress
 from shared.migrations.writer import ChunkedWriter
 
 SaveCheckpoints = Callable[[dict[str, Checkpoint], int, int], None]

@@ -31,8 +31,8 @@ from shared.migrations.model import (
     VersionRecord,
     VersionRun,
 )
-from shared.migrations.progress import NoProgress, ProgressSink
-from shared.migrations.snapshot import SnapshotPort
+from shared.migrations.ports import ProgressSink, SnapshotPort
+from shared.migrations.progress import NoProgress
 from shared.migrations.versions import SemVer
 from shared.migrations.writer import ChunkedWriter
 from shared.redaction import redact

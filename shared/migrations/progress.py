@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -19,12 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-
-class ProgressSink(Protocol):
-    def start(self, label: str, total: int | None, done: int) -> None: ...
-    def advance(self, docs: int) -> None: ...
-    def set_total(self, total: int) -> None: ...
-    def finish(self) -> None: ...
+from shared.migrations.ports import ProgressSink
 
 
 class _Speed(ProgressColumn):

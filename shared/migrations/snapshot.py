@@ -9,21 +9,16 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shared.local.state import local_dir_from_env
 from shared.migrations.errors import MigrationFailed
+from shared.migrations.ports import SnapshotPort
 
 EXPORT_TIMEOUT_S = 3600.0
-
-
-class SnapshotPort(Protocol):
-    def take(self, project: str, env: str, at: datetime) -> str:
-        """Export the whole database of `project`; return where the export is."""
-        ...
 
 
 def _stamp(at: datetime) -> str:

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from datetime import timedelta
+from typing import Literal
 
 from shared.clock import Clock
 from shared.config import PlaneConfig
-from shared.dead_letters import DeadLetters, decoded, refuse
+from shared.dead_letters import decoded, refuse
 from shared.errors import Refused
 from shared.gates.checks_file import ChecksConfig
 from shared.monitoring.batch import MetricsBatch, check_window, parse_batch
+from shared.monitoring.ports import BatchSink
+from shared.service.ports import DeadLetters
 from shared.topics import APP_METRICS
 from shared.transport import PubSubMessage
 
 log = logging.getLogger(__name__)
 Outcome = Literal["stored", "refused"]
-
-
-class BatchSink(Protocol):
-    def put(self, batch: MetricsBatch, received_at: datetime) -> None: ...
 
 
 class MetricsHandler:

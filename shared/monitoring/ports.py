@@ -1,4 +1,5 @@
-"""Where metrics come from: a port with an app-metrics/Firestore and a Cloud Monitoring adapter."""
+"""What monitoring needs from outside: where metrics come from (app-metrics in Firestore, or
+Cloud Monitoring) and where accepted batches go."""
 
 from __future__ import annotations
 
@@ -13,3 +14,7 @@ class MetricsSource(Protocol):
     def batches(self, env: EnvConfig, start: datetime, end: datetime) -> list[MetricsBatch]:
         """Every batch of `env` whose window starts in [start, end)."""
         ...
+
+
+class BatchSink(Protocol):
+    def put(self, batch: MetricsBatch, received_at: datetime) -> None: ...

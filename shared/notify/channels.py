@@ -10,7 +10,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -37,10 +37,6 @@ class Transient(DeliveryError):
 
 class Permanent(DeliveryError):
     """Another try would fail the same way: bad URL, revoked webhook, refused recipient."""
-
-
-class Sender(Protocol):
-    def send(self, message: render.Message) -> None: ...
 
 
 def post_json(client: httpx.Client, url: str, payload: dict[str, Any], timeout: float) -> None:

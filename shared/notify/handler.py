@@ -13,34 +13,26 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import httpx
 
 from shared.clock import Clock, utcnow
 from shared.config import PlaneConfig
-from shared.dead_letters import DeadLetters, decoded, refuse
+from shared.dead_letters import decoded, refuse
 from shared.domain.model import Rollout
 from shared.errors import Refused
 from shared.notify import channels, render
 from shared.notify.config import DiscordChannel, NotifyConfig, SlackChannel
 from shared.notify.events import Ignored, Notice, decode
-from shared.notify.ledger import Delivery, SentLog
+from shared.notify.ledger import Delivery
+from shared.notify.ports import RolloutReader, SecretSource, Sender, SentLog
 from shared.redaction import redact
+from shared.service.ports import DeadLetters
 from shared.topics import RELEASE_EVENTS
 from shared.transport import PubSubMessage
 
 log = logging.getLogger(__name__)
-
-
-class SecretSource(Protocol):
-    def get(self, env: str, name: str) -> str | None:
-        """The current value of a secret of `env` (registered for redaction), or None."""
-        ...
-
-
-class RolloutReader(Protocol):
-    def read(self, release: str, env: str) -> Rollout | None: ...
 
 
 class Misconfigured(channels.Permanent):
@@ -182,7 +174,7 @@ class Notifier:
         outcome["finished_at"] = self.clock()
         return outcome
 
-    def _sender(self, name: str, env: str) -> channels.Sender:
+    def _sender(self, name: str, env: str) -> Sender:
         spec = self.config.channels[name]
         timeout = self.config.retry.timeout_seconds
         if isinstance(spec, SlackChannel | DiscordChannel):

@@ -8,7 +8,7 @@ later delivery once it is stale (with an update-time precondition, so only one t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from shared.domain.model import Doc
 
@@ -36,14 +36,6 @@ class Delivery(Doc):
 def doc_id(key: str, channel: str) -> str:
     # Firestore ids may not contain `/`; `|` never appears in our keys.
     return f"{key.replace('/', '|')}:{channel}"
-
-
-class SentLog(Protocol):
-    def claim(self, record: Delivery, stale_after: timedelta) -> bool:
-        """Create the record (status `sending`) unless one exists; True if we may send."""
-        ...
-
-    def finish(self, record: Delivery) -> None: ...
 
 
 def _errors() -> tuple[type[Exception], type[Exception]]:

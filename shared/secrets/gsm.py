@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.secrets.model import SecretInfo, SecretVersion, VersionState
-from shared.secrets.port import SecretNotFound, SecretStoreError
+from shared.secrets.ports import SecretNotFound, SecretStoreError
 
 _STATES = {
     "ENABLED": VersionState.ENABLED,

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from shared.clock import Clock, utcnow
 from shared.secrets.model import SecretInfo, SecretVersion, VersionState
-from shared.secrets.port import SecretNotFound, SecretStoreError
+from shared.secrets.ports import SecretNotFound, SecretStoreError
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700

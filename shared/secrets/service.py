@@ -26,7 +26,7 @@ from shared.secrets.model import (
     SecretVersion,
     load_secrets_config,
 )
-from shared.secrets.port import SecretStore
+from shared.secrets.ports import SecretStore
 
 
 class SecretsSettings(BaseSettings):

@@ -75,8 +75,7 @@ class MessageBus:
                 attributes=attributes or {},
             )
         # a fresh outbox is this runner's (claimed in its transaction); a redelivery's is not
-        self._carry_out(record, claimed=fresh)
-        return record
+        return self._carry_out(record, claimed=fresh)
 
     def refuse(
         self,
@@ -180,16 +179,17 @@ class MessageBus:
 
     # -- the outbox ----------------------------------------------------------------------------
 
-    def _carry_out(self, record: Processed, *, claimed: bool) -> None:
-        """Carry out an outbox this runner holds the claim on (`claimed`), or takes now."""
+    def _carry_out(self, record: Processed, *, claimed: bool) -> Processed:
+        """Carry out an outbox this runner holds the claim on (`claimed`), or takes now; the
+        record as it is stored afterwards."""
         if record.effects_done:
-            return
+            return record
         if not claimed:
             now = self.clock()
             taken = self.uow.claim(record.key, now, now + OUTBOX_LEASE)
             if taken is None:
                 log.info("outbox held by another runner", extra={"event_id": record.event_id})
-                return
+                return record
             record = taken
         try:
             for n, effect in enumerate(record.effects):
@@ -198,6 +198,7 @@ class MessageBus:
             self._give_up_claim(record.key)
             raise
         self.uow.finish_effects(record.key)
+        return record.model_copy(update={"effects_done": True})
 
     def _give_up_claim(self, key: str) -> None:
         try:

@@ -13,8 +13,9 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field
 
+from shared.clock import Clock
 from shared.config import EnvConfig
-from shared.dead_letters import DeadLetter, DeadLetters, event_key
+from shared.dead_letters import DeadLetter, DeliveryFailure, event_key
 from shared.domain.commands import ApproveRelease, RejectRelease
 from shared.domain.effects import BreachAlert, Effect, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
@@ -26,6 +27,7 @@ from shared.domain.model import (
     Release,
     Rollout,
 )
+from shared.transport import PubSubMessage
 
 T = TypeVar("T")
 Outcome = Literal["applied", "ignored", "refused"]
@@ -52,6 +54,32 @@ class Processed(Doc):
     @property
     def key(self) -> str:
         return event_key(self.topic, self.event_id)
+
+
+class DeadLetters(Protocol):
+    """Where dead letters and the last failure of each failing message are kept."""
+
+    def put(self, letter: DeadLetter) -> None: ...
+
+    def note_failure(self, failure: DeliveryFailure) -> None: ...
+
+    def last_failure(self, fingerprint: str) -> DeliveryFailure | None: ...
+
+
+class Consumer(Protocol):
+    """A Pub/Sub consumer outside the release bus (notifications, metrics)."""
+
+    @property
+    def letters(self) -> DeadLetters: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def refuse(
+        self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]
+    ) -> object: ...
+
+    def handle(self, message: PubSubMessage) -> object: ...
 
 
 class Tx(Protocol):

@@ -14,7 +14,7 @@ from google.api_core import exceptions
 from shared.secrets.gsm import SecretManagerStore
 from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import VersionState
-from shared.secrets.port import SecretNotFound, SecretStoreError
+from shared.secrets.ports import SecretNotFound, SecretStoreError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
