@@ -20,7 +20,8 @@ from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
 from shared.dead_letters import INTERNAL, DeadLetter, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.errors import Refused
-from shared.service.ports import Processed
+from shared.service.ports import OUTBOX_LEASE, Processed
+from shared.topics import ALL_TOPICS
 
 T = TypeVar("T")
 RELEASES, ROLLOUTS, HISTORY = "releases", "rollouts", "history"
@@ -43,6 +44,13 @@ def _contended(exc: BaseException) -> bool:
     return isinstance(exc, Aborted) or (
         isinstance(exc, ValueError) and isinstance(exc.__cause__, Aborted)
     )
+
+
+def legacy_id(key: str) -> str | None:
+    """The document id a Pub/Sub event was recorded under before ids were per topic (its bare
+    message id); None for ids that were never stored that way (follow-ups)."""
+    topic, sep, event_id = key.partition(":")
+    return event_id if sep and topic in ALL_TOPICS and "/" not in event_id else None
 
 
 def history_id(seq: int) -> str:
@@ -148,7 +156,12 @@ class FirestoreTx:
     def flush(self) -> bool:
         """Stage the writes on the transaction; False if there is nothing to write."""
         for ref, data in self._writes:
-            self._tx.set(ref, data)
+            try:
+                self._tx.set(ref, data)
+            except (ValueError, TypeError, OverflowError) as exc:
+                # a value the client cannot encode (an integer beyond int64, a non-string
+                # key): no retry can ever store it
+                raise Refused(f"Firestore refused this event's writes: {exc}") from None
         return bool(self._writes)
 
 
@@ -156,6 +169,8 @@ class FirestoreUnitOfWork:
     def __init__(self, db: firestore.Client) -> None:
         self._refs = _Refs(db)
         self.db = db
+        self._stored_at: dict[str, Any] = {}  # key -> a legacy document a claim found it in
+        self._legacy_drained = False
 
     def atomically(self, work: Callable[[FirestoreTx], T]) -> T:
         @firestore.transactional
@@ -192,27 +207,44 @@ class FirestoreUnitOfWork:
     def finish_effects(self, key: str) -> None:
         # no precondition: the record exists (its outbox was just carried out), and a blind
         # write is the cheapest commit there is
-        self._refs.processed(key).set({"effectsDone": True}, merge=True)
+        self._ref(key).set({"effectsDone": True}, merge=True)
 
     def claim(self, key: str, now: datetime, until: datetime) -> Processed | None:
-        ref = self._refs.processed(key)
+        refs = [self._refs.processed(key)]
+        legacy = legacy_id(key)
+        if legacy is not None:
+            refs.append(self._refs.processed(legacy))
 
         @firestore.transactional
         def take(transaction: Any) -> Processed | None:
-            snap = ref.get(transaction=transaction)
-            record = Processed.model_validate(snap.to_dict()) if snap.exists else None
-            if record is None or record.effects_done:
+            snaps = {s.reference.path: s for s in self.db.get_all(refs, transaction=transaction)}
+            found = [
+                (ref, Processed.model_validate(snaps[ref.path].to_dict()))
+                for ref in refs
+                if snaps[ref.path].exists
+            ]
+            mine = [(ref, r) for ref, r in found if r.key == key]  # not another topic's id
+            if not mine:
+                return None
+            ref, record = mine[0]
+            if record.effects_done:
                 return None
             if record.claimed_until is not None and record.claimed_until > now:
                 return None
             transaction.update(ref, {"claimedUntil": until})
+            self._stored_at[key] = ref
             return record.model_copy(update={"claimed_until": until})
 
         taken: Processed | None = self._retrying(lambda: take(self.db.transaction(max_attempts=1)))
         return taken
 
     def release_claim(self, key: str) -> None:
-        self._refs.processed(key).update({"claimedUntil": firestore.SERVER_TIMESTAMP})
+        self._ref(key).update({"claimedUntil": firestore.SERVER_TIMESTAMP})
+
+    def _ref(self, key: str) -> Any:
+        """Where the record of `key` is: its own document, or the one a claim found it in
+        (a record written before ids were per topic)."""
+        return self._stored_at.pop(key, None) or self._refs.processed(key)
 
     def refuse(self, record: Processed, letter: DeadLetter) -> None:
         batch = self.db.batch()
@@ -222,14 +254,30 @@ class FirestoreUnitOfWork:
 
     def unfinished(self, now: datetime, limit: int) -> list[Processed]:
         # index: processedEvents (effectsDone, claimedUntil) in firestore.indexes.json
-        query = (
-            self.db.collection(PROCESSED)
-            .where(filter=FieldFilter("effectsDone", "==", False))
-            .where(filter=FieldFilter("claimedUntil", "<=", now))
-            .order_by("claimedUntil")
-            .limit(limit)
+        unfinished = self.db.collection(PROCESSED).where(
+            filter=FieldFilter("effectsDone", "==", False)
         )
-        return [Processed.model_validate(s.to_dict()) for s in query.stream()]
+        lapsed = unfinished.where(filter=FieldFilter("claimedUntil", "<=", now))
+        found = [
+            Processed.model_validate(s.to_dict())
+            for s in lapsed.order_by("claimedUntil").limit(limit).stream()
+        ]
+        if len(found) < limit and not self._legacy_drained:
+            found += self._unclaimed(unfinished, now - OUTBOX_LEASE, limit - len(found))
+        return found
+
+    def _unclaimed(self, unfinished: Any, before: datetime, limit: int) -> list[Processed]:
+        """Outboxes written before claims existed (no `claimedUntil`, so the sweep's query
+        cannot see them). They are the oldest, so once a page of the oldest unfinished
+        outboxes holds none, none is left and this instance stops looking."""
+        # index: processedEvents (effectsDone, at) in firestore.indexes.json
+        oldest = [
+            Processed.model_validate(s.to_dict())
+            for s in unfinished.order_by("at").limit(limit).stream()
+        ]
+        legacy = [r for r in oldest if r.claimed_until is None]
+        self._legacy_drained = not legacy
+        return [r for r in legacy if r.at <= before]
 
     def record_deployment(
         self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str

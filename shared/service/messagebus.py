@@ -8,7 +8,7 @@ and acknowledged; any other error escapes so Pub/Sub redelivers.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shared.clock import Clock
 from shared.config import EnvConfig, PlaneConfig
@@ -31,6 +31,7 @@ from shared.domain.states import DEPLOYED_SOMETHING, State
 from shared.errors import ConfigError, Refused
 from shared.service import handlers, outbox
 from shared.service.ports import (
+    OUTBOX_LEASE,
     Ports,
     Processed,
     Tx,
@@ -38,10 +39,6 @@ from shared.service.ports import (
 )
 
 log = logging.getLogger(__name__)
-# How long the runner that committed an outbox (or took it over) has to carry it out before the
-# tick's sweep may take it: longer than any function's timeout (300 s), so a slow gate or smoke
-# run is never run twice at once.
-OUTBOX_LEASE = timedelta(minutes=10)
 SWEEP_BATCH = 20
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field
@@ -30,6 +30,10 @@ from shared.domain.model import (
 from shared.transport import PubSubMessage
 
 T = TypeVar("T")
+# How long the runner that committed an outbox (or took it over) has to carry it out before the
+# tick's sweep may take it: longer than any function's timeout (300 s), so a slow gate or smoke
+# run is never run twice at once.
+OUTBOX_LEASE = timedelta(minutes=10)
 Outcome = Literal["applied", "ignored", "refused"]
 
 
@@ -126,7 +130,8 @@ class UnitOfWork(Protocol):
 
     def refuse(self, record: Processed, letter: DeadLetter) -> None: ...
     def unfinished(self, now: datetime, limit: int) -> list[Processed]:
-        """Unfinished outboxes whose claim has lapsed, the longest lapsed first."""
+        """Unfinished outboxes whose claim has lapsed, the longest lapsed first (and, until
+        none is left, those written before claims existed, older than `OUTBOX_LEASE`)."""
         ...
 
     def read_release(self, version: str) -> Release | None: ...

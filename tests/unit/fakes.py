@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from google.api_core.exceptions import InvalidArgument, NotFound
 
+from shared.adapters.firestore_store import legacy_id
 from shared.approvals.signed import SignedApprovals
 from shared.approvals.tokens import Approver
 from shared.clock import Clock, utcnow
@@ -22,7 +23,7 @@ from shared.domain.model import Deployed, Doc, EnvironmentState, HistoryEntry, R
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from shared.errors import Refused
 from shared.service.messagebus import MessageBus
-from shared.service.ports import Ports, Processed
+from shared.service.ports import OUTBOX_LEASE, Ports, Processed
 from tests.builds import attributes, step_build
 from tests.pubsub_envelope import envelope
 
@@ -282,16 +283,28 @@ class FakeUnitOfWork:
             tx.commit()
         except InvalidArgument as exc:  # as the adapter: writes that can never be committed
             raise Refused(f"Firestore refused this event's writes: {exc.message}") from None
+        except (ValueError, TypeError, OverflowError) as exc:  # ... or never encoded
+            raise Refused(f"Firestore refused this event's writes: {exc}") from None
         self.transactions += 1
         self.commits += bool(tx.writes)
         return result
 
+    def _stored_key(self, key: str) -> str:
+        """Where `key`'s record is: under its key, or (written before ids were per topic, as
+        the adapter finds it) under its bare message id."""
+        legacy = legacy_id(key)
+        if key not in self.store.processed and legacy is not None:
+            old = self.store.processed.get(legacy)
+            if old is not None and old.key == key:
+                return legacy
+        return key
+
     def finish_effects(self, key: str) -> None:
         # the adapter sets `effectsDone` alone: the claim it had stays as it was
-        self.store.processed[key].effects_done = True
+        self.store.processed[self._stored_key(key)].effects_done = True
 
     def claim(self, key: str, now: datetime, until: datetime) -> Processed | None:
-        record = self.store.processed.get(key)
+        record = self.store.processed.get(self._stored_key(key))
         if record is None or record.effects_done:
             return None
         if record.claimed_until is not None and record.claimed_until > now:
@@ -301,7 +314,7 @@ class FakeUnitOfWork:
         return record.model_copy(deep=True, update={"claimed_until": until})
 
     def release_claim(self, key: str) -> None:
-        record = self.store.processed.get(key)
+        record = self.store.processed.get(self._stored_key(key))
         if record is None:  # the adapter updates the document, which must exist
             raise NotFound(f"no {processed_path(key)} to release")  # type: ignore[no-untyped-call]
         record.claimed_until = self.clock()  # the adapter writes the server's time: lapsed now
@@ -323,7 +336,14 @@ class FakeUnitOfWork:
         ]
         # the adapter's query orders by `claimedUntil`, then (as Firestore does) document id
         left.sort(key=lambda p: (p.claimed_until or now, doc_id(p.key)))
-        return [p.model_copy(deep=True) for p in left[:limit]]
+        found = [p.model_copy(deep=True) for p in left[:limit]]
+        # ... then, as the adapter, outboxes written before claims existed, oldest first
+        unclaimed = sorted(
+            (p for p in self.store.processed.values() if not p.effects_done),
+            key=lambda p: (p.at, doc_id(p.key)),
+        )[: limit - len(found)]
+        legacy = [p for p in unclaimed if p.claimed_until is None]
+        return found + [p.model_copy(deep=True) for p in legacy if p.at <= now - OUTBOX_LEASE]
 
     def record_deployment(
         self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str

@@ -11,8 +11,7 @@ from shared.config import PlaneConfig
 from shared.domain.messages import StepReport
 from shared.domain.model import Release
 from shared.domain.states import State
-from shared.service.messagebus import OUTBOX_LEASE
-from shared.service.ports import Processed
+from shared.service.ports import OUTBOX_LEASE, Processed
 from tests.unit.fakes import Driver, make_world
 from tests.unit.test_rollout_flow import create, promote
 
