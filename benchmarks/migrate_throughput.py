@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from shared.config import EnvConfig  # noqa: E402
 from shared.local import emulators  # noqa: E402
-from shared.migrations.engine import Engine  # noqa: E402
 from shared.migrations.files import Migration  # noqa: E402
+from shared.migrations.handler import Engine  # noqa: E402
 from shared.migrations.model import MigrationInfo  # noqa: E402
 from shared.migrations.passes import DEPTH  # noqa: E402
 from shared.migrations.writer import bulk_options  # noqa: E402

@@ -33,14 +33,14 @@ if TYPE_CHECKING:
     from shared.adapters.pubsub import Publisher
     from shared.flags.handler import FlagGuard
     from shared.gates.checks_file import ChecksConfig
-    from shared.gates.runner import ComplianceGates
+    from shared.gates.handler import ComplianceGates
     from shared.local.state import StackState
-    from shared.migrations.engine import Engine
+    from shared.migrations.handler import Engine
     from shared.migrations.ports import ProgressSink
     from shared.monitoring.bake import MetricsBakeAnalysis
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
-    from shared.smoke.runner import HttpSmokeRunner
+    from shared.smoke.handler import HttpSmokeRunner
 
 
 def bootstrap(
@@ -91,7 +91,7 @@ def deploy_target(settings: Settings, db: Any) -> DeployTarget:
 
 def approvals(settings: Settings) -> ApprovalCheck:
     """Decisions signed by Firebase ID tokens of the control project (firebase-admin)."""
-    from shared.approvals.signed import SignedApprovals
+    from shared.approvals.handler import SignedApprovals
     from shared.approvals.tokens import FirebaseTokenVerifier
 
     return SignedApprovals(
@@ -174,10 +174,10 @@ def gate_runner(
     """
     from shared.gates.checks_file import load_for
     from shared.gates.ci_builds import CloudBuildCiBuilds, FirestoreCiBuilds, LocalDirCiBuilds
+    from shared.gates.handler import ComplianceGates
     from shared.gates.ports import CiBuildSource
-    from shared.gates.runner import ComplianceGates
     from shared.gates.sources import FirestoreCompliance, HttpProber
-    from shared.secrets.service import SecretsGate, SecretsSettings
+    from shared.secrets.handler import SecretsGate, SecretsSettings
 
     plane = settings.plane
     checks = checks or load_for(plane)
@@ -207,7 +207,7 @@ def smoke_runner(
     """Smoke checks of `checks.toml`; `base_urls` (env → URL, default: the local stack's
     sample apps when one runs) overrides the file's base_url."""
     from shared.gates.checks_file import load_for
-    from shared.smoke.runner import HttpSmokeRunner
+    from shared.smoke.handler import HttpSmokeRunner
 
     urls = base_urls if base_urls is not None else stack_base_urls(settings)
     return HttpSmokeRunner(checks or load_for(settings.plane), base_urls=urls)
@@ -257,10 +257,10 @@ def notifier(settings: Settings | None = None) -> Notifier:
     import httpx
 
     from shared.notify.adapters import FirestoreRollouts, StoreSecrets
-    from shared.notify.config import DEFAULT_NOTIFY_FILE, load_notify_config
     from shared.notify.handler import Notifier
     from shared.notify.ledger import FirestoreSentLog
-    from shared.secrets.service import SecretsSettings
+    from shared.notify.settings import DEFAULT_NOTIFY_FILE, load_notify_config
+    from shared.secrets.handler import SecretsSettings
 
     settings = settings or Settings()
     plane = settings.plane
@@ -318,8 +318,8 @@ def migration_engine(
     from google.cloud import firestore
 
     from shared.migrations import DEFAULT_LEASE_S
-    from shared.migrations.engine import Engine
     from shared.migrations.files import DEFAULT_DIR, load
+    from shared.migrations.handler import Engine
     from shared.migrations.progress import NoProgress
     from shared.migrations.snapshot import default_port
 

@@ -17,9 +17,9 @@ from shared.bootstrap import migration_engine
 from shared.cli import context, output
 from shared.cli.output import console, err_console
 from shared.errors import ConfigError, ControlPlaneError
-from shared.migrations.engine import Engine
 from shared.migrations.errors import BadMigrationInput
 from shared.migrations.files import DEFAULT_DIR
+from shared.migrations.handler import Engine
 from shared.migrations.lock import LOCK_PATH, Lease
 from shared.migrations.model import Plan, RunReport, Status
 from shared.migrations.ports import ProgressSink

@@ -20,7 +20,8 @@ from shared.clock import utcnow
 from shared.config import REPO_ROOT, EnvConfig
 from shared.errors import Refused
 from shared.redaction import redact
-from shared.secrets import checks, service
+from shared.secrets import checks
+from shared.secrets import handler as secrets_handler
 from shared.secrets.model import SecretsConfig
 from shared.secrets.scan import DEFAULT_BASELINE, run_scan
 
@@ -35,7 +36,7 @@ _STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 def _load(env: str) -> tuple[SecretsConfig, EnvConfig]:
     plane = context.plane()
     cfg = plane.env(env)
-    return service.SecretsSettings().config(set(plane.environments)), cfg
+    return secrets_handler.SecretsSettings().config(set(plane.environments)), cfg
 
 
 @app.command()
@@ -49,7 +50,9 @@ def check(
     """Each declared secret exists, has an enabled version and is not overdue for rotation."""
     with exit_codes(Refused):
         config, cfg = _load(env)
-        report = service.check_env(config, env, service.store_for(cfg), utcnow(), stripe=stripe)
+        report = secrets_handler.check_env(
+            config, env, secrets_handler.store_for(cfg), utcnow(), stripe=stripe
+        )
     if as_json:
         rows = [{**c.model_dump(), "status": checks.status_of(c)} for c in report.checks]
         output.print_json({"env": env, "ok": report.ok, "summary": report.summary, "checks": rows})
@@ -74,7 +77,7 @@ def template(
     """A `.env`-style template of the secrets ENV needs: names and descriptions only."""
     with exit_codes(Refused):
         config, _ = _load(env)
-    text = service.template(config, env)
+    text = secrets_handler.template(config, env)
     if out is None:
         print(text)
         return
@@ -105,7 +108,9 @@ def rotate(
     with exit_codes(Refused):
         config, cfg = _load(env)
         config.spec(name)  # unknown name: fail before reading anything
-        version = service.rotate(config, env, service.store_for(cfg), name, _read_stdin())
+        version = secrets_handler.rotate(
+            config, env, secrets_handler.store_for(cfg), name, _read_stdin()
+        )
     hours = config.defaults.grace_hours
     console.print(
         f"{name} in {env}: version {version.id} added and enabled; older versions stay "
@@ -126,12 +131,12 @@ def finish_rotation(
     """Disable the versions a rotation replaced, once the grace period is over."""
     with exit_codes(Refused):
         config, cfg = _load(env)
-        store = service.store_for(cfg)
+        store = secrets_handler.store_for(cfg)
         names = [config.spec(name).name] if name else [s.name for s in config.for_env(env)]
         for each in names:
             if name is None and store.describe(each) is None:
                 continue  # sweeping all: a missing secret is the check's business
-            plan = service.finish_rotation(config, store, each, utcnow(), force=now)
+            plan = secrets_handler.finish_rotation(config, store, each, utcnow(), force=now)
             console.print(plan.note)
 
 

@@ -33,8 +33,8 @@ def demo_value(spec: SecretSpec, live: bool) -> bytes:
 
 
 def seed_secrets(env: EnvConfig, secrets_dir: Path) -> int:
+    from shared.secrets.handler import SecretsSettings
     from shared.secrets.local_store import LocalSecretStore
-    from shared.secrets.service import SecretsSettings
 
     config = SecretsSettings().config()
     store = LocalSecretStore(secrets_dir, env.project)

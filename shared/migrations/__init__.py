@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.config import Settings
-from shared.migrations.engine import Engine
+from shared.migrations.handler import Engine
 from shared.migrations.model import AppliedVersions, RunReport
 
 __all__ = ["DEFAULT_LEASE_S", "AppliedVersions", "Engine", "RunReport", "applied_for_release"]

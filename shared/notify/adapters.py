@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.config import PlaneConfig
 from shared.domain.model import Rollout
-from shared.secrets import service as secrets
+from shared.secrets import handler as secrets
 from shared.secrets.ports import SecretStore
 
 # Rotated webhook URLs are picked up within this long by a warm function instance.

@@ -16,7 +16,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shared.notify import render
-from shared.notify.config import DiscordChannel, EmailChannel, Retry, SlackChannel
+from shared.notify.settings import DiscordChannel, EmailChannel, Retry, SlackChannel
 from shared.redaction import redact
 
 # Statuses that say "try again later" although they are 4xx.

@@ -23,10 +23,10 @@ from shared.dead_letters import decoded, refuse
 from shared.domain.model import Rollout
 from shared.errors import Refused
 from shared.notify import channels, render
-from shared.notify.config import DiscordChannel, NotifyConfig, SlackChannel
 from shared.notify.events import Ignored, Notice, decode
 from shared.notify.ledger import Delivery
 from shared.notify.ports import RolloutReader, SecretSource, Sender, SentLog
+from shared.notify.settings import DiscordChannel, NotifyConfig, SlackChannel
 from shared.redaction import redact
 from shared.service.ports import DeadLetters
 from shared.topics import RELEASE_EVENTS

@@ -11,8 +11,8 @@ from typing import Any
 from jinja2 import Environment
 
 from shared.domain.model import Rollout
-from shared.notify.config import Links
 from shared.notify.events import Notice, NoticeKind, Severity
+from shared.notify.settings import Links
 from shared.redaction import redact
 
 _ICON: dict[Severity, str] = {"info": "🔵", "success": "✅", "warning": "⚠️", "danger": "🚨"}

@@ -24,13 +24,13 @@ from shared.domain.commands import parse_command
 from shared.domain.model import Release
 from shared.gates.checks_file import ChecksConfig
 from shared.gates.ci_builds import FirestoreCiBuilds, LocalDirCiBuilds, record_ci_build
-from shared.gates.runner import ComplianceGates
+from shared.gates.handler import ComplianceGates
 from shared.gates.settings import COMPLIANCE_ITEMS
 from shared.gates.sources import FirestoreCompliance, HttpProber
 from shared.local import emulators
+from shared.secrets.handler import SecretsGate
 from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
-from shared.secrets.service import SecretsGate
 from shared.service.ports import Ports
 from tests.integration.test_smoke_http import Loopback
 from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks

@@ -10,7 +10,7 @@ from typing import Any
 from shared.config import PlaneConfig
 from shared.local import emulators
 from shared.migrations import files
-from shared.migrations.engine import Engine
+from shared.migrations.handler import Engine
 from shared.migrations.snapshot import EmulatorSnapshots
 
 DEV, PROD = "dev", "production"

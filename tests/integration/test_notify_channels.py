@@ -27,11 +27,11 @@ from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig
 from shared.local.emulators import free_port
 from shared.log import JsonFormatter
 from shared.notify.adapters import FirestoreRollouts, StoreSecrets
-from shared.notify.config import NotifyConfig
 from shared.notify.handler import Notifier
 from shared.notify.ledger import FirestoreSentLog
+from shared.notify.settings import NotifyConfig
+from shared.secrets.handler import SecretsSettings
 from shared.secrets.local_store import LocalSecretStore
-from shared.secrets.service import SecretsSettings
 from shared.transport import PubSubMessage
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

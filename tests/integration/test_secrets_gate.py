@@ -18,9 +18,9 @@ from shared.bootstrap import approvals, bootstrap
 from shared.config import EnvConfig, PlaneConfig, Settings
 from shared.domain.commands import parse_command
 from shared.domain.effects import ReleaseEvent
+from shared.secrets.handler import SecretsGate
 from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
-from shared.secrets.service import SecretsGate
 from shared.service.messagebus import MessageBus
 from shared.service.ports import Ports
 from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks

@@ -13,8 +13,8 @@ from typing import Any
 from shared.config import PlaneConfig
 from shared.entrypoints import decode_command, deliver
 from shared.log import JsonFormatter
+from shared.secrets.handler import read_value
 from shared.secrets.local_store import LocalSecretStore
-from shared.secrets.service import read_value
 from tests.integration.test_secrets_gate import make_bus
 
 PLANTED = "planted-kyc-value-8d1e0c"

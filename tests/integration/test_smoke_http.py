@@ -24,7 +24,7 @@ from shared.gates.checks_file import ChecksConfig, load_for
 from shared.local import emulators
 from shared.local.sample_app import write_served
 from shared.local.stack import SAMPLE_APP
-from shared.smoke.runner import HttpSmokeRunner
+from shared.smoke.handler import HttpSmokeRunner
 from tests.unit.fakes import FakeClock
 
 Route = Callable[[int], tuple[int, str, float]]  # nth call → (status, body, delay seconds)

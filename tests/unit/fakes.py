@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from google.api_core.exceptions import InvalidArgument, NotFound
 
 from shared.adapters.firestore_store import legacy_id
-from shared.approvals.signed import SignedApprovals
+from shared.approvals.handler import SignedApprovals
 from shared.approvals.tokens import Approver
 from shared.clock import Clock, utcnow
 from shared.config import EnvConfig, PlaneConfig

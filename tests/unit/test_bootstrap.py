@@ -9,10 +9,10 @@ import pytest
 from shared.bootstrap import bake_analysis, gate_runner, metrics_handler, smoke_runner
 from shared.config import Settings
 from shared.gates.ci_builds import FirestoreCiBuilds, LocalDirCiBuilds
-from shared.gates.runner import ComplianceGates
+from shared.gates.handler import ComplianceGates
 from shared.monitoring.bake import MetricsBakeAnalysis
 from shared.monitoring.handler import MetricsHandler
-from shared.smoke.runner import HttpSmokeRunner
+from shared.smoke.handler import HttpSmokeRunner
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from shared.domain.states import State
 from shared.errors import ConfigError
 from shared.gates.checks_file import ChecksConfig, load_checks
 from shared.gates.evidence import CiBuild, Probe
-from shared.gates.runner import ComplianceGates
+from shared.gates.handler import ComplianceGates
 from shared.gates.settings import COMPLIANCE_ITEMS, EndpointCheck
 from tests.unit.fakes import Driver, make_world
 from tests.unit.test_gates_rules import ci_build, good_docs

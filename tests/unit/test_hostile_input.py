@@ -22,8 +22,8 @@ from shared.entrypoints import (
 from shared.errors import Refused
 from shared.flags.handler import FlagGuard
 from shared.monitoring.handler import MetricsHandler
-from shared.notify.config import NotifyConfig
 from shared.notify.handler import Notifier
+from shared.notify.settings import NotifyConfig
 from shared.service.ports import Processed
 from shared.topics import APP_METRICS, RELEASE_EVENTS, dead_letter_topic
 from tests.pubsub_envelope import envelope

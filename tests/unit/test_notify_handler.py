@@ -13,9 +13,9 @@ import pytest
 from shared.config import DEFAULT_CONFIG_FILE, PlaneConfig, load_config
 from shared.dead_letters import DeadLetter
 from shared.notify import channels
-from shared.notify.config import NotifyConfig, Retry
 from shared.notify.handler import Notifier
 from shared.notify.ledger import Delivery, doc_id
+from shared.notify.settings import NotifyConfig, Retry
 from shared.transport import PubSubMessage
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ from shared.domain.model import Rollout, StepRecord
 from shared.domain.states import State
 from shared.errors import ConfigError, Refused
 from shared.notify import render
-from shared.notify.config import DEFAULT_NOTIFY_FILE, Links, NotifyConfig, load_notify_config
 from shared.notify.events import Ignored, Notice, NoticeKind, decode
+from shared.notify.settings import DEFAULT_NOTIFY_FILE, Links, NotifyConfig, load_notify_config
 from shared.redaction import remember
 from shared.transport import PubSubMessage
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ConfigError, Refused
-from shared.secrets import checks, service
+from shared.secrets import checks
+from shared.secrets import handler as secrets_handler
 from shared.secrets.model import (
     DEFAULT_SECRETS_FILE,
     SecretInfo,
@@ -199,17 +200,17 @@ def test_bad_secrets_file(tmp_path: Path, text: str, message: str) -> None:
 def test_bad_rotation_input(raw: bytes, message: str) -> None:
     spec = CONFIG.spec("STRIPE_SECRET_KEY")
     with pytest.raises(Refused, match=message) as err:
-        service.clean_value(spec, raw, live=False, env="staging")
+        secrets_handler.clean_value(spec, raw, live=False, env="staging")
     assert LIVE not in str(err.value)
 
 
 def test_rotation_input_loses_one_trailing_newline() -> None:
     spec = CONFIG.spec("KYC_API_KEY")
-    assert service.clean_value(spec, b"abc-123\n", live=False, env="dev") == b"abc-123"
+    assert secrets_handler.clean_value(spec, b"abc-123\n", live=False, env="dev") == b"abc-123"
 
 
 def test_template_has_names_and_no_values() -> None:
-    text = service.template(CONFIG, "production")
+    text = secrets_handler.template(CONFIG, "production")
     assert "STRIPE_SECRET_KEY=\n" in text and "STORE_KEY=\n" in text
     assert "[live-mode Stripe key]" in text
     assert all(line.endswith("=") for line in text.splitlines() if "=" in line and "#" not in line)
@@ -221,7 +222,7 @@ def test_secrets_gate_scoped_to_production(tmp_path: Path) -> None:
     from shared.secrets.local_store import LocalSecretStore
 
     release = Release(version="1.0.0", commit="abcdef1", branch="main", author="a", created_at=NOW)
-    gate = service.SecretsGate(
+    gate = secrets_handler.SecretsGate(
         CONFIG,
         stores=lambda env: LocalSecretStore(tmp_path, env.project),
         clock=lambda: NOW,

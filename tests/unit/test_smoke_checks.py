@@ -9,8 +9,8 @@ from shared.config import PlaneConfig
 from shared.domain.model import Release
 from shared.gates.checks_file import ChecksConfig
 from shared.smoke import judge
+from shared.smoke.handler import HttpSmokeRunner
 from shared.smoke.judge import Observation
-from shared.smoke.runner import HttpSmokeRunner
 from shared.smoke.settings import SmokeCheck
 from tests.unit.fakes import FakeClock
 
