@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, utcnow
-from shared.config import PlaneConfig, Settings
+from shared.config import EnvConfig, PlaneConfig, Settings
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus
 from shared.service.ports import (
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from shared.monitoring.bake import MetricsBakeAnalysis
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
+    from shared.secrets.handler import SecretsSettings
+    from shared.secrets.ports import SecretStore
     from shared.smoke.handler import HttpSmokeRunner
 
 
@@ -147,6 +149,21 @@ def bus(settings: Settings | None = None) -> MessageBus:
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
 
 
+def secret_store(env: EnvConfig, settings: SecretsSettings | None = None) -> SecretStore:
+    """The secret store of one environment's project: Secret Manager on Google Cloud, files
+    under `.local/` with the emulators."""
+    from shared.secrets.handler import SecretsSettings
+
+    settings = settings or SecretsSettings()
+    if settings.uses_local():
+        from shared.secrets.local_store import LocalSecretStore
+
+        return LocalSecretStore(settings.dir, env.project)
+    from shared.secrets.gsm import SecretManagerStore
+
+    return SecretManagerStore(env.project)
+
+
 # -- steps: gates, smoke tests, bake analysis -------------------------------------------------
 
 
@@ -191,7 +208,9 @@ def gate_runner(
     else:  # pragma: no cover - Google Cloud only
         ci = CloudBuildCiBuilds(settings.project)
     secrets = SecretsGate(
-        SecretsSettings().config(set(plane.environments)), envs=frozenset({"production"})
+        SecretsSettings().config(set(plane.environments)),
+        stores=secret_store,
+        envs=frozenset({"production"}),
     )
     urls = base_urls if base_urls is not None else stack_base_urls(settings)
     return ComplianceGates(
@@ -273,7 +292,7 @@ def notifier(settings: Settings | None = None) -> Notifier:
         control_project=settings.project,
         ledger=FirestoreSentLog(db),
         letters=dead_letters(settings, db),
-        secrets=StoreSecrets(plane, SecretsSettings()),
+        secrets=StoreSecrets(plane, lambda env: secret_store(env, SecretsSettings())),
         http=httpx.Client(),
         rollouts=FirestoreRollouts(db),
     )

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from shared.bootstrap import secret_store
 from shared.cli import context, output
 from shared.cli.output import console, err_console, exit_codes
 from shared.clock import utcnow
@@ -50,9 +51,7 @@ def check(
     """Each declared secret exists, has an enabled version and is not overdue for rotation."""
     with exit_codes(Refused):
         config, cfg = _load(env)
-        report = secrets_handler.check_env(
-            config, env, secrets_handler.store_for(cfg), utcnow(), stripe=stripe
-        )
+        report = secrets_handler.check_env(config, env, secret_store(cfg), utcnow(), stripe=stripe)
     if as_json:
         rows = [{**c.model_dump(), "status": checks.status_of(c)} for c in report.checks]
         output.print_json({"env": env, "ok": report.ok, "summary": report.summary, "checks": rows})
@@ -108,9 +107,7 @@ def rotate(
     with exit_codes(Refused):
         config, cfg = _load(env)
         config.spec(name)  # unknown name: fail before reading anything
-        version = secrets_handler.rotate(
-            config, env, secrets_handler.store_for(cfg), name, _read_stdin()
-        )
+        version = secrets_handler.rotate(config, env, secret_store(cfg), name, _read_stdin())
     hours = config.defaults.grace_hours
     console.print(
         f"{name} in {env}: version {version.id} added and enabled; older versions stay "
@@ -131,7 +128,7 @@ def finish_rotation(
     """Disable the versions a rotation replaced, once the grace period is over."""
     with exit_codes(Refused):
         config, cfg = _load(env)
-        store = secrets_handler.store_for(cfg)
+        store = secret_store(cfg)
         names = [config.spec(name).name] if name else [s.name for s in config.for_env(env)]
         for each in names:
             if name is None and store.describe(each) is None:

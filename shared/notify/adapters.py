@@ -4,9 +4,10 @@ and the rollout records (for the evidence summary)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from shared.config import PlaneConfig
+from shared.config import EnvConfig, PlaneConfig
 from shared.domain.model import Rollout
 from shared.secrets import handler as secrets
 from shared.secrets.ports import SecretStore
@@ -18,8 +19,8 @@ SECRET_TTL_S = 300.0
 class StoreSecrets:
     """`SecretSource` over each environment's secret store, with a short cache."""
 
-    def __init__(self, plane: PlaneConfig, settings: secrets.SecretsSettings) -> None:
-        self.plane, self.settings = plane, settings
+    def __init__(self, plane: PlaneConfig, stores: Callable[[EnvConfig], SecretStore]) -> None:
+        self.plane, self.stores = plane, stores
         self._stores: dict[str, SecretStore] = {}
         self._cache: dict[tuple[str, str], tuple[float, str | None]] = {}
 
@@ -28,7 +29,7 @@ class StoreSecrets:
         if hit is not None and time.monotonic() - hit[0] < SECRET_TTL_S:
             return hit[1]
         if env not in self._stores:
-            self._stores[env] = secrets.store_for(self.plane.env(env), self.settings)
+            self._stores[env] = self.stores(self.plane.env(env))
         value = secrets.read_value(self._stores[env], name)
         self._cache[(env, name)] = (time.monotonic(), value)
         return value

@@ -51,18 +51,6 @@ class SecretsSettings(BaseSettings):
         return load_secrets_config(self.file, known_envs)
 
 
-def store_for(env: EnvConfig, settings: SecretsSettings | None = None) -> SecretStore:
-    """The secret store of one environment's project."""
-    settings = settings or SecretsSettings()
-    if settings.uses_local():
-        from shared.secrets.local_store import LocalSecretStore
-
-        return LocalSecretStore(settings.dir, env.project)
-    from shared.secrets.gsm import SecretManagerStore
-
-    return SecretManagerStore(env.project)
-
-
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -116,7 +104,7 @@ class SecretsGate:
     def __init__(
         self,
         config: SecretsConfig,
-        stores: Callable[[EnvConfig], SecretStore] = store_for,
+        stores: Callable[[EnvConfig], SecretStore],
         clock: Clock = utcnow,
         envs: frozenset[str] | None = None,
     ) -> None:

@@ -23,6 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from shared.adapters.dead_letters import FirestoreDeadLetters
+from shared.bootstrap import secret_store
 from shared.config import DEFAULT_CONTROL_PROJECT, PlaneConfig
 from shared.local.emulators import free_port
 from shared.log import JsonFormatter
@@ -161,7 +162,7 @@ def notifier(
             control_project=DEFAULT_CONTROL_PROJECT,
             ledger=FirestoreSentLog(firestore_db),
             letters=FirestoreDeadLetters(firestore_db),
-            secrets=StoreSecrets(plane, settings),
+            secrets=StoreSecrets(plane, lambda env: secret_store(env, settings)),
             http=client,
             rollouts=FirestoreRollouts(firestore_db),
         )
