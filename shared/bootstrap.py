@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from shared.gates.handler import ComplianceGates
     from shared.local.state import StackState
     from shared.migrations.handler import Engine
-    from shared.migrations.ports import ProgressSink
+    from shared.migrations.ports import ProgressSink, SnapshotPort
     from shared.monitoring.bake import MetricsBakeAnalysis
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
@@ -323,6 +323,17 @@ def flag_guard(settings: Settings | None = None) -> FlagGuard:
 # -- migrations -------------------------------------------------------------------------------
 
 
+def snapshot_port(settings: Settings, project: str) -> SnapshotPort:
+    """Where a migration's pre-run snapshot goes: the emulator's export locally, a managed
+    export to Cloud Storage on Google Cloud."""
+    from shared.migrations.snapshot import EmulatorSnapshots, ManagedExportSnapshots
+
+    if settings.firestore_emulator_host:
+        return EmulatorSnapshots(settings.firestore_emulator_host)
+    bucket = os.environ.get("RELEASECTL_SNAPSHOT_BUCKET") or f"gs://{project}-firestore-snapshots"
+    return ManagedExportSnapshots(bucket)
+
+
 def migration_engine(
     env_name: str,
     *,
@@ -340,7 +351,6 @@ def migration_engine(
     from shared.migrations.files import DEFAULT_DIR, load
     from shared.migrations.handler import Engine
     from shared.migrations.progress import NoProgress
-    from shared.migrations.snapshot import default_port
 
     settings = settings or Settings()
     env = settings.plane.env(env_name)
@@ -352,7 +362,7 @@ def migration_engine(
         migrations,
         actor=actor,
         release=release,
-        snapshots=default_port(settings.firestore_emulator_host, env.project),
+        snapshots=snapshot_port(settings, env.project),
         local=settings.local,
         lease=timedelta(seconds=lease_s),
         chunk_size=chunk_size,

@@ -16,7 +16,6 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from shared.local.state import local_dir_from_env
 from shared.migrations.errors import MigrationFailed
-from shared.migrations.ports import SnapshotPort
 
 EXPORT_TIMEOUT_S = 3600.0
 
@@ -67,10 +66,3 @@ class ManagedExportSnapshots:
         )
         result = operation.result(timeout=EXPORT_TIMEOUT_S)
         return str(getattr(result, "output_uri_prefix", "") or uri)
-
-
-def default_port(emulator_host: str | None, project: str) -> SnapshotPort:
-    if emulator_host:
-        return EmulatorSnapshots(emulator_host)
-    bucket = os.environ.get("RELEASECTL_SNAPSHOT_BUCKET") or f"gs://{project}-firestore-snapshots"
-    return ManagedExportSnapshots(bucket)

@@ -355,7 +355,9 @@ def test_managed_export_asks_the_admin_api_for_the_whole_database(
 ) -> None:
     from google.cloud import firestore_admin_v1
 
-    from shared.migrations.snapshot import ManagedExportSnapshots, default_port
+    from shared.bootstrap import snapshot_port
+    from shared.config import Settings
+    from shared.migrations.snapshot import ManagedExportSnapshots
 
     requests: list[dict[str, str]] = []
 
@@ -378,6 +380,7 @@ def test_managed_export_asks_the_admin_api_for_the_whole_database(
     ]
     assert where == "gs://bucket/production/20260101T000000Z"
     monkeypatch.delenv("RELEASECTL_SNAPSHOT_BUCKET", raising=False)
-    port = default_port(None, "avalo-prod")
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
+    port = snapshot_port(Settings(), "avalo-prod")
     assert isinstance(port, ManagedExportSnapshots)
     assert port.bucket == "gs://avalo-prod-firestore-snapshots"
