@@ -86,17 +86,38 @@ def letter(
     delivery_attempts: int | None = None,
     last_error: str | None = None,
 ) -> DeadLetter:
-    """The dead letter of a message: secret-free and size-capped, whatever the message held."""
+    """The dead letter of a message: secret-free, size-capped and storable, whatever the
+    message held (a letter Firestore refused would send its message round again)."""
     return DeadLetter(
-        event_id=event_id,
-        reason=redact(reason)[:REASON_CAP],
+        event_id=_text(event_id, REASON_CAP),
+        reason=_text(reason, REASON_CAP),
         topic=topic,
         received_at=now,
-        payload=redact(payload.decode("utf-8", errors="replace"))[:PAYLOAD_CAP],
-        attributes={k[:ATTRIBUTE_CAP]: redact(v)[:ATTRIBUTE_CAP] for k, v in attributes.items()},
+        payload=_text(payload.decode("utf-8", errors="replace"), PAYLOAD_CAP),
+        attributes={_field(k): _text(v, ATTRIBUTE_CAP) for k, v in attributes.items()},
         delivery_attempts=delivery_attempts,
-        last_error=redact(last_error)[:REASON_CAP] if last_error else None,
+        last_error=_text(last_error, REASON_CAP) if last_error else None,
     )
+
+
+def bare(letter: DeadLetter) -> DeadLetter:
+    """The letter without what it quoted of the message: what is kept when the store refuses
+    the whole letter, so that the message is still acknowledged and its reason kept."""
+    reason = f"{letter.reason} (its payload and attributes could not be stored)"
+    return letter.model_copy(update={"payload": "", "attributes": {}, "reason": reason})
+
+
+def _text(value: str, cap: int) -> str:
+    """Redacted, capped, and valid UTF-8 (a lone surrogate from a JSON `\\ud800` escape is not,
+    and Firestore refuses it)."""
+    return redact(value)[:cap].encode("utf-8", errors="replace").decode("utf-8")
+
+
+def _field(name: str) -> str:
+    """An attribute name as a Firestore map key: never empty, never `__reserved__`."""
+    name = _text(name, ATTRIBUTE_CAP)
+    reserved = name.startswith("__") and name.endswith("__")
+    return f"[{name}]" if not name or reserved else name
 
 
 def brief(exc: BaseException, cap: int = 200) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.dead_letters import DeadLetter, DeliveryFailure, doc_id
+from google.api_core.exceptions import InvalidArgument
+
+from shared.dead_letters import DeadLetter, DeliveryFailure, bare, doc_id
 
 DEAD_LETTERS = "deadLetters"
 DELIVERY_FAILURES = "deliveryFailures"
@@ -20,7 +22,10 @@ class FirestoreDeadLetters:
         self.db = db
 
     def put(self, letter: DeadLetter) -> None:
-        letter_ref(self.db, letter).set(letter.to_doc())
+        try:
+            letter_ref(self.db, letter).set(letter.to_doc())
+        except InvalidArgument:
+            letter_ref(self.db, letter).set(bare(letter).to_doc())
 
     def note_failure(self, failure: DeliveryFailure) -> None:
         self.db.collection(DELIVERY_FAILURES).document(failure.fingerprint).set(failure.to_doc())

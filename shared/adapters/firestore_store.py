@@ -17,7 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
-from shared.dead_letters import INTERNAL, DeadLetter, doc_id, event_key
+from shared.dead_letters import INTERNAL, DeadLetter, bare, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.errors import Refused
 from shared.service.ports import OUTBOX_LEASE, Processed
@@ -247,6 +247,12 @@ class FirestoreUnitOfWork:
         return self._stored_at.pop(key, None) or self._refs.processed(key)
 
     def refuse(self, record: Processed, letter: DeadLetter) -> None:
+        try:
+            self._refuse(record, letter)
+        except InvalidArgument:
+            self._refuse(record, bare(letter))
+
+    def _refuse(self, record: Processed, letter: DeadLetter) -> None:
         batch = self.db.batch()
         batch.set(letter_ref(self.db, letter), letter.to_doc())
         batch.set(self._refs.processed(record.key), record.to_doc())

@@ -87,3 +87,20 @@ def test_a_poison_message_is_delivered_once_and_dead_lettered_once(
     assert letters == [f"{topic}:{message_id}"]
     assert [d.id for d in firestore_db.collection("releases").stream()] == []
     assert [d.id for d in firestore_db.collection("environments").stream()] == []
+
+
+def test_a_message_whose_attributes_are_not_firestore_keys_is_still_dead_lettered_once(
+    wiring: FunctionServers, firestore_db: Any
+) -> None:
+    """Pub/Sub allows attribute names Firestore refuses as map keys (`__dict__`), and JSON may
+    carry lone surrogates (`\\ud800`) Firestore refuses as text: the letter must still be
+    written, or the message would go round again."""
+    log = Path(wiring.servers["on_build_event"].log_path)
+    data = b'{"status": "CANCELLED", "id": "\\ud8e6", "tags": [' + b"[" * 3000 + b"]" * 3000 + b"]}"
+    message_id = Publisher(PROJECT).publish(CLOUD_BUILDS, data, __dict__="x", __name__="y")
+    letter = eventually(
+        lambda: firestore_db.document(f"deadLetters/{CLOUD_BUILDS}:{message_id}").get().to_dict()
+    )
+    assert letter["attributes"] == {"[__dict__]": "x", "[__name__]": "y"}
+    time.sleep(QUIET_S)
+    assert deliveries(log, message_id) == 1

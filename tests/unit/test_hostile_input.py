@@ -317,3 +317,22 @@ def test_a_release_event_whose_dedupe_key_cannot_name_a_document_is_dead_lettere
     data = envelope(json.dumps(event).encode(), {"kind": "rollout.state"})
     consume(_notifier(plane, letters), "r-2", data, topic=RELEASE_EVENTS)
     assert "over 500 bytes" in letters.store.dead_letters["release-events:r-2"].reason
+
+
+def test_a_letter_is_storable_whatever_the_message_held() -> None:
+    from shared.dead_letters import bare, letter
+
+    dead = letter(
+        event_id="e-\ud800",
+        topic="cloud-builds",
+        reason="bad value '\udc74'",
+        payload=b"\xff\xfe",
+        attributes={"__dict__": "x", "": "y", "k\ud800": "\udfff", "ok": "v"},
+        now=FakeClock()(),
+    )
+    assert set(dead.attributes) == {"[__dict__]", "[]", "k?", "ok"}
+    for text in (dead.event_id, dead.reason, dead.payload, *dead.attributes.values()):
+        text.encode("utf-8")  # no lone surrogate left: Firestore takes only valid UTF-8
+    stripped = bare(dead)
+    assert stripped.payload == "" and stripped.attributes == {}
+    assert stripped.reason.startswith(dead.reason) and "could not be stored" in stripped.reason
