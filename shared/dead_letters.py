@@ -110,7 +110,9 @@ def bare(letter: DeadLetter) -> DeadLetter:
 def _text(value: str, cap: int) -> str:
     """Redacted, capped, and valid UTF-8 (a lone surrogate from a JSON `\\ud800` escape is not,
     and Firestore refuses it)."""
-    return redact(value)[:cap].encode("utf-8", errors="replace").decode("utf-8")
+    # cut before redacting (a secret is far shorter than the slack): a megabyte of text is
+    # never scanned, and nothing past the cap can be shown anyway
+    return redact(value[: cap * 4])[:cap].encode("utf-8", errors="replace").decode("utf-8")
 
 
 def _field(name: str) -> str:

@@ -26,7 +26,11 @@ _PATTERNS = [
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWTs
     re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),  # Google API keys
     re.compile(r"\bya29\.[0-9A-Za-z_-]{20,}"),  # Google OAuth access tokens
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    # the body is base64 and line breaks: a class without `-` cannot run into the next BEGIN
+    re.compile(
+        r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{0,16384}"
+        r"-----END [A-Z ]{0,40}PRIVATE KEY-----"
+    ),
     re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"),
     re.compile(r"https://discord(?:app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]+"),
     re.compile(r"\bxox[abprs]-[0-9A-Za-z-]{10,}"),  # Slack tokens
@@ -34,13 +38,16 @@ _PATTERNS = [
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
     re.compile(r"\bSG\.[0-9A-Za-z_-]{16,}\.[0-9A-Za-z_-]{16,}"),  # SendGrid API keys
 ]
-# `scheme://user:password@host`: keep the user and host (useful), drop the password.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@")
+# `scheme://user:password@host`: keep the user and host (useful), drop the password. Every
+# repeat is bounded: unbounded ones backtrack quadratically on a long run such as `a-a-a-…`
+# (a 1 MiB message would hold a function for hours).
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://[^/\s:@]{1,256}:)[^@\s/]{1,256}@")
 # `password=...`, `"api_key": "..."`: keep the key (useful), drop the value. The key must stand
 # alone (`\b` before it) so names such as STRIPE_SECRET_KEY in our own messages are left alone.
 _KEY_VALUE = re.compile(
     r"(?i)\b(password|passwd|pwd|client_secret|api_key|apikey|access_token|auth_token|"
-    r"refresh_token|id_token|secret_key|private_key)\b([\"']?\s*[=:]\s*[\"']?)([^\s\"',;&]{4,})"
+    r"refresh_token|id_token|secret_key|private_key)\b([\"']?\s{0,8}[=:]\s{0,8}[\"']?)"
+    r"([^\s\"',;&]{4,4096})"
 )
 
 _lock = threading.Lock()

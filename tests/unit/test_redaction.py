@@ -92,3 +92,23 @@ def test_log_lines_never_carry_a_planted_secret() -> None:
     out = stream.getvalue()
     assert "planted-log-secret-77" not in out and LIVE_KEY not in out
     assert out.count(REDACTED) >= 3
+
+
+@pytest.mark.parametrize(
+    "filler",
+    ["a-", "-----BEGIN PRIVATE KEY-----", "password=", "x://a", "a:", "bearer "],
+    ids=["runs", "pem-starts", "keys", "schemes", "colons", "bearers"],
+)
+def test_a_megabyte_of_adversarial_text_is_scanned_and_a_secret_after_it_is_still_found(
+    filler: str,
+) -> None:
+    """Every pattern's repeats are bounded: these inputs made the URL pattern backtrack
+    quadratically (a 1 MiB message held a function for hours)."""
+    secret = "sk_live_" + "Z" * 24
+    text = filler * (1_048_576 // len(filler)) + " " + secret
+    assert secret not in redact(text)
+
+
+def test_a_private_key_quoted_in_json_is_redacted() -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0B\\n-----END PRIVATE KEY-----"
+    assert "MIIEvQ" not in redact(f'{{"note": "{pem}"}}')
