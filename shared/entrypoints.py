@@ -134,7 +134,7 @@ def deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: De
 
 def _deliver(bus: MessageBus, event_id: str, data: Any, *, topic: str, decode: Decode) -> Processed:
     try:
-        message = decoded(lambda raw: unwrap(event_id, raw), data, what="Pub/Sub envelope")
+        message = unwrap(event_id, data)
     except Refused as exc:
         return bus.refuse(
             exc.reason, event_id=event_id, topic=topic, payload=raw_bytes(data), attributes={}
@@ -190,7 +190,7 @@ def consume(consumer: Consumer, event_id: str, data: Any, *, topic: str) -> None
     start = time.perf_counter()
     with noting_failures(consumer.letters, topic, event_id, data, consumer.clock):
         try:
-            message = decoded(lambda raw: unwrap(event_id, raw), data, what="Pub/Sub envelope")
+            message = unwrap(event_id, data)
         except Refused as exc:
             consumer.refuse(event_id, exc.reason, raw_bytes(data), {})
             outcome: object = "refused"
@@ -251,7 +251,7 @@ def record_exhausted(
     topic = source_topic(dead_letter_topic) or dead_letter_topic
     broken: str | None = None
     try:
-        message = decoded(lambda raw: unwrap(event_id, raw), data, what="Pub/Sub envelope")
+        message = unwrap(event_id, data)
     except Refused as exc:
         message = PubSubMessage(event_id, raw_bytes(data), {})
         broken = exc.reason

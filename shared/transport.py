@@ -26,9 +26,14 @@ class PubSubMessage:
 
 
 def unwrap(event_id: str, data: Any) -> PubSubMessage:
-    """The Pub/Sub message inside a CloudEvent's data; `Refused` if it is not one."""
+    """The Pub/Sub message inside a CloudEvent's data; `Refused` if it is not one, whatever
+    is wrong with it (unwrapping is decoding: see `shared.dead_letters.decoded`)."""
+    return decoded(lambda raw: _unwrap(event_id, raw), data, what="Pub/Sub envelope")
+
+
+def _unwrap(event_id: str, data: Any) -> PubSubMessage:
     if isinstance(data, bytes | str):
-        data = decoded(_json, data, what="CloudEvent data")
+        data = _json(data)
     message = data.get("message") if isinstance(data, dict) else None
     if not isinstance(message, dict):
         raise Refused("CloudEvent data has no Pub/Sub `message` object")

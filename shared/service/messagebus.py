@@ -16,9 +16,7 @@ from shared.dead_letters import INTERNAL, DeadLetter, brief, event_key, refuse
 from shared.domain import workflow
 from shared.domain.builds import StepBuild, origin
 from shared.domain.commands import ApproveRelease, RejectRelease
-from shared.domain.effects import (
-    Effect,
-)
+from shared.domain.effects import Effect
 from shared.domain.messages import (
     BakeVerdict,
     BuildStatusChanged,
@@ -86,14 +84,13 @@ class MessageBus:
         """Dead-letter a message that can never be valid, and remember it was handled."""
         now = self.clock()
 
-        def put(dead: DeadLetter) -> None:
-            record = Processed(
+        def record(dead: DeadLetter) -> Processed:
+            return Processed(
                 event_id=event_id, topic=topic, at=now, outcome="refused", note=dead.reason
             )
-            self.uow.refuse(record, dead)
 
         dead = refuse(
-            put,
+            lambda dead: self.uow.refuse(record(dead), dead),
             reason,
             event_id=event_id,
             topic=topic,
@@ -101,9 +98,7 @@ class MessageBus:
             attributes=attributes,
             now=now,
         )
-        return Processed(
-            event_id=event_id, topic=topic, at=now, outcome="refused", note=dead.reason
-        )
+        return record(dead)
 
     # -- the transaction ---------------------------------------------------------------------
 
