@@ -17,7 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
-from shared.dead_letters import INTERNAL, DeadLetter, bare, doc_id, event_key
+from shared.dead_letters import DeadLetter, bare, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.errors import Refused
 from shared.service.ports import OUTBOX_LEASE, Processed
@@ -76,9 +76,10 @@ class _Refs:
     def processed(self, key: str) -> Any:
         return self.db.collection(PROCESSED).document(doc_id(key))
 
-    def legacy(self, topic: str, event_id: str) -> Any | None:
+    def legacy(self, key: str) -> Any | None:
         """Where the event was recorded before ids were per topic (by its message id alone)."""
-        return None if topic == INTERNAL else self.processed(event_id)
+        old = legacy_id(key)
+        return None if old is None else self.processed(old)
 
 
 class FirestoreTx:
@@ -99,8 +100,9 @@ class FirestoreTx:
             self._snaps[snap.reference.path] = snap.to_dict() if snap.exists else None
 
     def prefetch(self, topic: str, event_id: str, release: str | None, env: str | None) -> None:
-        refs = [self._refs.processed(event_key(topic, event_id))]
-        legacy = self._refs.legacy(topic, event_id)
+        key = event_key(topic, event_id)
+        refs = [self._refs.processed(key)]
+        legacy = self._refs.legacy(key)
         if legacy is not None:
             refs.append(legacy)
         if release:
@@ -112,8 +114,9 @@ class FirestoreTx:
         self._load([r for r in refs if r.path not in self._snaps])
 
     def processed(self, topic: str, event_id: str) -> Processed | None:
-        data = self._read(self._refs.processed(event_key(topic, event_id)))
-        legacy = self._refs.legacy(topic, event_id)
+        key = event_key(topic, event_id)
+        data = self._read(self._refs.processed(key))
+        legacy = self._refs.legacy(key)
         if data is None and legacy is not None:
             old = self._read(legacy)
             data = old if old and old.get("topic") == topic else None
@@ -210,10 +213,8 @@ class FirestoreUnitOfWork:
         self._ref(key).set({"effectsDone": True}, merge=True)
 
     def claim(self, key: str, now: datetime, until: datetime) -> Processed | None:
-        refs = [self._refs.processed(key)]
-        legacy = legacy_id(key)
-        if legacy is not None:
-            refs.append(self._refs.processed(legacy))
+        legacy = self._refs.legacy(key)
+        refs = [self._refs.processed(key), *([legacy] if legacy is not None else [])]
 
         @firestore.transactional
         def take(transaction: Any) -> Processed | None:

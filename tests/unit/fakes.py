@@ -207,9 +207,11 @@ class FakeTx:
         pass
 
     def processed(self, topic: str, event_id: str) -> Processed | None:
-        found = self.store.processed.get(event_key(topic, event_id))
-        old = self.store.processed.get(event_id)  # recorded before ids were per topic
-        legacy = old if old is not None and old.topic == topic else None
+        key = event_key(topic, event_id)
+        found = self.store.processed.get(key)
+        old_id = legacy_id(key)  # recorded before ids were per topic, as the adapter reads it
+        old = self.store.processed.get(old_id) if old_id is not None else None
+        legacy = old if old is not None and old.key == key else None
         return _copy(found or legacy)
 
     def release(self, version: str) -> Release | None:
