@@ -16,6 +16,8 @@ from typing import Any
 from google.api_core.exceptions import AlreadyExists, FailedPrecondition
 from google.cloud import firestore
 
+from shared.dead_letters import doc_id
+
 BUILD_STARTS = "buildStarts"
 # A runner asks Cloud Build for the build within seconds of creating the marker.
 STALE_START = timedelta(minutes=5)
@@ -39,7 +41,7 @@ class FirestoreBuildStarts:
         self.db = db
 
     def _ref(self, key: str) -> Any:
-        return self.db.collection(BUILD_STARTS).document(key.replace("/", "|"))
+        return self.db.collection(BUILD_STARTS).document(doc_id(key))
 
     def claim(self, key: str, now: datetime) -> Claim:
         ref = self._ref(key)
