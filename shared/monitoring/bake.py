@@ -9,12 +9,12 @@ from shared.config import EnvConfig
 from shared.domain.messages import StepReport
 from shared.domain.model import Rollout
 from shared.gates.checks_file import ChecksConfig
-from shared.monitoring.analysis import analyse
-from shared.monitoring.batch import MetricsBatch
+from shared.monitoring.analysis import analyse, judged_windows
 from shared.monitoring.client import window_start
+from shared.monitoring.judge import judge, with_judgement
 from shared.monitoring.ports import MetricsSource
 from shared.monitoring.settings import MonitoringSettings
-from shared.monitoring.windows import aggregate
+from shared.monitoring.windows import Sample, Window, aggregate
 
 # A live watch judges the last `consecutive_breaches` + this many windows: enough for a run
 # to be confirmed, and for a breach that goes on to be seen as the same incident tick to tick.
@@ -34,11 +34,16 @@ class MetricsBakeAnalysis:
     def __init__(self, checks: ChecksConfig, source: MetricsSource) -> None:
         self.checks, self.source = checks, source
 
-    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport:
+    def evaluate(
+        self, rollout: Rollout, env: EnvConfig, now: datetime, stable: str | None = None
+    ) -> StepReport:
         s = self.checks.env(env.name).monitoring
         start = rollout.state_since
         first = window_start(start, s.window_seconds)
         ours = (None, rollout.release)
+        canary = None
+        if s.judge.enabled and stable is not None and stable != rollout.release:
+            canary = (rollout.release, stable)
         return self._judge(
             rollout,
             env,
@@ -50,6 +55,7 @@ class MetricsBakeAnalysis:
                 or (first <= b.window_start < start and b.release == rollout.release)
             ),
             before=lambda b: b.window_start < first and b.release != rollout.release,
+            canary=canary,
         )
 
     def watch(
@@ -85,22 +91,34 @@ class MetricsBakeAnalysis:
         judged_from: datetime,
         now: datetime,
         *,
-        mine: Callable[[MetricsBatch], bool],
-        before: Callable[[MetricsBatch], bool],
+        mine: Callable[[Sample], bool],
+        before: Callable[[Sample], bool],
         label: str = "bake",
+        canary: tuple[str, str] | None = None,
     ) -> StepReport:
         """Read the windows since `judged_from` and the baseline windows before it, once, and
-        judge them: `mine` picks the batches judged, `before` those of the baseline."""
+        judge them: `mine` picks the batches judged, `before` those of the baseline. With
+        `canary` (release, stable release), the canary judge compares the two releases'
+        windows too."""
         history = judged_from - timedelta(seconds=s.window_seconds) * s.baseline_windows
         batches = self.source.batches(env, history, now)
-        return analyse(
+        report = analyse(
             env=env.name,
             release=rollout.release,
             bake_start=judged_from,
             now=now,
-            windows=aggregate(filter(mine, batches)),
-            baseline_windows=aggregate(filter(before, batches)),
+            windows=aggregate(b for b in batches if mine(b)),
+            baseline_windows=aggregate(b for b in batches if before(b)),
             s=s,
             t=env.thresholds,
             label=label,
         )
+        if canary is None:
+            return report
+
+        def version(release: str) -> list[Window]:
+            ran = aggregate(b for b in batches if b.release == release)
+            return judged_windows(ran, judged_from, now, s)
+
+        judgement = judge(version(canary[0]), version(canary[1]), s, env.thresholds)
+        return with_judgement(report, judgement, f"{label} ({env.name})")

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from shared.errors import Refused
+from shared.monitoring.histogram import MAX_BUCKET
 
 # Firestore stores 64-bit integers: a larger count could never be written (and would loop)
 Count = Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)]
@@ -59,9 +60,20 @@ class Counters(_Camel):
         return self
 
 
+# bucket index (shared/monitoring/histogram.py) → how many requests took that long
+Histogram = dict[Annotated[int, Field(ge=0, le=MAX_BUCKET)], Count]
+
+
 class Latency(_Camel):
     api_p95_ms: Millis | None = None
     db_p95_ms: Millis | None = None
+    # optional: the window's latencies as a log-bucketed histogram; when every batch of a
+    # window sends one, the window's p95 is read from their merge (a true p95, within 1 %)
+    api_histogram: Histogram | None = Field(None, max_length=MAX_BUCKET + 1)
+    db_histogram: Histogram | None = Field(None, max_length=MAX_BUCKET + 1)
+
+    def histogram(self, name: str) -> Histogram | None:
+        return self.api_histogram if name == "api" else self.db_histogram
 
 
 class MetricsBatch(_Camel):

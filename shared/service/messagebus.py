@@ -250,7 +250,8 @@ class MessageBus:
             rollout = self.uow.read_rollout(env.lock.release, env_name)
             if rollout is not None and rollout.attempt == env.lock.attempt:
                 if rollout.state is State.BAKING:
-                    self._bake_check(rollout, cfg, event_id)
+                    stable = env.current.release if env.current is not None else None
+                    self._bake_check(rollout, cfg, event_id, stable)
                 if rollout.state in DEPLOYED_SOMETHING | {State.ROLLING_BACK}:
                     return  # the live release is being replaced: its metrics are not its own
         if env.current is not None:
@@ -258,14 +259,16 @@ class MessageBus:
             if live is not None and live.state is State.LIVE:
                 self._live_check(live, cfg, env.current.since)
 
-    def _bake_check(self, rollout: Rollout, cfg: EnvConfig, event_id: str) -> None:
+    def _bake_check(
+        self, rollout: Rollout, cfg: EnvConfig, event_id: str, stable: str | None
+    ) -> None:
         """Every tick of a bake is recorded: it renews the rollout's lock, counts a metrics
         source that cannot be read (and resets the count on a good read), and ends the bake on
         a breach, at its end, or at the error limit."""
         now = self.clock()
         error = None
         try:
-            report = self.ports.bake.evaluate(rollout, cfg, now)
+            report = self.ports.bake.evaluate(rollout, cfg, now, stable)
         except Exception as exc:  # counted, never a verdict: no data is not good data
             log.warning("metrics unreadable: %s", brief(exc), extra={"env": cfg.name})
             error = brief(exc)

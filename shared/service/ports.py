@@ -186,8 +186,11 @@ class SmokeRunner(Protocol):
 class BakeAnalysis(Protocol):
     """Reads the env's metrics and judges them; ok=False with ran=True is a confirmed breach."""
 
-    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport:
-        """A `baking` rollout: every window since the bake began."""
+    def evaluate(
+        self, rollout: Rollout, env: EnvConfig, now: datetime, stable: str | None = None
+    ) -> StepReport:
+        """A `baking` rollout: every window since the bake began; with `stable` (the env's
+        current release) the canary judge compares both releases where it is enabled."""
         ...
 
     def watch(

@@ -426,7 +426,9 @@ class FakeStep:
         self.calls.append((release.version, env.name))
         return self.report
 
-    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> StepReport:
+    def evaluate(
+        self, rollout: Rollout, env: EnvConfig, now: datetime, stable: str | None = None
+    ) -> StepReport:
         self.calls.append((rollout.release, env.name))
         return self.report
 

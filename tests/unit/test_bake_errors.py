@@ -22,11 +22,13 @@ class Unreadable:
         self.left, self.real = failing, d.w.bake.evaluate
         d.w.bake.evaluate = self.evaluate  # type: ignore[method-assign]
 
-    def evaluate(self, rollout: Rollout, env: EnvConfig, now: datetime) -> object:
+    def evaluate(
+        self, rollout: Rollout, env: EnvConfig, now: datetime, stable: str | None = None
+    ) -> object:
         if self.left > 0:
             self.left -= 1
             raise ConnectionError("monitoring.googleapis.com: 503 unavailable")
-        return self.real(rollout, env, now)
+        return self.real(rollout, env, now, stable)
 
 
 @pytest.fixture
