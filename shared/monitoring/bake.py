@@ -101,7 +101,7 @@ class MetricsBakeAnalysis:
         `canary` (release, stable release), the canary judge compares the two releases'
         windows too."""
         history = judged_from - timedelta(seconds=s.window_seconds) * s.baseline_windows
-        batches = self.source.batches(env, history, now)
+        batches = self.source.parts(env, history, now)
         report = analyse(
             env=env.name,
             release=rollout.release,

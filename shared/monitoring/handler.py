@@ -18,7 +18,7 @@ from shared.topics import APP_METRICS
 from shared.transport import PubSubMessage
 
 log = logging.getLogger(__name__)
-Outcome = Literal["stored", "refused"]
+Outcome = Literal["stored", "duplicate", "refused"]
 
 
 class MetricsHandler:
@@ -49,7 +49,8 @@ class MetricsHandler:
         return batch
 
     def handle(self, message: PubSubMessage) -> Outcome:
-        """Store the batch; a batch that can never be valid is dead-lettered and acknowledged.
+        """Store the batch; a batch that can never be valid is dead-lettered and acknowledged;
+        one stored before changes nothing.
 
         A storage error escapes, so Pub/Sub redelivers (the write is idempotent by batch id).
         """
@@ -58,7 +59,10 @@ class MetricsHandler:
         except Refused as exc:
             self.refuse(message.event_id, exc.reason, message.data, message.attributes)
             return "refused"
-        self.sink.put(batch, self.clock())
+        shards = self.checks.env(batch.env).monitoring.metric_shards
+        if not self.sink.put(batch, self.clock(), shards=shards):
+            log.info("metrics batch %s seen before", batch.batch_id, extra={"env": batch.env})
+            return "duplicate"
         log.info("metrics batch %s stored", batch.batch_id, extra={"env": batch.env})
         return "stored"
 

@@ -127,4 +127,7 @@ class MonitoringSettings(_Strict):
     judge_open_window: bool = False
     max_clock_skew_seconds: int = Field(60, ge=0, le=3600)
     source: Literal["app-metrics", "cloud-monitoring"] = "app-metrics"
+    # documents each window's aggregate is spread over: Firestore sustains about one write
+    # per second per document, so at least the batches per second the env's instances send
+    metric_shards: int = Field(16, ge=1, le=500)
     judge: JudgeSettings = JudgeSettings()

@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from shared.config import EnvConfig
 from shared.gates.checks_file import ChecksConfig
-from shared.monitoring.batch import MetricsBatch
-from shared.monitoring.ports import MetricsSource
+from shared.monitoring.ports import BatchReader, MetricsSource
+from shared.monitoring.windows import Sample
 
 
-def cloud_monitoring(window_seconds: int) -> MetricsSource:
+def cloud_monitoring(window_seconds: int) -> BatchReader:
     from shared.monitoring.cloud_monitoring import CloudMonitoringMetrics
 
     return CloudMonitoringMetrics(window_seconds)
@@ -26,15 +26,15 @@ class PerEnvSource:
         self,
         checks: ChecksConfig,
         app_metrics: MetricsSource,
-        cloud: Callable[[int], MetricsSource] = cloud_monitoring,
+        cloud: Callable[[int], BatchReader] = cloud_monitoring,
     ) -> None:
         self.checks, self.app_metrics, self.cloud = checks, app_metrics, cloud
-        self._cloud: dict[int, MetricsSource] = {}
+        self._cloud: dict[int, BatchReader] = {}
 
-    def batches(self, env: EnvConfig, start: datetime, end: datetime) -> list[MetricsBatch]:
+    def parts(self, env: EnvConfig, start: datetime, end: datetime) -> Sequence[Sample]:
         s = self.checks.env(env.name).monitoring
         if s.source == "app-metrics":
-            return self.app_metrics.batches(env, start, end)
+            return self.app_metrics.parts(env, start, end)
         if s.window_seconds not in self._cloud:
             self._cloud[s.window_seconds] = self.cloud(s.window_seconds)
         return self._cloud[s.window_seconds].batches(env, start, end)
