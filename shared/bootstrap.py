@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from shared.migrations.handler import Engine
     from shared.migrations.ports import ProgressSink, SnapshotPort
     from shared.monitoring.bake import MetricsBakeAnalysis
+    from shared.monitoring.detection import Detector
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
     from shared.secrets.handler import SecretsSettings
@@ -262,12 +263,37 @@ def metrics_handler(
 
     settings = settings or Settings()
     db = db if db is not None else control_db(settings)
+    checks = checks or load_for(settings.plane)
     return MetricsHandler(
         plane=settings.plane,
-        checks=checks or load_for(settings.plane),
+        checks=checks,
         sink=FirestoreMetrics(db),
         letters=dead_letters(settings, db),
         clock=clock,
+        detector=detector(settings, checks, db, clock),
+    )
+
+
+def detector(settings: Settings, checks: ChecksConfig, db: Any, clock: Clock) -> Detector:
+    """Judge an env as soon as a batch of it is stored: the same path as a tick naming the env,
+    through the bus (built on the first batch that needs it), under the env's lease."""
+    from shared.domain.messages import MonitoringTick
+    from shared.monitoring.detection import Detector
+    from shared.monitoring.lease import FirestoreDetectionLease
+    from shared.topics import MONITORING_TICKS
+
+    built: list[MessageBus] = []
+
+    def analyse(env: str, run_id: str) -> None:
+        if not built:
+            built.append(bus(settings))
+        built[0].handle(MonitoringTick(env=env), event_id=run_id, topic=MONITORING_TICKS)
+
+    return Detector(
+        lease=FirestoreDetectionLease(db),
+        analyse=analyse,
+        clock=clock,
+        debounce=lambda env: checks.env(env).monitoring.detect_debounce_seconds,
     )
 
 

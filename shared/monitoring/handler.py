@@ -1,4 +1,5 @@
-"""`on_app_metrics`: validate a batch and store it, or dead-letter it with the reason."""
+"""`on_app_metrics`: validate a batch and store it (then have its env judged at once), or
+dead-letter it with the reason."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shared.dead_letters import decoded, refuse
 from shared.errors import Refused
 from shared.gates.checks_file import ChecksConfig
 from shared.monitoring.batch import MetricsBatch, check_window, parse_batch
+from shared.monitoring.detection import Detector
 from shared.monitoring.ports import BatchSink
 from shared.service.ports import DeadLetters
 from shared.topics import APP_METRICS
@@ -30,9 +32,10 @@ class MetricsHandler:
         sink: BatchSink,
         letters: DeadLetters,
         clock: Clock,
+        detector: Detector | None = None,
     ) -> None:
         self.plane, self.checks, self.sink, self.letters = plane, checks, sink, letters
-        self.clock = clock
+        self.clock, self.detector = clock, detector
 
     def validate(self, data: bytes) -> MetricsBatch:
         batch = parse_batch(data)
@@ -59,12 +62,20 @@ class MetricsHandler:
         except Refused as exc:
             self.refuse(message.event_id, exc.reason, message.data, message.attributes)
             return "refused"
-        shards = self.checks.env(batch.env).monitoring.metric_shards
-        if not self.sink.put(batch, self.clock(), shards=shards):
-            log.info("metrics batch %s seen before", batch.batch_id, extra={"env": batch.env})
-            return "duplicate"
-        log.info("metrics batch %s stored", batch.batch_id, extra={"env": batch.env})
-        return "stored"
+        settings = self.checks.env(batch.env).monitoring
+        new = self.sink.put(batch, self.clock(), shards=settings.metric_shards)
+        log.info(
+            "metrics batch %s %s",
+            batch.batch_id,
+            "stored" if new else "seen before",
+            extra={"env": batch.env},
+        )
+        # a redelivered batch is judged too: the delivery may be the retry of a failed analysis
+        # (Cloud Monitoring keeps its own cadence: only app-metrics envs are judged per batch)
+        detect = settings.detect_on_batch and settings.source == "app-metrics"
+        if self.detector is not None and detect:
+            self.detector.poke(batch.env, batch.batch_id)
+        return "stored" if new else "duplicate"
 
     def refuse(
         self, event_id: str, reason: str, payload: bytes, attributes: dict[str, str]

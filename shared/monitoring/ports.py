@@ -30,3 +30,23 @@ class BatchSink(Protocol):
         """Store the batch (spread over `shards` documents per window); False if a batch with
         its id was stored before (it is not counted again)."""
         ...
+
+
+class DetectionLease(Protocol):
+    """One env's analysis lease (at most one analysis of an env runs at a time)."""
+
+    def acquire(
+        self, env: str, holder: str, now: datetime, until: datetime
+    ) -> tuple[bool, datetime | None]:
+        """Take the lease until `until` and return (True, when the last analysis started);
+        if another holder has it, mark the env pending (it runs again) and return False."""
+        ...
+
+    def finish(self, env: str, holder: str, ran_at: datetime, until: datetime) -> bool:
+        """After a run started at `ran_at`: if the env was marked pending meanwhile, clear the
+        mark, keep the lease until `until` and return True (run again); else let it go."""
+        ...
+
+    def release(self, env: str, holder: str, ran_at: datetime | None) -> None:
+        """Let the lease go (if still ours), e.g. after a failed run."""
+        ...

@@ -130,4 +130,8 @@ class MonitoringSettings(_Strict):
     # documents each window's aggregate is spread over: Firestore sustains about one write
     # per second per document, so at least the batches per second the env's instances send
     metric_shards: int = Field(16, ge=1, le=500)
+    # judge the env as soon as a batch is stored (app-metrics only; the tick stays the
+    # backstop), at most one analysis starting per this many seconds per env
+    detect_on_batch: bool = True
+    detect_debounce_seconds: float = Field(1.0, ge=0, le=300)
     judge: JudgeSettings = JudgeSettings()
