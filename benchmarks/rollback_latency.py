@@ -1,7 +1,9 @@
 """Rollback latency on the local stack (issue 5): the time from the first breaching metrics batch
 published on `app-metrics` to the previous version serving again, median of N runs, split into
 
-  detection  batch published → the tick's `BakeVerdict` moves the rollout to `rolling_back`
+  detection  batch published → the `BakeVerdict` moves the rollout to `rolling_back` (the
+             metrics function judges the env as soon as it stores the batch; the tick is
+             only the backstop)
              (the rollout's `stateSince`, the same instant as the history entry's `at`)
   decision   → the restore effect starts: the deploy target writes the sample app's state file
              (its mtime): the verdict's commit, then its outbox (the `release-events` publish
@@ -10,7 +12,8 @@ published on `app-metrics` to the previous version serving again, median of N ru
 
 Set-up: dev with `bake_minutes = 10` (a bake does not end by itself while we measure) and
 `consecutive_breaches = 1` (a 1-window confirmation), dev's 5-second windows with
-`judge_open_window` (config/checks.toml), a monitoring tick every second.
+`judge_open_window` (config/checks.toml), a monitoring tick every `--tick` seconds (1 by
+default; `--tick 60` is Cloud Scheduler's minimum: detection must not wait for it).
 
 The release a rollback restores is **seeded, not rolled out**: a release only becomes an
 environment's `current` at the end of its bake (10 minutes here), so the warm-up release is
@@ -25,7 +28,7 @@ function errors and payment failures far above dev's thresholds, and time it. de
 metrics (function error rate, payment failure rate) compare with fixed thresholds, not with a
 baseline, so no baseline batches are needed.
 
-    .venv/bin/python benchmarks/rollback_latency.py [--runs 5]
+    .venv/bin/python benchmarks/rollback_latency.py [--runs 5] [--tick 60]
 """
 
 from __future__ import annotations
@@ -68,8 +71,7 @@ from shared.topics import APP_METRICS, RELEASE_COMMANDS
 
 ENV = "dev"
 BAKE_MINUTES = 10
-TICK_S = 1.0
-GOAL_S = 10.0
+GOAL_S = 5.0  # not tick-bound: well under Cloud Scheduler's 60-second minimum
 TO_BAKING_S = 300.0  # gates, migrate build, deploy build, smoke test
 ROLLBACK_S = 60.0
 POLL_S = 0.02
@@ -293,11 +295,11 @@ def measure(stack: StackState, release: str, commit: str, previous: str, window:
 # -- report -------------------------------------------------------------------------------------
 
 
-def report(samples: list[Sample], window: int, judge_open: bool) -> None:
+def report(samples: list[Sample], window: int, judge_open: bool, tick: float) -> None:
     print(
         f"\nrollback latency, local stack: {ENV}, {window}-second windows "
         f"(judge_open_window={str(judge_open).lower()}), consecutive_breaches = 1, "
-        f"tick {TICK_S:g} s, bake {BAKE_MINUTES} min"
+        f"tick {tick:g} s, bake {BAKE_MINUTES} min"
     )
     print(
         f"warm-up release {WARM_UP}: SEEDED as live in {ENV} (written to Firestore, not rolled out)"
@@ -328,12 +330,18 @@ def report(samples: list[Sample], window: int, judge_open: bool) -> None:
         "inside detection)"
     )
     verdict = "met" if total <= GOAL_S else "NOT met"
-    print(f"goal ≤ {GOAL_S:g} s with a 1-window confirmation: {verdict} (median {total:.2f} s)")
+    print(
+        f"goal ≤ {GOAL_S:g} s with a 1-window confirmation and a {tick:g}-second tick: {verdict} "
+        f"(median {total:.2f} s)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--tick", type=float, default=1.0, help="monitoring tick period, s (Google Cloud: 60)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-rollback-"))
     local_dir = tmp / "local"
@@ -346,7 +354,7 @@ def main() -> int:
                 local_dir=local_dir,
                 config_file=config,
                 bake_minutes=None,
-                tick_seconds=TICK_S,
+                tick_seconds=args.tick,
                 seed=True,
             ),
             say=lambda m: print(f"  {m}", flush=True),
@@ -370,9 +378,9 @@ def main() -> int:
     except BenchFailed as exc:
         print(f"benchmark failed: {exc} (stack logs: {local_dir / 'logs'})", file=sys.stderr)
         if samples:
-            report(samples, monitoring.window_seconds, monitoring.judge_open_window)
+            report(samples, monitoring.window_seconds, monitoring.judge_open_window, args.tick)
         return 1
-    report(samples, monitoring.window_seconds, monitoring.judge_open_window)
+    report(samples, monitoring.window_seconds, monitoring.judge_open_window, args.tick)
     return 0
 
 

@@ -58,7 +58,7 @@ def account_id(name: str) -> str:
 
 RELEASE_STEPS = "release-steps"  # the identity the release-step Cloud Builds should run as
 
-# The three functions that run the message bus (any event may start the next step) need the
+# The functions that run the message bus (any event may start the next step) need the
 # same roles: they read and write release state, publish state changes, start builds.
 _BUS: tuple[Grant, ...] = (
     Grant(
@@ -156,16 +156,11 @@ SPECS: dict[str, FunctionSpec] = {
     ),
     "on_app_metrics": FunctionSpec(
         "on_app_metrics",
-        "256Mi",
-        60,
-        (
-            Grant(
-                "roles/datastore.user",
-                Scope.CONTROL,
-                "stores each metrics batch under its own id and dead-letters refused batches",
-            ),
-        ),
-        "metric batches the app publishes on app-metrics",
+        "512Mi",
+        300,  # it judges the env at once: a verdict may roll back, as a tick's would
+        _BUS,
+        "metric batches the app publishes on app-metrics; judges their env at once "
+        "(bake analysis, canary judge, automatic rollback)",
     ),
     "on_release_event": FunctionSpec(
         "on_release_event",
