@@ -256,7 +256,8 @@ def metrics_handler(
     db: Any = None,
     clock: Clock = utcnow,
 ) -> MetricsHandler:
-    """`on_app_metrics`: batches → `metrics/{env}/batches/*`, bad ones → dead letters."""
+    """`on_app_metrics`: batches folded into `metrics/{env}/windows/*` (each recorded in
+    `metrics/{env}/batches/*`), their env judged at once; bad ones → dead letters."""
     from shared.gates.checks_file import load_for
     from shared.monitoring.handler import MetricsHandler
     from shared.monitoring.store import FirestoreMetrics
