@@ -116,9 +116,11 @@ class MetricsBakeAnalysis:
         if canary is None:
             return report
 
+        closed = s.model_copy(update={"judge_open_window": False})  # a sample is a whole window
+
         def version(release: str) -> list[Window]:
             ran = aggregate(b for b in batches if b.release == release)
-            return judged_windows(ran, judged_from, now, s)
+            return judged_windows(ran, judged_from, now, closed)
 
         judgement = judge(version(canary[0]), version(canary[1]), s, env.thresholds)
         return with_judgement(report, judgement, f"{label} ({env.name})")

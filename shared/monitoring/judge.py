@@ -18,6 +18,7 @@ is high or low makes the score 0. The verdict is `pass` (≥ pass_score),
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -168,15 +169,32 @@ def score(judged: Sequence[MetricJudgement], j: JudgeSettings) -> Judgement:
     return Judgement(verdict, round(value, 2), tuple(judged), f"score {value:.1f}; worse: {worse}")
 
 
+LOOK_GROWTH = 1.5  # each look at the data has 1.5x the windows of the one before
+
+
+def look_size(available: int, first: int) -> int:
+    """How many windows a look uses: the largest of `first`, 1.5x that, 1.5x again, … that is
+    available (all of them below `first`). The judge runs on every analysis, but its samples
+    change only at these points, so a bake of 30 windows is judged on 4 distinct samples (8,
+    12, 18, 27 windows), not 23: every distinct look is another chance of a false positive."""
+    size, nxt = available, first
+    if available >= first:
+        while nxt <= available:
+            size, nxt = nxt, math.ceil(nxt * LOOK_GROWTH)
+    return size
+
+
 def judge(
     canary: Sequence[Window],
     stable: Sequence[Window],
     s: MonitoringSettings,
     t: Thresholds,
 ) -> Judgement:
-    """Canary windows against stable windows: only windows both versions served count."""
-    both = {w.start for w in canary} & {w.start for w in stable}
+    """Canary windows against stable windows: only windows both versions served count, the
+    oldest `look_size` of them."""
     j = s.judge
+    common = sorted({w.start for w in canary} & {w.start for w in stable})
+    both = set(common[: look_size(len(common), j.min_windows)])
     judged = []
     for metric in j.metrics:
         values = {

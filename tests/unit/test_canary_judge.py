@@ -20,6 +20,7 @@ from shared.monitoring.judge import (
     MetricJudgement,
     classify,
     judge,
+    look_size,
     score,
     with_judgement,
 )
@@ -253,3 +254,18 @@ def test_a_canary_like_stable_passes_the_judge_and_goes_live(plane: PlaneConfig)
     assert rollout.state is State.LIVE
     assert rollout.steps["bake"].status == "passed"
     assert rollout.steps["bake"].detail["judge"]["verdict"] == "pass"
+
+
+def test_the_judge_looks_at_few_distinct_samples_as_windows_come_in() -> None:
+    sizes = [look_size(n, 8) for n in range(1, 31)]
+    assert sizes[:7] == [1, 2, 3, 4, 5, 6, 7]  # below the minimum: no data anyway
+    assert sorted(set(sizes[7:])) == [8, 12, 18, 27]
+
+
+def test_a_look_uses_the_oldest_common_windows() -> None:
+    s = MonitoringSettings(judge=J.model_copy(update={"metrics": (LATENCY,)}))
+    rng = random.Random(6)
+    canary = _windows([*noisy(rng, 100, 12), 900.0, 900.0])  # the two newest: not yet looked at
+    stable = _windows(noisy(rng, 100, 14))
+    result = judge(canary, stable, s, Thresholds())
+    assert result.verdict == "pass" and result.metrics[0].canary == 12
