@@ -1,0 +1,105 @@
+"""The canary judge on Firestore: batches of the stable and the canary release folded on write,
+read back per window and release, and a canary 30 % slower (under the absolute latency limit)
+rolled back with the judge's evidence on the step; a good one goes live."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.config import PlaneConfig
+from shared.gates.checks_file import ChecksConfig
+from shared.monitoring.bake import MetricsBakeAnalysis
+from shared.monitoring.batch import MetricsBatch
+from shared.monitoring.histogram import from_samples
+from shared.monitoring.store import FirestoreMetrics
+from tests.integration.test_monitoring_emulator import World, state
+
+CHECKS = ChecksConfig.model_validate(
+    {
+        "environments": {
+            "staging": {
+                "monitoring": {
+                    "window_seconds": 60,
+                    "metrics": ["function_error_rate", "api_p95_latency"],
+                    "baseline": {"api_p95_ms": 200.0},  # 1.5x: the thresholds allow 300 ms
+                    "metric_shards": 4,
+                    "judge": {"enabled": True},
+                }
+            }
+        }
+    }
+)
+
+
+def judged_world(db: Any, plane: PlaneConfig) -> World:
+    w = World(db, plane)
+    w.bus.ports.bake = MetricsBakeAnalysis(CHECKS, FirestoreMetrics(db))
+    w.metrics.checks = CHECKS
+    return w
+
+
+def both_serve(w: World, windows: int, canary_slower: float) -> None:
+    """Each minute, four instances of stable 1.0.0 and one of canary 1.1.0 report (a 20 %
+    split), with their latency histograms."""
+    rng = random.Random(18)
+    since = w.clock.now
+    for i in range(windows):
+        for n, release in enumerate(["1.0.0"] * 4 + ["1.1.0"]):
+            slower = canary_slower if release == "1.1.0" else 1.0
+            latencies = [120 * slower * rng.lognormvariate(0, 0.3) for _ in range(150)]
+            w.metrics.sink.put(  # type: ignore[attr-defined]
+                batch(since, i, n, release, latencies), w.clock.now, shards=4
+            )
+        w.clock.advance(minutes=1)
+
+
+def batch(since: datetime, i: int, n: int, release: str, latencies: list[float]) -> MetricsBatch:
+    return MetricsBatch.model_validate(
+        {
+            "batchId": f"{release}-{n}-{i}",
+            "env": "staging",
+            "release": release,
+            "windowStart": (since + timedelta(minutes=i)).isoformat(),
+            "windowSeconds": 60,
+            "counters": {
+                "functionInvocations": len(latencies),
+                "functionErrors": 0,
+                "apiRequests": len(latencies),
+            },
+            "latency": {"apiHistogram": from_samples(latencies)},
+        }
+    )
+
+
+def test_a_canary_30_percent_slower_is_rolled_back_by_the_judge(
+    firestore_db: Any, plane: PlaneConfig
+) -> None:
+    w = judged_world(firestore_db, plane)
+    w.to_live("1.0.0")
+    w.to_baking("1.1.0")
+    both_serve(w, 9, canary_slower=1.3)
+    w.tick("t-1")
+
+    rollout = state(firestore_db, "1.1.0")
+    assert rollout["state"] == "rolled_back"
+    assert rollout["reason"].startswith("canary_judge: fail")
+    judged = rollout["steps"]["bake"]["detail"]["judge"]
+    latency = next(m for m in judged["metrics"] if m["metric"] == "api_p95_latency")
+    assert (judged["verdict"], latency["class"]) == ("fail", "high")
+    assert latency["canaryWindows"] == latency["stableWindows"] == 8  # the first look
+    assert 1.2 < latency["meanRatio"] < 1.4
+    assert w.restore.calls == [("1.0.0", "staging")]
+
+
+def test_a_canary_like_stable_passes_the_judge(firestore_db: Any, plane: PlaneConfig) -> None:
+    w = judged_world(firestore_db, plane)
+    w.to_live("1.0.0")
+    w.to_baking("1.1.0")
+    both_serve(w, 9, canary_slower=1.0)
+    w.tick("t-1")
+
+    rollout = state(firestore_db, "1.1.0")
+    assert rollout["state"] == "live"  # 9 minutes: past staging's 5-minute bake
+    assert rollout["steps"]["bake"]["detail"]["judge"]["verdict"] == "pass"
