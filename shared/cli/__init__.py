@@ -5,7 +5,7 @@ Exit codes (DESIGN.md §7): 0 ok, 1 the thing asked for failed, 2 bad usage or i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -33,9 +33,20 @@ app = typer.Typer(
 
 
 @app.callback()
-def _edge() -> None:
+def _edge(
+    target: Annotated[
+        context.Target,
+        typer.Option(
+            "--target",
+            envvar="RELEASECTL_TARGET",
+            case_sensitive=False,
+            help="Where to talk to: auto (emulator variables, else a running local stack, "
+            "else Google Cloud), local, emulators or gcp.",
+        ),
+    ] = context.Target.AUTO,
+) -> None:
     """Operate the Firebase release control plane."""
-    context.use_local_stack()
+    context.choose_target(target)
 
 
 app.command("status")(read_cmds.status)
