@@ -1,6 +1,6 @@
 """`releasectl`: operate the release control plane (typer + rich).
 
-Exit codes (DESIGN.md §7): 0 ok, 1 the thing asked for failed, 2 bad usage or input.
+Exit codes (docs/CLI.md): 0 ok, 1 the thing asked for failed, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from shared.cli.output import exit_codes
 
 
 class _Group(TyperGroup):
-    """Maps the control plane's errors to one message and the exit codes of DESIGN.md §7."""
+    """Maps the control plane's errors to one message and the exit codes of docs/CLI.md."""
 
     def invoke(self, ctx: Any) -> Any:
         with exit_codes():

@@ -26,7 +26,7 @@ NO_CREDENTIALS = (
 
 @contextmanager
 def exit_codes(*bad_input: type[Exception]) -> Iterator[None]:
-    """DESIGN.md §7's exit codes, each with one clear line: bad usage, config or input
+    """The exit codes of docs/CLI.md, each with one clear line: bad usage, config or input
     (`ConfigError` and `bad_input`) exits 2; anything else the control plane refuses exits 1."""
     from google.auth.exceptions import DefaultCredentialsError
 
