@@ -39,9 +39,11 @@ ENVIRONMENT: dict[str, str] = {
     "RELEASECTL_CHECKS_FILE": "Gate, smoke-test and monitoring settings. Default: "
     "`config/checks.toml` (docs/GATES.md).",
     "RELEASECTL_NOTIFY_FILE": "Notification routing. Default: `config/notifications.toml`.",
+    # pragma: allowlist nextline secret
     "RELEASECTL_SECRETS_FILE": "The secret declarations. Default: `config/secrets.toml`.",
     "RELEASECTL_SECRETS_BACKEND": "`auto` (local files on the emulators, Secret Manager "
     "otherwise), `gsm` or `local`.",
+    # pragma: allowlist nextline secret
     "RELEASECTL_SECRETS_DIR": "Root of the local secret store. Default: `.local/secrets`.",
     "RELEASECTL_RELEASE_EVENTS_TOPIC": "Topic of state changes. Default: `release-events`.",
     "RELEASECTL_RELEASE_COMMANDS_TOPIC": "Topic of commands. Default: `release-commands`.",
