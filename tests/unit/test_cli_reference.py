@@ -86,3 +86,61 @@ def test_migrate_lock_wait_has_its_own_name_and_the_old_one_still_works(
     assert migrate_cmds._lock_wait(0, 30) == 30
     shown = CliRunner().invoke(app, ["migrate", "up", "--help"], env={"COLUMNS": "200"})
     assert "--lock-wait" in shown.output and "--wait" not in shown.output.replace("--lock-wait", "")
+
+
+# -- the docs name only commands and options that exist -----------------------------------
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+MENTION = re.compile(r"releasectl((?: +[^\s`|;&)<>]+)+)")
+FENCE = re.compile(r"^```[a-z]*\n(.*?)^```", re.S | re.M)
+SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _code(text: str) -> list[str]:
+    """What the docs show as code: fenced blocks' lines and inline spans."""
+    lines = [line for block in FENCE.findall(text) for line in block.splitlines()]
+    return lines + SPAN.findall(FENCE.sub("", text))
+
+
+def _resolve(words: list[str]) -> tuple[object, list[str]] | None:
+    """The deepest command the words name, and the words after it (None: not a command)."""
+    cmd: object = reference.typer.main.get_command(app)
+    rest = list(words)
+    while rest and hasattr(cmd, "commands") and rest[0] in cmd.commands:
+        cmd = cmd.commands[rest.pop(0)]
+    if hasattr(cmd, "commands") and rest and re.fullmatch(r"[a-z][a-z-]+", rest[0]):
+        return None if rest[0] not in ("COMMAND", "…") else (cmd, rest)
+    return cmd, rest
+
+
+def _options(cmd: object) -> set[str]:
+    names = {"--help"}
+    for param in getattr(cmd, "params", []):
+        names |= {*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])}
+    return names
+
+
+def test_every_releasectl_command_and_option_in_the_docs_exists() -> None:
+    wrong = []
+    for path in DOCS:
+        if path.name == "CLI.md":
+            continue
+        for line in _code(path.read_text(encoding="utf-8")):
+            for mention in MENTION.finditer(line):
+                words = mention.group(1).split()
+                if words and words[0] == "--target":
+                    words = words[2:]
+                if not words or words[0] in ("…", "...", "COMMAND"):
+                    continue  # a placeholder for any command
+                resolved = _resolve(words)
+                where = f"{path.name}: releasectl {' '.join(words[:3])}"
+                if resolved is None:
+                    wrong.append(f"{where} (no such command)")
+                    continue
+                cmd, rest = resolved
+                known = _options(cmd)
+                for word in rest:
+                    option = word.strip("[]()").split("=")[0].rstrip(",.")
+                    if re.fullmatch(r"--[a-z][a-z-]*", option) and option not in known:
+                        wrong.append(f"{where} (no option {option})")
+    assert wrong == []
