@@ -33,7 +33,7 @@ require_emulator_tools() {
   command -v java >/dev/null \
     || die "java not found: the emulators need Java 11+ (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless)"
   command -v gcloud >/dev/null \
-    || die "gcloud not found: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
+    || die "gcloud not found: install the Google Cloud CLI with its Firestore and Pub/Sub emulators (README.md, \"Set up\": gcloud components, or the google-cloud-cli-*-emulator packages)"
 }
 
 cmd_test() {

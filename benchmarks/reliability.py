@@ -7,8 +7,8 @@ generated with hypothesis and published with the real Pub/Sub client: random byt
 1,000 to 100,000 levels deep, integer literals of more than 4,300 digits, known fields of the
 wrong type, unknown fields, 1 MiB strings, invalid UTF-8 and JSON objects of random shape, each
 with random attributes. Every message is checked against an oracle written from the contract
-(DESIGN.md §3, not the project's decoders) before it is sent: no valid command, build, tick,
-batch or event is ever published, so each message should end as exactly one dead letter,
+(docs/ARCHITECTURE.md; not the project's decoders) before it is sent: no valid command, build,
+tick, batch or event is ever published, so each message should end as exactly one dead letter,
 delivered once, with no change to release state. Per topic it prints: sent, dead-lettered
 (`deadLetters` documents of the control project whose `topic` is the topic and whose `eventId` is
 one of the published message ids), redeliveries (goal 0), deliveries that failed, control
@@ -135,7 +135,7 @@ class BenchFailed(Exception):
     pass
 
 
-# -- the contract, as the oracle sees it (DESIGN.md §3; independent of the decoders) -------------
+# -- the contract, as the oracle sees it (docs/ARCHITECTURE.md; independent of the decoders) --
 
 # type -> (required fields, optional fields); `id_token` may come with any command (§8).
 COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -51,7 +51,7 @@ def _letters() -> DeadLetters:
 
 @functions_framework.cloud_event
 def on_release_command(event: CloudEvent) -> None:
-    """Pub/Sub `release-commands`: one JSON command (DESIGN.md §3)."""
+    """Pub/Sub `release-commands`: one JSON command (docs/ARCHITECTURE.md, "Commands")."""
     boundary.release_command(_bus(), event)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, utcnow
-from shared.config import EnvConfig, PlaneConfig, Settings
+from shared.config import DEMO_PREFIX, EnvConfig, PlaneConfig, Settings
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus
 from shared.service.ports import (
@@ -103,17 +103,31 @@ def approvals(settings: Settings) -> ApprovalCheck:
     )
 
 
+def cloud_project(settings: Settings, project: str) -> str:
+    """`project`, checked before a Google client is built for it: a `demo-` project exists only
+    on the emulators, so without them it is a set-up mistake (no local stack running), said in
+    one line, not a credentials lookup and a traceback from Google Cloud."""
+    if project.startswith(DEMO_PREFIX) and not settings.local:
+        raise ConfigError(
+            f"no local stack is running and no emulator is set, but {project} is a demo- "
+            "project only the emulators serve: start the local stack with `./deploy.sh local`, "
+            "or for Google Cloud set GOOGLE_CLOUD_PROJECT and RELEASECTL_CONFIG_FILE "
+            "(docs/CLI.md)"
+        )
+    return project
+
+
 def control_db(settings: Settings) -> Any:
     """A Firestore client on the control project (release state, dead letters, metrics)."""
     from google.cloud import firestore
 
-    return firestore.Client(project=settings.project)
+    return firestore.Client(project=cloud_project(settings, settings.project))
 
 
 def publisher(settings: Settings) -> Publisher:
     from shared.adapters.pubsub import Publisher
 
-    return Publisher(settings.project)
+    return Publisher(cloud_project(settings, settings.project))
 
 
 def dead_letters(settings: Settings | None = None, db: Any = None) -> DeadLetters:
@@ -337,7 +351,7 @@ def flag_guard(settings: Settings | None = None) -> FlagGuard:
 
     @cache
     def store(project: str) -> FirestoreFlagStore:
-        return FirestoreFlagStore(firestore.Client(project=project))
+        return FirestoreFlagStore(firestore.Client(project=cloud_project(settings, project)))
 
     return FlagGuard(
         plane=settings.plane,
@@ -384,7 +398,7 @@ def migration_engine(
     migrations = load(directory or DEFAULT_DIR)
     lease_s = int(os.environ.get("RELEASECTL_MIGRATE_LEASE_S", DEFAULT_LEASE_S))
     return Engine(
-        firestore.Client(project=env.project),
+        firestore.Client(project=cloud_project(settings, env.project)),
         env,
         migrations,
         actor=actor,

@@ -28,6 +28,8 @@ from shared.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = REPO_ROOT / "config" / "environments.toml"
 DEFAULT_CONTROL_PROJECT = "demo-release-control"
+# Project ids the emulators use: they never reach a real project (and are never deployed).
+DEMO_PREFIX = "demo-"
 PRODUCTION = "production"
 M = TypeVar("M", bound=BaseModel)
 

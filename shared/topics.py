@@ -1,4 +1,4 @@
-"""The Pub/Sub topics (DESIGN.md §3, §8) and the function target each one triggers (contract)."""
+"""The Pub/Sub topics (docs/ARCHITECTURE.md) and the function target each one triggers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Release state in Firestore: the unit of work and the transaction view (DESIGN.md §4).
+"""Release state in Firestore: the unit of work and the transaction view (docs/ARCHITECTURE.md).
 
 Layout: `releases/{id}`, `releases/{id}/rollouts/{env}`, `releases/{id}/history/{seq}`,
 `environments/{env}`, `processedEvents/{topic}:{eventId}` (with the outbox),

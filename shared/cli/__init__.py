@@ -1,11 +1,11 @@
 """`releasectl`: operate the release control plane (typer + rich).
 
-Exit codes (DESIGN.md §7): 0 ok, 1 the thing asked for failed, 2 bad usage or input.
+Exit codes (docs/CLI.md): 0 ok, 1 the thing asked for failed, 2 bad usage or input.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -15,7 +15,7 @@ from shared.cli.output import exit_codes
 
 
 class _Group(TyperGroup):
-    """Maps the control plane's errors to one message and the exit codes of DESIGN.md §7."""
+    """Maps the control plane's errors to one message and the exit codes of docs/CLI.md."""
 
     def invoke(self, ctx: Any) -> Any:
         with exit_codes():
@@ -33,9 +33,20 @@ app = typer.Typer(
 
 
 @app.callback()
-def _edge() -> None:
+def _edge(
+    target: Annotated[
+        context.Target,
+        typer.Option(
+            "--target",
+            envvar="RELEASECTL_TARGET",
+            case_sensitive=False,
+            help="Where to talk to: auto (emulator variables, else a running local stack, "
+            "else Google Cloud), local, emulators or gcp.",
+        ),
+    ] = context.Target.AUTO,
+) -> None:
     """Operate the Firebase release control plane."""
-    context.use_local_stack()
+    context.choose_target(target)
 
 
 app.command("status")(read_cmds.status)

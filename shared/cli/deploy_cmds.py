@@ -22,7 +22,9 @@ def apply(
     release: Annotated[str, typer.Option("--release", envvar="_RELEASE", help="Release id.")],
     env: Annotated[str, typer.Option("--env", envvar="_ENV", help="Environment.")],
     attempt: Annotated[int, typer.Option("--attempt", min=1, help="Rollout attempt.")] = 1,
-    build_id: Annotated[str, typer.Option("--build-id", envvar="BUILD_ID")] = "manual",
+    build_id: Annotated[
+        str, typer.Option("--build-id", envvar="BUILD_ID", help="The deploy build's id.")
+    ] = "manual",
 ) -> None:
     """Deploy RELEASE to ENV and record the deployed artifact references."""
     from shared.adapters.firestore_store import FirestoreUnitOfWork

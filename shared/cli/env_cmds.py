@@ -34,7 +34,9 @@ def freeze(
 @app.command()
 def unfreeze(
     env: EnvArg,
-    reason: Annotated[str, typer.Option("--reason", "-r")] = "",
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why (kept in the audit trail).")
+    ] = "",
     actor: ActorOpt = None,
     wait: WaitOpt = False,
     timeout: TimeoutOpt = 120,

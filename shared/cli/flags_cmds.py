@@ -39,7 +39,9 @@ ActorOpt = Annotated[
 def _store(project: str) -> FirestoreFlagStore:
     from google.cloud import firestore
 
-    return FirestoreFlagStore(firestore.Client(project=project))
+    from shared.bootstrap import cloud_project
+
+    return FirestoreFlagStore(firestore.Client(project=cloud_project(context.settings(), project)))
 
 
 def _env_store(env: str) -> FirestoreFlagStore:

@@ -86,7 +86,8 @@ def down(local_dir: LocalDir = None) -> None:
 
 @app.command("status")
 def stack_status(
-    local_dir: LocalDir = None, as_json: Annotated[bool, typer.Option("--json")] = False
+    local_dir: LocalDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")] = False,
 ) -> None:
     """Each part of the local stack, running or dead, and where; exits 1 if one is dead."""
     directory = _dir(local_dir)
@@ -131,10 +132,24 @@ def push(
     config: Annotated[Path, typer.Option(help="CI build config.")] = Path("cloudbuild/ci.yaml"),
     skip: Annotated[list[str] | None, typer.Option(help="Step id not to run locally.")] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the CI build to finish.")] = True,
-    timeout: Annotated[float, typer.Option(min=1)] = 900,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            help="After a green build of main or release/X.Y.Z, follow the rollout it starts "
+            "until it is live, awaits approval or fails (exit 1 if it fails)."
+        ),
+    ] = True,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for the build and the rollout.")
+    ] = 900,
     local_dir: LocalDir = None,
 ) -> None:
     """Run the CI build on this checkout as a push to BRANCH would (tag `ci`)."""
+    import time
+
+    from shared.adapters import firestore_views as views
+    from shared.cli.sending import follow as follow_rollout
+    from shared.domain.workflow import branch_release
     from shared.local.driving import head_commit, wait_build
     from shared.local.driving import push as run_ci
 
@@ -143,17 +158,22 @@ def push(
     if not path.exists():
         err_console.print(f"[red]error:[/red] no build config {config}")
         raise typer.Exit(2)
-    build_id = run_ci(
-        stack, context.settings().project, branch, commit or head_commit(), path, skip or []
-    )
+    sha = commit or head_commit()
+    target = branch_release(branch, sha)
+    before = views.read_rollout(context.db(), *target) if target and follow else None
+    deadline = time.monotonic() + timeout
+    build_id = run_ci(stack, context.settings().project, branch, sha, path, skip or [])
     console.print(
         f"CI build {build_id} for {branch} (log: {stack.local_dir / 'builds'}/{build_id}.log)"
     )
-    if wait:
-        status = wait_build(stack, build_id, timeout)
-        console.print(f"CI build {build_id}: {status}")
-        if status != "SUCCESS":
-            raise typer.Exit(1)
+    if not wait:
+        return
+    status = wait_build(stack, build_id, timeout)
+    console.print(f"CI build {build_id}: {status}")
+    if status != "SUCCESS":
+        raise typer.Exit(1)
+    if target is not None and follow:
+        follow_rollout(*target, deadline, after_attempt=before.attempt if before else 0)
 
 
 @app.command()

@@ -33,15 +33,29 @@ DryOpt = Annotated[bool, typer.Option("--dry-run", help="Run against real data, 
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Required for production and for protected writes.")
 ]
-WaitOpt = Annotated[
-    float, typer.Option("--wait", min=0, help="Seconds to wait for another run's lock.")
+LockWaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-wait", min=0, help="Seconds to wait for another run's lock (0: fail at once)."
+    ),
+]
+# `--wait` elsewhere is a switch (follow the result); here it was the lock's seconds. The old
+# spelling still works, with a warning, for scripts and older release builds.
+OldWaitOpt = Annotated[
+    float | None,
+    typer.Option("--wait", min=0, hidden=True, help="Deprecated: use --lock-wait."),
 ]
 ReleaseOpt = Annotated[
     str | None, typer.Option("--release", envvar="RELEASECTL_RELEASE", help="Release id.")
 ]
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who runs it (default: you).")]
 DirOpt = Annotated[Path, typer.Option("--dir", help="Migrations directory.", hidden=True)]
-ChunkOpt = Annotated[int, typer.Option("--chunk-size", min=1, max=5000, hidden=True)]
+ChunkOpt = Annotated[
+    int,
+    typer.Option(
+        "--chunk-size", min=1, max=5000, hidden=True, help="Documents per chunk of ctx.migrate."
+    ),
+]
 
 STATUS_STYLE = {
     Status.APPLIED: "green",
@@ -53,16 +67,23 @@ STATUS_STYLE = {
 }
 
 
+def _lock_wait(lock_wait: float, old_wait: float | None) -> float:
+    if old_wait is None:
+        return lock_wait
+    err_console.print("warning: `migrate --wait S` is deprecated: use --lock-wait S")
+    return old_wait
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """Bad input exits 2 and a failed run exits 1, each with one clear line."""
     try:
         yield
     except (BadMigrationInput, ConfigError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except ControlPlaneError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -187,7 +208,8 @@ def up(
     to: Annotated[str | None, typer.Option("--to", help="Stop at this version.")] = None,
     dry_run: DryOpt = False,
     force: ForceOpt = False,
-    wait: WaitOpt = 0,
+    lock_wait: LockWaitOpt = 0,
+    old_wait: OldWaitOpt = None,
     release: ReleaseOpt = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
@@ -204,7 +226,7 @@ def up(
             chunk_size=chunk_size,
             progress=lambda: for_console(err_console),
         )
-        report = engine.up(to, dry_run=dry_run, force=force, wait_s=wait)
+        report = engine.up(to, dry_run=dry_run, force=force, wait_s=_lock_wait(lock_wait, old_wait))
     _print_run(report, as_json, engine)
 
 
@@ -214,7 +236,8 @@ def down(
     to: Annotated[str, typer.Option("--to", help="Revert to this version (0.0.0: all).")],
     dry_run: DryOpt = False,
     force: ForceOpt = False,
-    wait: WaitOpt = 0,
+    lock_wait: LockWaitOpt = 0,
+    old_wait: OldWaitOpt = None,
     release: ReleaseOpt = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
@@ -231,7 +254,9 @@ def down(
             chunk_size=chunk_size,
             progress=lambda: for_console(err_console),
         )
-        report = engine.down(to, dry_run=dry_run, force=force, wait_s=wait)
+        report = engine.down(
+            to, dry_run=dry_run, force=force, wait_s=_lock_wait(lock_wait, old_wait)
+        )
     _print_run(report, as_json, engine)
 
 
@@ -240,7 +265,8 @@ def repair(
     env: EnvOpt,
     dry_run: DryOpt = False,
     force: ForceOpt = False,
-    wait: WaitOpt = 0,
+    lock_wait: LockWaitOpt = 0,
+    old_wait: OldWaitOpt = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
     directory: DirOpt = DEFAULT_DIR,
@@ -248,7 +274,9 @@ def repair(
     """After a deliberate edit: re-record checksums; mark vanished files deleted (audited)."""
     with _errors():
         engine = _engine(env, actor=actor, directory=directory)
-        changes = engine.repair(dry_run=dry_run, force=force, wait_s=wait)
+        changes = engine.repair(
+            dry_run=dry_run, force=force, wait_s=_lock_wait(lock_wait, old_wait)
+        )
     if as_json:
         output.print_json({"env": env, "changes": changes})
         return

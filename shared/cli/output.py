@@ -17,17 +17,27 @@ from shared.errors import ConfigError, ControlPlaneError
 
 console = Console()
 err_console = Console(stderr=True)
+NO_CREDENTIALS = (
+    "no local stack is running and no Google Cloud credentials were found: start the local "
+    "stack with `./deploy.sh local`, or for Google Cloud run `gcloud auth application-default "
+    "login` and set GOOGLE_CLOUD_PROJECT (docs/CLI.md)"
+)
 
 
 @contextmanager
 def exit_codes(*bad_input: type[Exception]) -> Iterator[None]:
-    """DESIGN.md §7's exit codes, each with one clear line: bad usage, config or input
+    """The exit codes of docs/CLI.md, each with one clear line: bad usage, config or input
     (`ConfigError` and `bad_input`) exits 2; anything else the control plane refuses exits 1."""
+    from google.auth.exceptions import DefaultCredentialsError
+
     usage: tuple[type[Exception], ...] = (ConfigError, *bad_input)
     try:
         yield
     except usage as exc:
         err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except DefaultCredentialsError:
+        err_console.print(f"[red]error:[/red] {NO_CREDENTIALS}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     except ControlPlaneError as exc:
         err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)

@@ -18,7 +18,8 @@ EnvOpt = Annotated[
 
 
 def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
-    """What runs where, what is in flight, which environments are frozen."""
+    """What runs where, each environment's last rollout move and its reason, which environments
+    are frozen; with --env, the steps of the rollout in flight there."""
     if env is not None:
         context.plane().env(env)  # unknown env: one clear error, exit 2
     rows = views.env_status(context.db(), context.plane(), env)
@@ -132,7 +133,8 @@ def history(
 
 
 def dead_letters(
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 20, as_json: JsonOpt = False
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
+    as_json: JsonOpt = False,
 ) -> None:
     """Messages that were refused or whose delivery attempts ran out, newest first."""
     letters = views.dead_letters(context.db(), limit)

@@ -11,9 +11,8 @@ import typer
 from shared.adapters import firestore_views as views
 from shared.cli import context, output
 from shared.domain.commands import Command, parse_command
-from shared.domain.states import FAILURES, RESTING
+from shared.domain.states import FAILURES, RESTING, State
 from shared.errors import Refused
-from shared.service.ports import Processed
 
 WaitOpt = Annotated[
     bool, typer.Option("--wait", help="Wait for the result; exit 1 if it is a failure.")
@@ -25,6 +24,13 @@ ActorOpt = Annotated[
     str | None, typer.Option("--actor", envvar="RELEASECTL_ACTOR", help="Who asks (default: you).")
 ]
 POLL_S = 0.3
+# What a command asks for is not its failure: a rollback --wait that ends `rolled_back` did
+# what it was asked (its failure is `rollback_failed`), as do a rejection and a cancellation.
+ASKED_FOR: dict[str, frozenset[State]] = {
+    "release.rollback": frozenset({State.ROLLED_BACK}),
+    "release.reject": frozenset({State.REJECTED}),
+    "release.cancel": frozenset({State.CANCELLED}),
+}
 
 
 def build(payload: dict[str, Any]) -> Command:
@@ -58,21 +64,30 @@ def send(command: Command, *, wait: bool, timeout: float) -> None:
         _fail(f"refused: {record.note}")
     if record.note:
         output.console.print(record.note)
-    _follow(record, deadline)
-
-
-def _follow(record: Processed, deadline: float) -> None:
     if record.release is None or record.env is None or record.outcome != "applied":
         return
-    release, env = record.release, record.env
+    follow(record.release, record.env, deadline, ASKED_FOR.get(command.type, frozenset()))
+
+
+def follow(
+    release: str,
+    env: str,
+    deadline: float,
+    asked: frozenset[State] = frozenset(),
+    after_attempt: int = 0,
+) -> None:
+    """Print the rollout's states until it rests (done, or awaiting a person); exit 1 if it
+    ends in a failure that is not what was `asked`. Attempts up to `after_attempt` are old."""
     last = None
     while True:
         rollout = views.read_rollout(context.db(), release, env)
+        if rollout is not None and rollout.attempt <= after_attempt:
+            rollout = None
         if rollout is not None and rollout.state != last:
             last = rollout.state
             output.console.print(f"{release} in {env}: {output.state(rollout.state)}")
         if rollout is not None and rollout.state in RESTING:
-            if rollout.state in FAILURES:
+            if rollout.state in FAILURES and rollout.state not in asked:
                 _fail(f"{release} in {env} ended {rollout.state}: {rollout.reason or ''}")
             return
         if time.monotonic() > deadline:

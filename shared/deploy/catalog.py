@@ -75,7 +75,7 @@ _BUS: tuple[Grant, ...] = (
     Grant(
         "roles/cloudbuild.builds.editor",
         Scope.CONTROL,
-        "starts the migrate / deploy / rollback builds and lists them by tag, so a "
+        "starts the migrate and deploy builds and lists them by tag, so a "
         "redelivered event reuses the build it already started",
     ),
     Grant(

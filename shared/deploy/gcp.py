@@ -1,7 +1,8 @@
 """`./deploy.sh gcp`: deploy the control plane to Google Cloud (docs/DEPLOY.md).
 
     ./deploy.sh gcp --project CONTROL --env-project dev=P1,staging=P2,production=P3 \
-        [--region R] [--firestore-location L] [--config FILE] [--app-rules] [--dry-run]
+        [--region R] [--firestore-location L] [--config FILE] [--checks FILE] [--app-rules]
+        [--dry-run]
 
 Everything is validated before anything runs (bad input: one message, exit 2). `--dry-run`
 prints the plan as a bash script and calls nothing, so it needs no credentials. Otherwise the
@@ -26,6 +27,7 @@ from shared.deploy.executor import (
     subprocess_runner,
 )
 from shared.deploy.inputs import (
+    DEFAULT_CHECKS,
     DEFAULT_CONFIG,
     DEFAULT_REGION,
     check_against_config,
@@ -55,6 +57,7 @@ def plan_for(
     firestore_location: str | None = None,
     config: str = DEFAULT_CONFIG,
     app_rules: bool = False,
+    checks: str = DEFAULT_CHECKS,
 ) -> Plan:
     """Validate the arguments (and the config file against them) and build the plan."""
     inputs = make_inputs(
@@ -63,6 +66,7 @@ def plan_for(
         region=region,
         firestore_location=firestore_location,
         config_file=PurePosixPath(config),
+        checks_file=PurePosixPath(checks),
         app_rules=app_rules,
     )
     plane = check_against_config(inputs, REPO_ROOT)
@@ -108,6 +112,13 @@ def gcp(
         help="Config file the functions read, inside the repository; it must name the same "
         "projects as --project and --env-project.",
     ),
+    checks: str = typer.Option(
+        DEFAULT_CHECKS,
+        "--checks",
+        help="Gate and smoke-test settings the functions read, inside the repository; its "
+        "base_url for each environment must be where that environment's app answers (loopback "
+        "and private addresses are refused).",
+    ),
     app_rules: bool = typer.Option(
         False,
         "--app-rules",
@@ -119,7 +130,7 @@ def gcp(
 ) -> None:
     """Deploy (or update in place) the control plane in the control and environment projects."""
     try:
-        plan = plan_for(project, env_project, region, firestore_location, config, app_rules)
+        plan = plan_for(project, env_project, region, firestore_location, config, app_rules, checks)
         if dry_run:
             print(script(plan), end="")
             return

@@ -14,14 +14,16 @@ from pydantic import (
     model_validator,
 )
 
-from shared.config import REPO_ROOT, EnvName, PlaneConfig, ProjectId, load_config
+from shared.config import DEMO_PREFIX, REPO_ROOT, EnvName, PlaneConfig, ProjectId, load_config
 from shared.errors import ConfigError
+from shared.gates.checks_file import load_checks, local_endpoints
 
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]+(-[a-z]+)+[0-9]+$")]
 # A Firestore location: a region (europe-west1) or a multi-region (eur3, nam5).
 FirestoreLocation = Annotated[str, StringConstraints(pattern=r"^[a-z]+(-[a-z]+)*[0-9]+$")]
 DEFAULT_REGION = "europe-west1"
 DEFAULT_CONFIG = "config/environments.toml"
+DEFAULT_CHECKS = "config/checks.toml"
 # Where Google Cloud's buildpacks put the uploaded source (`--source=.`) in the function image.
 SOURCE_ROOT = PurePosixPath("/workspace")
 
@@ -43,11 +45,13 @@ class DeployInputs(BaseModel):
     firestore_location: FirestoreLocation | None = None  # None: the same as `region`
     # The config file the functions read, relative to the repository root (it is uploaded).
     config_file: PurePosixPath = PurePosixPath(DEFAULT_CONFIG)
+    # The gates' and smoke tests' settings the functions read (each env's base_url): uploaded too.
+    checks_file: PurePosixPath = PurePosixPath(DEFAULT_CHECKS)
     # Deploy config/app-firestore.rules as each env project's whole rule set (opt-in: the
     # app usually owns its project's rules and merges our `match` blocks into them).
     app_rules: bool = False
 
-    @field_validator("config_file")
+    @field_validator("config_file", "checks_file")
     @classmethod
     def _inside_repo(cls, value: PurePosixPath) -> PurePosixPath:
         if value.is_absolute() or ".." in value.parts or not value.parts:
@@ -59,7 +63,9 @@ class DeployInputs(BaseModel):
         if not self.env_projects:
             raise ValueError("--env-project: at least one environment is required")
         demo = [
-            p for p in (self.control_project, *self.env_projects.values()) if p.startswith("demo-")
+            p
+            for p in (self.control_project, *self.env_projects.values())
+            if p.startswith(DEMO_PREFIX)
         ]
         if demo:
             raise ValueError(
@@ -81,6 +87,10 @@ class DeployInputs(BaseModel):
     def runtime_config_path(self) -> str:
         """RELEASECTL_CONFIG_FILE as the deployed function sees it."""
         return str(SOURCE_ROOT / self.config_file)
+
+    def runtime_checks_path(self) -> str:
+        """RELEASECTL_CHECKS_FILE as the deployed function sees it."""
+        return str(SOURCE_ROOT / self.checks_file)
 
 
 def parse_env_projects(value: str) -> dict[str, str]:
@@ -155,7 +165,25 @@ def check_against_config(inputs: DeployInputs, root: Path = REPO_ROOT) -> PlaneC
                 f"{where}: environments.{name}.project is {env.project!r} but --env-project "
                 f"says {name}={inputs.env_projects[name]}"
             )
+    check_checks(inputs, plane, root)
     return plane
+
+
+def check_checks(inputs: DeployInputs, plane: PlaneConfig, root: Path = REPO_ROOT) -> None:
+    """The checks file must be valid for these environments and must not send the deployed
+    gates and smoke tests to loopback or private addresses (the shipped file points at the
+    local stack's sample apps)."""
+    checks = load_checks(root / inputs.checks_file, set(plane.environments))
+    found = local_endpoints(checks, plane)
+    if found:
+        key, url, why = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise DeployError(
+            f"{inputs.checks_file}: {key} is {url!r}, a {why} address{more}: on Google Cloud "
+            "the gates and smoke tests would probe the function's own machine. Copy it to e.g. "
+            "config/checks.gcp.toml, set each environment's base_url to where its app answers, "
+            'and pass --checks (docs/DEPLOY.md, "Point the checks at your app")'
+        )
 
 
 def ordered(inputs: DeployInputs, plane: PlaneConfig) -> DeployInputs:

@@ -222,6 +222,7 @@ class _Builder:
     def _env_vars(self) -> str:
         values = {
             "RELEASECTL_CONFIG_FILE": self.i.runtime_config_path(),
+            "RELEASECTL_CHECKS_FILE": self.i.runtime_checks_path(),
             "GOOGLE_CLOUD_PROJECT": self.c,
             "RELEASECTL_CONTROL_PROJECT": self.c,
             # read from the uploaded source, wherever the package itself is installed

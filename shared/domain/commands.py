@@ -1,4 +1,4 @@
-"""Commands on the `release-commands` topic (DESIGN.md §3, contract).
+"""Commands on the `release-commands` topic (docs/ARCHITECTURE.md, contract).
 
 One JSON object per message, discriminated by `type`; unknown fields are refused.
 """

@@ -1,4 +1,4 @@
-"""Release state as stored in Firestore (DESIGN.md §4). Pure data: no I/O, no clock."""
+"""Release state as stored in Firestore (docs/ARCHITECTURE.md). Pure data: no I/O, no clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The rollout state machine (DESIGN.md §4): states and the one table of legal moves."""
+"""The rollout state machine (docs/ARCHITECTURE.md): states and the one table of legal moves."""
 
 from __future__ import annotations
 

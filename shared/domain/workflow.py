@@ -64,18 +64,24 @@ def create_release(existing: Release | None, cmd: CreateRelease, now: datetime) 
     )
 
 
+def branch_release(branch: str, commit: str) -> tuple[str, str] | None:
+    """The release a green CI build of `branch` creates and the env it goes to: `main` →
+    `0.0.0-main.<sha7>` in staging, `release/X.Y.Z` → `X.Y.Z` in production; else None."""
+    if branch == MAIN:
+        return f"0.0.0-main.{commit[:7]}", STAGING
+    if branch.startswith(RELEASE_BRANCH_PREFIX):
+        return branch.removeprefix(RELEASE_BRANCH_PREFIX), PRODUCTION
+    return None
+
+
 def ci_release(build: Build, ci: CiBuild) -> tuple[CreateRelease, str] | None:
     """A successful CI build of `main` or `release/X.Y.Z`: the release to create and where to."""
-    if not build.succeeded:
+    target = branch_release(ci.branch, ci.commit) if build.succeeded else None
+    if target is None:
         return None
-    if ci.branch == MAIN:
-        version, env = f"0.0.0-main.{ci.commit[:7]}", STAGING
-    elif ci.branch.startswith(RELEASE_BRANCH_PREFIX):
-        version, env = ci.branch.removeprefix(RELEASE_BRANCH_PREFIX), PRODUCTION
-        if not re.match(SEMVER, version):
-            raise Refused(f"ci build {build.id}: branch {ci.branch} does not name a semver version")
-    else:
-        return None
+    version, env = target
+    if not re.match(SEMVER, version):
+        raise Refused(f"ci build {build.id}: branch {ci.branch} does not name a semver version")
     author = build.substitutions.get("_AUTHOR") or "cloud-build-ci"
     cmd = CreateRelease(
         type="release.create", version=version, commit=ci.commit, branch=ci.branch, author=author

@@ -6,13 +6,15 @@ way `shared.config.load_config` reports `environments.toml`.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.config import REPO_ROOT, PlaneConfig, load_toml
+from shared.config import DEMO_PREFIX, REPO_ROOT, PlaneConfig, load_toml
 from shared.errors import ConfigError
 from shared.gates.settings import GateSettings
 from shared.monitoring.settings import MonitoringSettings
@@ -79,3 +81,43 @@ def load_for(plane: PlaneConfig, settings: ChecksSettings | None = None) -> Chec
     """`checks.toml` for these environments (an env it names must exist in `plane`)."""
     path = (settings or ChecksSettings()).checks_file
     return load_checks(path, set(plane.environments))
+
+
+def local_address(url: str) -> str | None:
+    """Why `url`'s host is only reachable from the machine or network it runs on (loopback,
+    private, link-local, unspecified), or None for a host a cloud function could reach.
+    Names are not resolved (the deploy plan is built offline): `localhost` is the one name
+    known to be local."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for kind, hit in (
+        ("loopback", ip.is_loopback),
+        ("unspecified", ip.is_unspecified),
+        ("link-local", ip.is_link_local),
+        ("private", ip.is_private),
+    ):
+        if hit:
+            return kind
+    return None
+
+
+def local_endpoints(checks: ChecksConfig, plane: PlaneConfig) -> list[tuple[str, str, str]]:
+    """`(key, url, why)` for each `base_url` of a non-demo environment that points at this
+    machine or a private network: on Google Cloud its gates and smoke tests would probe the
+    function's own sandbox. `demo-` environments run on the emulators, where loopback is right."""
+    found = []
+    for name, env in plane.environments.items():
+        url = checks.env(name).base_url
+        if env.project.startswith(DEMO_PREFIX) or url is None:
+            continue
+        why = local_address(url)
+        if why is not None:
+            found.append((f"environments.{name}.base_url", url, why))
+    return found

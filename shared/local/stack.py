@@ -94,7 +94,7 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str], started: _Started) ->
 
 def register_flag_trigger(firestore_host: str, project: str, name: str) -> None:
     """Ask the Firestore emulator to deliver `featureFlags/{flag}` writes to the functions
-    emulator it was started with (DESIGN.md §3)."""
+    emulator it was started with (docs/LOCAL.md)."""
     body = {
         "eventTrigger": {
             "resource": f"projects/{project}/databases/(default)/documents/{FLAG_DOCUMENTS}",

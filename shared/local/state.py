@@ -118,6 +118,9 @@ def environment(
         EMULATOR_ENV: LOCAL_AUTH_EMULATOR,  # approvals: emulator tokens (docs/GATES.md)
         "RELEASECTL_CONFIG_FILE": str(config_file),
         "RELEASECTL_LOCAL_DIR": str(local_dir),
+        # `releasectl` in the stack's builds uses these emulators, whatever the shell that
+        # started the stack chose for itself (docs/CLI.md, "Where releasectl talks to")
+        "RELEASECTL_TARGET": "emulators",
         "RELEASECTL_SECRETS_DIR": str(local_dir / "secrets"),
         "RELEASECTL_SECRETS_BACKEND": "local",
     }

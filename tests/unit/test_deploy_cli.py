@@ -14,7 +14,11 @@ from shared.deploy.steps import Argv
 REPO = Path(__file__).resolve().parents[2]
 ENV_PROJECTS = "dev=acme-avalo-dev,staging=acme-avalo-staging,production=acme-avalo-prod"
 CONFIG = "tests/golden/deploy_environments.toml"
-GOOD = ["--project", "acme-release-control", "--env-project", ENV_PROJECTS, "--config", CONFIG]
+CHECKS = "tests/golden/deploy_checks.toml"
+GOOD = [
+    "--project", "acme-release-control", "--env-project", ENV_PROJECTS,
+    "--config", CONFIG, "--checks", CHECKS,
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -131,7 +135,7 @@ def test_a_run_executes_the_plan_in_order(
     monkeypatch.setattr(executor.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     code, output = invoke(GOOD)
     assert code == 0, output
-    plan = gcp.plan_for("acme-release-control", ENV_PROJECTS, config=CONFIG)
+    plan = gcp.plan_for("acme-release-control", ENV_PROJECTS, config=CONFIG, checks=CHECKS)
     # every check finds its resource in this fake, so only checks, captures and runs appear
     assert calls[0][:3] == ("gcloud", "services", "enable")
     assert calls[-1][:2] == ("firebase", "deploy")

@@ -30,7 +30,8 @@ ENVS = {"dev": "acme-avalo-dev", "staging": "acme-avalo-staging", "production": 
 SAMPLE_ARGS = [
     "--project", CONTROL,
     "--env-project", "dev=acme-avalo-dev,staging=acme-avalo-staging,production=acme-avalo-prod",
-    "--config", SAMPLE_CONFIG, "--app-rules", "--dry-run",
+    "--config", SAMPLE_CONFIG, "--checks", "tests/golden/deploy_checks.toml", "--app-rules",
+    "--dry-run",
 ]  # fmt: skip
 
 

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN_ARGS = [
     "--project", "acme-release-control",
     "--env-project", "dev=acme-avalo-dev,staging=acme-avalo-staging,production=acme-avalo-prod",
-    "--config", "tests/golden/deploy_environments.toml", "--app-rules", "--dry-run",
+    "--config", "tests/golden/deploy_environments.toml",
+    "--checks", "tests/golden/deploy_checks.toml", "--app-rules", "--dry-run",
 ]  # fmt: skip
 
 

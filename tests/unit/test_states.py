@@ -1,4 +1,4 @@
-"""The transition table of DESIGN.md §4, move by move."""
+"""The transition table of docs/ARCHITECTURE.md, "State machine", move by move."""
 
 from __future__ import annotations
 
