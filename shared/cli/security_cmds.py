@@ -47,10 +47,7 @@ def _finish(summary: ScanSummary, as_json: bool) -> None:
         output.print_json(summary.model_dump(mode="json", exclude_none=True))
     else:
         style = {"passed": "green", "failed": "red", "not_run": "yellow"}[summary.status]
-        counts = ", ".join(f"{n} {sev}" for sev, n in summary.counts.items()) or "no findings"
-        line = f"{summary.kind}: [{style}]{summary.status}[/] ({summary.tool}; {counts})"
-        extra = f"; {summary.components} components" if summary.components is not None else ""
-        console.print(line + extra + (f": {summary.reason}" if summary.reason else ""))
+        console.print(f"[{style}]{summary.headline()}[/] ({summary.tool})", soft_wrap=True)
         if summary.report:
             console.print(f"report: {summary.report}")
     if summary.status != "passed":

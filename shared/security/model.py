@@ -78,6 +78,15 @@ class ScanSummary(_Model):
     def worst(self) -> Finding | None:
         return self.findings[0] if self.findings else None
 
+    def headline(self) -> str:
+        """One line: `sast passed (2 low)`, `sbom passed (72 components)`, `… not_run: why`."""
+        if self.components is not None:
+            what = f"{self.components} components"
+        else:
+            what = ", ".join(f"{n} {sev}" for sev, n in self.counts.items()) or "no findings"
+        why = f": {self.reason}" if self.reason and self.status != "passed" else ""
+        return f"{self.kind} {self.status} ({what}){why}"
+
     def to_output(self) -> bytes:
         """The JSON for `$BUILDER_OUTPUT/output`, findings cut (worst kept) to fit the cap."""
         summary = self

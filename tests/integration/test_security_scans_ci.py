@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from shared.adapters.cloudbuild import NoBuildRunner
 from shared.adapters.dead_letters import FirestoreDeadLetters
 from shared.adapters.firestore_store import FirestoreUnitOfWork
 from shared.adapters.pending_steps import NoBakeAnalysis, NoDeployTarget, NoSmokeTests
 from shared.bootstrap import approvals, bootstrap
+from shared.cli import app
 from shared.config import PlaneConfig, Settings
 from shared.domain.builds import parse_build
 from shared.domain.messages import BuildStatusChanged
@@ -180,6 +182,13 @@ def test_release_branch_with_both_findings_is_blocked_naming_them(
     checks = {c["name"]: c for c in rollout["steps"]["gates"]["detail"]["checks"]}
     assert checks["sbom"]["ok"] and checks["sbom"]["evidence"]["report"] == sbom_uri
     assert checks["sast"]["evidence"]["report"].endswith(f"/ci/{build.id}/bandit.json")
+
+    # `releasectl history` links the SBOM, and where the local runner keeps its copy
+    env = {"RELEASECTL_LOCAL_DIR": str(local), "COLUMNS": "400"}
+    shown = CliRunner().invoke(app, ["history", "9.9.9"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert sbom_uri in shown.output
+    assert str(local_object(local, sbom_uri)) in shown.output.replace("\n", "")
 
 
 class _Events:
