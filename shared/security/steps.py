@@ -57,6 +57,13 @@ def _last_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[-1][:300]
 
 
+def _fresh(workspace: Path, report: Path) -> Path:
+    """The report's path, with any earlier run's report gone: only this run's output counts."""
+    (workspace / report).parent.mkdir(parents=True, exist_ok=True)
+    (workspace / report).unlink(missing_ok=True)
+    return report
+
+
 def _load(path: Path) -> dict[str, Any]:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
@@ -115,8 +122,7 @@ def write_lock(workspace: Path) -> Path:
 def sast(workspace: Path, fail_on: Threshold) -> ScanSummary:
     """bandit over the shipped code, with its config in `pyproject.toml` (`[tool.bandit]`)."""
     tool = _version("bandit")
-    out = REPORTS / BANDIT_REPORT
-    (workspace / REPORTS).mkdir(parents=True, exist_ok=True)
+    out = _fresh(workspace, REPORTS / BANDIT_REPORT)
     args = ["bandit", "-c", "pyproject.toml", "-r", *SAST_TARGETS]
     done = _run([*args, "-f", "json", "-o", str(out), "-q", "--exit-zero"], workspace)
     if done.returncode != 0 or not (workspace / out).exists():
@@ -142,7 +148,7 @@ def dependencies(
     `recorded`: a pip-audit JSON report made earlier (e.g. where the service is unreachable);
     it is read instead of asking the service, and the summary names it."""
     tool = _version("pip-audit")
-    out = REPORTS / AUDIT_REPORT
+    out = _fresh(workspace, REPORTS / AUDIT_REPORT)
     lock = write_lock(workspace)
     if recorded is not None:
         (workspace / out).write_bytes(recorded.read_bytes())
@@ -170,7 +176,7 @@ def dependencies(
 def sbom(workspace: Path) -> ScanSummary:
     """A CycloneDX bill of materials of the runtime set, the project as its root component."""
     tool = _version("cyclonedx-bom")
-    out = Path(SBOM_REPORT)
+    out = _fresh(workspace, Path(SBOM_REPORT))
     lock = write_lock(workspace)
     args = ["cyclonedx_py", "requirements", str(lock.relative_to(workspace))]
     args += ["--pyproject", "pyproject.toml", "--of", "JSON", "-o", str(out)]

@@ -17,7 +17,7 @@ from shared.security.model import ScanSummary
 from shared.security.steps import runtime_closure
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "security"
-SHA = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+SHA = "ab" * 20
 
 
 def releasectl(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
