@@ -88,7 +88,7 @@ class CiBuild(_Camel):
         outputs = self.results.build_step_outputs
         if index is None or index >= len(outputs) or not outputs[index]:
             return None
-        return base64.b64decode(outputs[index])
+        return base64.b64decode(outputs[index], validate=True)
 
     def artifact_uri(self, path: str) -> str | None:
         """Where the build uploaded the workspace file `path` (`artifacts.objects`), if it did."""

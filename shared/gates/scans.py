@@ -27,7 +27,10 @@ def _summary(gate: str, build: CiBuild, ev: dict[str, Any]) -> ScanSummary | str
     ev["stepStatus"] = step.status if step else "absent"
     if step is None:
         return f"step {gate!r} is not in build {build.id}"
-    raw = build.step_output(gate)
+    try:
+        raw = build.step_output(gate)
+    except ValueError:  # not base64: what Cloud Build keeps is never that
+        return f"step {gate!r} left an output that is not base64 in build {build.id}"
     if raw is None:
         return f"step {gate!r} ({step.status}) left no scan summary in build {build.id}"
     try:

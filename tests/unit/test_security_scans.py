@@ -14,7 +14,7 @@ import pytest
 
 from shared.errors import ConfigError
 from shared.gates import rules
-from shared.gates.evidence import CiBuild, Evidence
+from shared.gates.evidence import CiBuild, CiResults, Evidence
 from shared.gates.settings import GateSettings
 from shared.security.ignores import AdvisoryIgnore, load_ignores
 from shared.security.model import SUMMARY_MAX_BYTES, Finding, ScanSummary
@@ -277,3 +277,5 @@ def test_a_summary_of_another_scan_or_garbage_fails() -> None:
         }
     )
     assert "unreadable summary" in gates(garbage)["sast"].detail
+    not_base64 = garbage.model_copy(update={"results": CiResults(build_step_outputs=["@@"])})
+    assert "not base64" in gates(not_base64)["sast"].detail
