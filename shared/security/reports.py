@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import ControlPlaneError
-from shared.security.ignores import AdvisoryIgnore, match
+from shared.security.ignores import AdvisoryIgnore, canonical, match
 from shared.security.model import (
     Finding,
     Ignored,
@@ -151,6 +151,22 @@ def pip_audit_summary(
         report=path,
         scanned=len(deps),
     )
+
+
+def deployed_only(bom: Mapping[str, Any], deployed: set[str]) -> dict[str, Any]:
+    """The BOM narrowed to `deployed` packages (canonical names): their components, and the
+    dependency graph between them and the root component."""
+    components = [
+        c for c in _list(bom, "components", "SBOM") if canonical(str(c.get("name"))) in deployed
+    ]
+    root = bom.get("metadata", {}).get("component", {}).get("bom-ref")
+    kept = {c.get("bom-ref") for c in components} | {root}
+    graph = [
+        {**d, "dependsOn": [r for r in d.get("dependsOn", []) if r in kept]}
+        for d in bom.get("dependencies", [])
+        if d.get("ref") in kept
+    ]
+    return {**bom, "components": components, "dependencies": graph}
 
 
 def sbom_summary(bom: Mapping[str, Any], tool: str, path: str) -> ScanSummary:

@@ -21,6 +21,7 @@ from shared.security.model import SUMMARY_MAX_BYTES, Finding, ScanSummary
 from shared.security.reports import (
     ReportError,
     bandit_summary,
+    deployed_only,
     pip_audit_summary,
     sbom_summary,
 )
@@ -124,6 +125,30 @@ def test_an_expired_ignore_counts_the_advisory_again_at_scan_time() -> None:
 def test_sbom_lists_its_components() -> None:
     s = sbom()
     assert s.status == "passed" and s.components == 2 and "CycloneDX 1.6" in s.tool
+
+
+def test_the_sbom_keeps_only_the_deployed_packages_and_their_graph() -> None:
+    bom = {
+        "bomFormat": "CycloneDX",
+        "metadata": {"component": {"bom-ref": "root"}},
+        "components": [
+            {"bom-ref": "Jinja2==3.1.6", "name": "Jinja2"},
+            {"bom-ref": "MarkupSafe==3.0.2", "name": "MarkupSafe"},
+            {"bom-ref": "pytest==9.2.0", "name": "pytest"},
+        ],
+        "dependencies": [
+            {"ref": "root", "dependsOn": ["Jinja2==3.1.6", "pytest==9.2.0"]},
+            {"ref": "Jinja2==3.1.6", "dependsOn": ["MarkupSafe==3.0.2"]},
+            {"ref": "pytest==9.2.0", "dependsOn": ["pluggy==1.6.0"]},
+        ],
+    }
+    narrowed = deployed_only(bom, {"jinja2", "markupsafe"})
+    assert [c["name"] for c in narrowed["components"]] == ["Jinja2", "MarkupSafe"]
+    assert narrowed["dependencies"] == [
+        {"ref": "root", "dependsOn": ["Jinja2==3.1.6"]},
+        {"ref": "Jinja2==3.1.6", "dependsOn": ["MarkupSafe==3.0.2"]},
+    ]
+    assert sbom_summary(narrowed, "cyclonedx-bom", "x").components == 2
 
 
 def test_summary_fits_cloud_builds_step_output_keeping_counts_and_the_worst() -> None:
