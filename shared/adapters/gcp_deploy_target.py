@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
+import subprocess  # nosec B404 -- subprocess runs fixed argv lists, never a shell
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ def firebase_deploy_command(project: str, *, firebase: str = "firebase") -> list
 
 
 def run_command(command: Sequence[str], cwd: Path) -> int:
-    return subprocess.run(
+    return subprocess.run(  # nosec B603 -- the firebase CLI with validated arguments, no shell
         list(command), cwd=cwd, check=False, timeout=FIREBASE_TIMEOUT_S
     ).returncode
 

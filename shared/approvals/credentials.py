@@ -36,10 +36,10 @@ from shared.config import Settings
 from shared.errors import ConfigError, ControlPlaneError
 from shared.redaction import redact, remember
 
-ID_TOKEN_ENV = "RELEASECTL_ID_TOKEN"  # noqa: S105 (a variable name)
+ID_TOKEN_ENV = "RELEASECTL_ID_TOKEN"  # noqa: S105  # nosec B105 -- a variable name, not a password
 API_KEY_ENV = "RELEASECTL_FIREBASE_API_KEY"
 SIGN_IN_URL = "https://identitytoolkit.googleapis.com/v1/accounts:signInWithPassword"
-TOKEN_URL = "https://securetoken.googleapis.com/v1/token"  # noqa: S105 (a URL)
+TOKEN_URL = "https://securetoken.googleapis.com/v1/token"  # noqa: S105  # nosec B105 -- a public endpoint URL
 # A cached ID token is used only while it has more than this left (it must survive the trip
 # through Pub/Sub to the verifier).
 REFRESH_MARGIN = timedelta(minutes=5)
@@ -279,23 +279,23 @@ class _ApiError(BaseModel):
 _REASONS = {
     "EMAIL_NOT_FOUND": "no account with this email in the control project's Firebase "
     "Authentication",
-    "INVALID_PASSWORD": "wrong password",
+    "INVALID_PASSWORD": "wrong password",  # nosec B105 -- an error message, not a password
     "INVALID_LOGIN_CREDENTIALS": "wrong email or password",
     "INVALID_EMAIL": "not a valid email address",
-    "MISSING_PASSWORD": "no password given",
+    "MISSING_PASSWORD": "no password given",  # nosec B105 -- an error message, not a password
     "USER_DISABLED": "this account is disabled in Firebase Authentication",
     "USER_NOT_FOUND": "this account no longer exists: run `releasectl auth login` again",
     "TOO_MANY_ATTEMPTS_TRY_LATER": "too many failed attempts: Firebase has blocked this account "
     "for a while, try again later",
-    "TOKEN_EXPIRED": "the session has expired or was revoked (password changed or signed out "
+    "TOKEN_EXPIRED": "the session has expired or was revoked (password changed or signed out "  # nosec B105 -- an error message, not a password
     "everywhere): run `releasectl auth login` again",
-    "INVALID_REFRESH_TOKEN": "the stored session is not valid: run `releasectl auth login` again",
+    "INVALID_REFRESH_TOKEN": "the stored session is not valid: run `releasectl auth login` again",  # nosec B105 -- an error message, not a password
 }
 # Codes that mean the project or the key is set up wrong, not the person's credentials.
 _SETUP = {
     "OPERATION_NOT_ALLOWED": "Email/Password sign-in is not enabled in the control project's "
     "Firebase Authentication (Firebase console → Authentication → Sign-in method)",
-    "PASSWORD_LOGIN_DISABLED": "Email/Password sign-in is not enabled in the control project's "
+    "PASSWORD_LOGIN_DISABLED": "Email/Password sign-in is not enabled in the control project's "  # nosec B105 -- an error message, not a password
     "Firebase Authentication (Firebase console → Authentication → Sign-in method)",
     "API_KEY_INVALID": f"{API_KEY_ENV} is not a valid API key",
 }

@@ -20,7 +20,7 @@ from shared.cli import context, output
 from shared.cli.output import console, err_console, exit_codes
 from shared.clock import utcnow
 
-PASSWORD_ENV = "RELEASECTL_PASSWORD"  # noqa: S105 (a variable name)
+PASSWORD_ENV = "RELEASECTL_PASSWORD"  # noqa: S105  # nosec B105 -- a variable name, not a password
 
 app = typer.Typer(
     help="Sign in to the control project's Firebase Authentication to sign approvals.",

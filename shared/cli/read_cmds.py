@@ -91,6 +91,17 @@ def _steps(rollout: Rollout) -> None:
     console.print(t)
 
 
+def _local_copy(ref: str) -> str:
+    """Where the local build runner keeps a `gs://` artifact (the SBOM), if it has it."""
+    if not ref.startswith("gs://"):
+        return ""
+    from shared.local.build_runner import local_object
+    from shared.local.state import local_dir_from_env
+
+    path = local_object(local_dir_from_env(), ref)
+    return f"\n(local copy: {path})" if path.is_file() else ""
+
+
 def history(
     release: Annotated[str, typer.Argument(help="Release id (its version).")],
     as_json: JsonOpt = False,
@@ -108,6 +119,11 @@ def history(
         f"[bold]{r.version}[/] commit {r.commit} on {r.branch} by {r.author}, "
         f"created {output.when(r.created_at)}"
     )
+    if r.artifacts:
+        a = output.table("Artifacts", "name", "reference")
+        for name, ref in sorted(r.artifacts.items()):
+            a.add_row(name, ref + _local_copy(ref))
+        console.print(a)
     t = output.table("Rollouts", "env", "state", "attempt", "since", "reason")
     for ro in view.rollouts:
         t.add_row(

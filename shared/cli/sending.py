@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -59,7 +59,6 @@ def send(command: Command, *, wait: bool, timeout: float) -> None:
         _fail(
             f"timed out after {timeout:.0f}s: the command was not handled (are the functions up?)"
         )
-    assert record is not None
     if record.outcome == "refused":
         _fail(f"refused: {record.note}")
     if record.note:
@@ -104,6 +103,6 @@ def _poll(fetch: Any, deadline: float) -> Any:
     return None
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     output.err_console.print(f"[red]{message}[/red]")
     raise typer.Exit(1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+import subprocess  # nosec B404 -- subprocess runs fixed argv lists, never a shell
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +54,7 @@ def subprocess_runner(cwd: Path) -> Runner:
     env = {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
 
     def run(argv: Argv) -> Result:
-        proc = subprocess.run(
+        proc = subprocess.run(  # nosec B603 -- the deploy plan's argv, built from validated config, no shell
             list(argv), cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)

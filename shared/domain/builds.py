@@ -52,6 +52,17 @@ FINAL = frozenset(s for s, rank in _STATUS_RANK.items() if rank == 4)
 SUB_RELEASE, SUB_ENV, SUB_STEP, SUB_ATTEMPT = "_RELEASE", "_ENV", "_STEP", "_ATTEMPT"
 CI_TAG = "ci"
 _TAG_UNSAFE = re.compile(r"[^\w.-]")
+_SUBSTITUTION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """Cloud Build's `$NAME` / `${NAME}` substitution; unknown names are left to the shell."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return values.get(name, match.group(0))
+
+    return _SUBSTITUTION.sub(replace, text)
 
 
 def rank(status: str) -> int:
@@ -67,6 +78,42 @@ class FailureInfo(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: str = ""
     detail: str = ""
+
+
+# The CI build's bill of materials (contract with cloudbuild/ci.yaml's `sbom` step): a release
+# made from a CI build links it from its artifacts.
+SBOM_STEP, SBOM_REPORT, SBOM_ARTIFACT, CI_BUILD_ARTIFACT = (
+    "sbom",
+    "reports/sbom.cdx.json",
+    "sbom",
+    "ciBuild",
+)
+
+
+def artifact_uri(location: str, path: str, values: dict[str, str]) -> str:
+    """Where `artifacts.objects` put the workspace file `path`: location + its file name.
+
+    The location may arrive unsubstituted; user substitutions may name built-in ones."""
+    resolved = {k: substitute(v, values) for k, v in values.items()}
+    return substitute(location, resolved).rstrip("/") + "/" + path.rsplit("/", 1)[-1]
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class StepResult(_Camel):
+    id: str = ""
+    name: str = ""
+    status: str = "STATUS_UNKNOWN"
+
+
+class ObjectsSpec(_Camel):
+    location: str = ""
+
+
+class ArtifactsSpec(_Camel):
+    objects: ObjectsSpec | None = None
 
 
 class Build(BaseModel):
@@ -85,6 +132,19 @@ class Build(BaseModel):
     log_url: str | None = None
     status_detail: str | None = None
     failure_info: FailureInfo | None = None
+    steps: list[StepResult] = []
+    artifacts: ArtifactsSpec = ArtifactsSpec()
+
+    def uploaded(self, path: str) -> str | None:
+        """The URI of a workspace file the build uploaded (`artifacts.objects`), if any."""
+        objects = self.artifacts.objects
+        if objects is None or not objects.location:
+            return None
+        values = {"BUILD_ID": self.id, "PROJECT_ID": self.project_id, **self.substitutions}
+        return artifact_uri(objects.location, path, values)
+
+    def step_succeeded(self, step_id: str) -> bool:
+        return any(s.status == "SUCCESS" for s in self.steps if step_id in (s.id, s.name))
 
     @property
     def final(self) -> bool:

@@ -6,7 +6,16 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.builds import Build, CiBuild, StepBuild, rank
+from shared.domain.builds import (
+    CI_BUILD_ARTIFACT,
+    SBOM_ARTIFACT,
+    SBOM_REPORT,
+    SBOM_STEP,
+    Build,
+    CiBuild,
+    StepBuild,
+    rank,
+)
 from shared.domain.change import RELEASE_FLAGS, Change, restore_target
 from shared.domain.commands import (
     SEMVER,
@@ -84,9 +93,24 @@ def ci_release(build: Build, ci: CiBuild) -> tuple[CreateRelease, str] | None:
         raise Refused(f"ci build {build.id}: branch {ci.branch} does not name a semver version")
     author = build.substitutions.get("_AUTHOR") or "cloud-build-ci"
     cmd = CreateRelease(
-        type="release.create", version=version, commit=ci.commit, branch=ci.branch, author=author
+        type="release.create",
+        version=version,
+        commit=ci.commit,
+        branch=ci.branch,
+        author=author,
+        artifacts=ci_artifacts(build),
     )
     return cmd, env
+
+
+def ci_artifacts(build: Build) -> dict[str, str]:
+    """What a release made by a CI build links: that build (the gates read it) and the bill of
+    materials its `sbom` step made, where the build uploaded it."""
+    out = {CI_BUILD_ARTIFACT: build.id}
+    sbom = build.uploaded(SBOM_REPORT) if build.step_succeeded(SBOM_STEP) else None
+    if sbom:
+        out[SBOM_ARTIFACT] = sbom
+    return out
 
 
 # -- commands on a rollout -----------------------------------------------------------------

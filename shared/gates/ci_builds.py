@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shared.domain.builds import CI_BUILD_ARTIFACT
 from shared.domain.model import Release
 from shared.gates.evidence import CiBuild
 
-CI_BUILD_ARTIFACT = "ciBuild"
 CI_BUILDS = "ciBuilds"  # control project, local stack: one document per CI Build resource
 CI_TAG = "ci"
 

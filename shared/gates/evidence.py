@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -9,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+from shared.domain.builds import artifact_uri
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,20 @@ class CiStep(_Camel):
     allow_failure: bool = False
 
 
+class CiResults(_Camel):
+    build_step_outputs: list[str] = []  # base64, one per step index (`$BUILDER_OUTPUT/output`)
+    artifact_manifest: str | None = None
+
+
+class CiObjects(_Camel):
+    location: str = ""
+    paths: list[str] = []
+
+
+class CiArtifacts(_Camel):
+    objects: CiObjects | None = None
+
+
 class CiBuild(_Camel):
     """The fields of the app's CI Build resource the CI gates read."""
 
@@ -51,6 +68,9 @@ class CiBuild(_Camel):
     tags: list[str] = []
     log_url: str | None = None
     create_time: datetime | None = None
+    project_id: str = ""
+    results: CiResults = CiResults()
+    artifacts: CiArtifacts = CiArtifacts()
 
     @property
     def commit(self) -> str:
@@ -61,6 +81,22 @@ class CiBuild(_Camel):
 
     def step(self, step_id: str) -> CiStep | None:
         return next((s for s in self.steps if step_id in (s.id, s.name)), None)
+
+    def step_output(self, step_id: str) -> bytes | None:
+        """What the step wrote to `$BUILDER_OUTPUT/output` (None: no such step or no output)."""
+        index = next((n for n, s in enumerate(self.steps) if step_id in (s.id, s.name)), None)
+        outputs = self.results.build_step_outputs
+        if index is None or index >= len(outputs) or not outputs[index]:
+            return None
+        return base64.b64decode(outputs[index], validate=True)
+
+    def artifact_uri(self, path: str) -> str | None:
+        """Where the build uploaded the workspace file `path` (`artifacts.objects`), if it did."""
+        objects = self.artifacts.objects
+        if objects is None or not objects.location:
+            return None
+        values = {"BUILD_ID": self.id, "PROJECT_ID": self.project_id, **self.substitutions}
+        return artifact_uri(objects.location, path, values)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from typing import Any
 
 from shared.domain.messages import CheckResult, StepReport
 from shared.gates.evidence import CiBuild, Evidence, Probe
-from shared.gates.settings import COMPLIANCE_ITEMS, GateSettings
+from shared.gates.scans import scan_gate
+from shared.gates.settings import COMPLIANCE_ITEMS, SCAN_GATES, GateSettings
 
 Doc = Mapping[str, Any]
 Problems = list[str]
@@ -202,6 +203,8 @@ def evaluate(s: GateSettings, evidence: Evidence, now: datetime) -> tuple[CheckR
             ok, detail, ev = ci_gate(gate, s.ci_test_steps, evidence)
         elif gate == "ciSecurityScan":
             ok, detail, ev = ci_gate(gate, s.ci_scan_steps, evidence)
+        elif gate in SCAN_GATES:
+            ok, detail, ev = scan_gate(gate, evidence, s, now)
         else:
             continue
         required = gate in s.required

@@ -6,6 +6,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.security.model import Threshold
+
 # The compliance items of migration 001 (`compliance/{item}` in each env project), the CI
 # build's own results, and the secrets gate. Names are what `required` lists.
 COMPLIANCE_ITEMS = (
@@ -19,7 +21,8 @@ COMPLIANCE_ITEMS = (
     "dataDeletion",
     "cookieConsent",
 )
-CI_GATES = ("ciTests", "ciSecurityScan")
+SCAN_GATES = ("sast", "dependencies", "sbom")  # the CI build's security scans (docs/SECURITY.md)
+CI_GATES = ("ciTests", "ciSecurityScan", *SCAN_GATES)
 SECRETS_GATE = "secrets"
 GateName = Literal[
     "termsOfService",
@@ -33,6 +36,9 @@ GateName = Literal[
     "cookieConsent",
     "ciTests",
     "ciSecurityScan",
+    "sast",
+    "dependencies",
+    "sbom",
     "secrets",
 ]
 ALL_GATES: tuple[GateName, ...] = (*COMPLIANCE_ITEMS, *CI_GATES, SECRETS_GATE)  # type: ignore[assignment]
@@ -72,6 +78,9 @@ class GateSettings(_Strict):
     kyc_mode: Literal["live", "sandbox"] | None = None  # None: any mode
     ci_test_steps: tuple[str, ...] = ("unit-tests",)
     ci_scan_steps: tuple[str, ...] = ("secret-scan",)
+    # lowest severity of a scan finding that fails the `sast` / `dependencies` gate
+    sast_fail_on: Threshold = "medium"
+    dependencies_fail_on: Threshold = "low"
     http_timeout_seconds: float = Field(5.0, gt=0, le=60)
     endpoints: dict[GateName, EndpointCheck] = Field(default_factory=dict)
 

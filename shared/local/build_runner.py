@@ -11,12 +11,13 @@ The runner publishes the Build resource in Cloud Build's own JSON format to the 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
-import re
 import shutil
 import signal
-import subprocess
+import subprocess  # nosec B404 -- runs git, tar and the build's own steps as argv lists
 import sys
 import threading
 import time
@@ -27,11 +28,11 @@ from typing import Any
 from shared.adapters.cloudbuild import build_body, key_tag
 from shared.clock import utcnow
 from shared.config import REPO_ROOT
+from shared.domain.builds import substitute
 from shared.domain.effects import StartBuild
-from shared.local.emulators import spawn
+from shared.local.emulators import program, spawn
 from shared.topics import CLOUD_BUILDS
 
-_SUBSTITUTION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
 _COPY_IGNORE = shutil.ignore_patterns(
     ".git",
     ".venv",
@@ -46,10 +47,23 @@ _COPY_IGNORE = shutil.ignore_patterns(
 )
 DEFAULT_LOCAL_SKIP = "install"
 DEFAULT_TIMEOUT_S = 600.0
+STEP_OUTPUT_MAX = 50 * 1024  # Cloud Build keeps the first 50 KB of `$BUILDER_OUTPUT/output`
 
 
 def builds_dir(local_dir: Path) -> Path:
     return local_dir / "builds"
+
+
+def bucket_dir(local_dir: Path) -> Path:
+    """Where the runner stores what a build uploads to `gs://BUCKET/PATH` (`gcs/BUCKET/PATH`)."""
+    return local_dir / "gcs"
+
+
+def local_object(local_dir: Path, uri: str) -> Path:
+    """The local file standing in for the Cloud Storage object `gs://BUCKET/PATH`."""
+    if not uri.startswith("gs://"):
+        raise ValueError(f"{uri!r} is not a gs:// URI")
+    return bucket_dir(local_dir) / uri.removeprefix("gs://")
 
 
 def status_file(directory: Path, build_id: str) -> Path:
@@ -100,16 +114,6 @@ class LocalBuildRunner:
 # -- the runner process ------------------------------------------------------------------------
 
 
-def substitute(text: str, values: dict[str, str]) -> str:
-    """Cloud Build's `$NAME` / `${NAME}` substitution; unknown names are left to the shell."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return values.get(name, match.group(0))
-
-    return _SUBSTITUTION.sub(replace, text)
-
-
 def seconds(duration: str | None) -> float:
     if not duration:
         return DEFAULT_TIMEOUT_S
@@ -125,14 +129,17 @@ class Run:
     def __init__(self, build_id: str, local_dir: Path, project: str) -> None:
         from shared.adapters.pubsub import Publisher
 
-        self.id, self.project = build_id, project
+        self.id, self.project, self.local_dir = build_id, project, local_dir
         self.dir = builds_dir(local_dir)
         self.body: dict[str, Any] = json.loads((self.dir / f"{build_id}.json").read_text())
         self.log_path = self.dir / f"{build_id}.log"
         self.workspace = self.dir / build_id / "workspace"
         self.publisher = Publisher(project)
         subs = self.body.get("substitutions", {})
-        self.values = {"BUILD_ID": build_id, "PROJECT_ID": project, "LOCATION": "local", **subs}
+        builtin = {"BUILD_ID": build_id, "PROJECT_ID": project, "LOCATION": "local"}
+        # dynamic substitutions: a user substitution may name a built-in one (once, no chains)
+        self.values = {**builtin, **{k: substitute(str(v), builtin) for k, v in subs.items()}}
+        self.outputs: list[bytes] = []
         self.skip = set(filter(None, subs.get("_LOCAL_SKIP", DEFAULT_LOCAL_SKIP).split(",")))
         self.deadline = time.monotonic() + seconds(self.body.get("timeout"))
 
@@ -156,8 +163,8 @@ class Run:
         commit = self.values.get("COMMIT_SHA") or self.values.get("_COMMIT") or ""
         known = (
             commit
-            and subprocess.run(
-                ["git", "cat-file", "-e", f"{commit}^{{commit}}"],
+            and subprocess.run(  # nosec B603 -- argv list built from trusted values, no shell
+                [program("git"), "cat-file", "-e", f"{commit}^{{commit}}"],
                 cwd=REPO_ROOT,
                 check=False,
                 capture_output=True,
@@ -166,13 +173,15 @@ class Run:
         )
         if known:
             self.workspace.mkdir(parents=True)
-            archive = subprocess.run(
-                ["git", "archive", "--format=tar", commit],
+            archive = subprocess.run(  # nosec B603 -- argv list built from trusted values, no shell
+                [program("git"), "archive", "--format=tar", commit],
                 cwd=REPO_ROOT,
                 check=True,
                 capture_output=True,
             ).stdout
-            subprocess.run(["tar", "-x", "-C", str(self.workspace)], input=archive, check=True)
+            subprocess.run(  # nosec B603 -- argv list built from trusted values, no shell
+                [program("tar"), "-x", "-C", str(self.workspace)], input=archive, check=True
+            )
             print(f"--- workspace: commit {commit}", flush=True)
         else:
             shutil.copytree(REPO_ROOT, self.workspace, ignore=_COPY_IGNORE, symlinks=True)
@@ -197,12 +206,13 @@ class Run:
             env[name] = value
         env["PATH"] = f"{self.workspace / '.venv' / 'bin'}:{env.get('PATH', '')}"
         env["PYTHONPATH"] = str(self.workspace)  # the build's source, not the checkout's
+        env["BUILDER_OUTPUT"] = str(self._output_dir(index))
         print(
             f"--- step {index} {step.get('id', step.get('name'))}: "
             f"{' '.join(self.command(step))[:300]}",
             flush=True,
         )
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # nosec B603 -- the build config's own step, run as Cloud Build runs it
             self.command(step),
             cwd=self.workspace / step.get("dir", ""),
             env=env,
@@ -216,6 +226,53 @@ class Run:
             return "TIMEOUT"
         return "SUCCESS" if code == 0 else f"FAILURE:{code}"
 
+    def _output_dir(self, index: int) -> Path:
+        return self.dir / self.id / "builder-output" / str(index)
+
+    def _collect_output(self, index: int) -> None:
+        """`results.buildStepOutputs[index]`: what the step wrote to `$BUILDER_OUTPUT/output`."""
+        path = self._output_dir(index) / "output"
+        data = path.read_bytes()[:STEP_OUTPUT_MAX] if path.is_file() else b""
+        self.outputs += [b""] * (index + 1 - len(self.outputs))
+        self.outputs[index] = data
+
+    def _results(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        outputs = [base64.b64encode(o).decode() for o in self.outputs]
+        return {**self.body.get("results", {}), "buildStepOutputs": outputs, **(extra or {})}
+
+    def upload_artifacts(self) -> dict[str, Any]:
+        """`artifacts.objects`: each file matching `paths` goes to `location` + its name, with
+        Cloud Build's manifest `artifacts-<BUILD_ID>.json` beside them (one JSON per line)."""
+        objects = self.body.get("artifacts", {}).get("objects")
+        if not objects:
+            return {}
+        location = substitute(objects["location"], self.values).rstrip("/") + "/"
+        objects["location"] = location
+        lines = []
+        for pattern in objects.get("paths", []):
+            for source in sorted(self.workspace.glob(substitute(pattern, self.values))):
+                if not source.is_file():
+                    continue
+                uri = location + source.name
+                target = local_object(self.local_dir, uri)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+                data = source.read_bytes()  # Cloud Build's manifest records MD5
+                digest = base64.b64encode(
+                    hashlib.md5(data, usedforsecurity=False).digest()
+                ).decode()
+                lines.append(
+                    {
+                        "location": uri,
+                        "file_hash": [{"file_hash": [{"type": "MD5", "value": digest}]}],
+                    }
+                )
+        manifest = location + f"artifacts-{self.id}.json"
+        path = local_object(self.local_dir, manifest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        return {"artifactManifest": manifest, "numArtifacts": str(len(lines))}
+
     def execute(self) -> None:
         self.publish("QUEUED", createTime=_timestamp())
         self.prepare()
@@ -228,24 +285,44 @@ class Run:
                 continue
             started = _timestamp()
             outcome = self.run_step(index, step)
+            self._collect_output(index)
             step.update(
                 status=outcome.split(":")[0], timing={"startTime": started, "endTime": _timestamp()}
             )
             if outcome == "TIMEOUT":
-                self.publish("TIMEOUT", finishTime=_timestamp(), statusDetail="build timed out")
+                self.publish(
+                    "TIMEOUT",
+                    finishTime=_timestamp(),
+                    statusDetail="build timed out",
+                    results=self._results(),
+                )
                 return
             if outcome != "SUCCESS":
+                code = int(outcome.split(":")[1])
+                step["exitCode"] = code
+                if _allowed(step, code):
+                    print(f"--- step {index} {step.get('id')}: failed, allowed", flush=True)
+                    continue
                 detail = (
                     f'Build step failure: build step {index} "{step.get("name")}" '
-                    f"failed: exit status {outcome.split(':')[1]}"
+                    f"failed: exit status {code}"
                 )
                 self.publish(
                     "FAILURE",
                     finishTime=_timestamp(),
                     failureInfo={"type": "USER_BUILD_STEP", "detail": detail},
+                    results=self._results(),
                 )
                 return
-        self.publish("SUCCESS", finishTime=_timestamp())
+        # like Cloud Build, artifacts are uploaded once every step has run
+        self.publish(
+            "SUCCESS", finishTime=_timestamp(), results=self._results(self.upload_artifacts())
+        )
+
+
+def _allowed(step: dict[str, Any], code: int) -> bool:
+    """Cloud Build's `allowFailure` / `allowExitCodes`: the step fails, the build goes on."""
+    return bool(step.get("allowFailure")) or code in step.get("allowExitCodes", [])
 
 
 def main() -> None:

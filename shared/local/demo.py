@@ -22,15 +22,20 @@ from shared.adapters import firestore_views as views
 from shared.cli import context
 from shared.clock import utcnow
 from shared.domain.states import RESTING, State
+from shared.gates.evidence import CiBuild
+from shared.gates.settings import SCAN_GATES
+from shared.local.build_runner import builds_dir
 from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
 from shared.local.sample_app import serving
 from shared.local.state import StackState
 from shared.local.traffic import CALLS_PER_WINDOW, report_payments
+from shared.security.model import ScanSummary
 from shared.topics import RELEASE_COMMANDS
 
 # Pushes to main run only the CI config's lint step, to stay short. Release branches also run
-# the unit tests and the secret scan: production's gates require both (config/checks.toml).
-MAIN_SKIP = ["secret-scan", "typecheck", "unit-tests"]
+# the unit tests, the secret scan and the security scans: production's gates require them
+# (config/checks.toml), and the timeline shows what each scan found.
+MAIN_SKIP = ["secret-scan", "typecheck", "unit-tests", "sast", "dependencies", "sbom"]
 RELEASE_SKIP = ["typecheck"]
 APPROVER = "demo-approver"
 WAIT_S = 300.0
@@ -97,7 +102,18 @@ def _ci(stack: StackState, branch: str, commit: str) -> str:
     status = wait_build(stack, build, WAIT_S)
     if status != "SUCCESS":
         raise DemoFailed(f"CI build {build} of {branch}: {status} (log: {stack.local_dir}/builds)")
-    return f"CI build of {branch} passed (skipped here: {', '.join(skip)})"
+    scans = _scans(stack, build)
+    return f"CI build of {branch} passed (skipped here: {', '.join(skip)})" + (
+        f"; {scans}" if scans else ""
+    )
+
+
+def _scans(stack: StackState, build_id: str) -> str:
+    """What the build's security scans found, from the summaries it kept (docs/SECURITY.md)."""
+    path = builds_dir(stack.local_dir) / f"{build_id}.json"
+    build = CiBuild.model_validate_json(path.read_text(encoding="utf-8"))
+    found = [build.step_output(kind) for kind in SCAN_GATES]
+    return "; ".join(ScanSummary.model_validate_json(raw).headline() for raw in found if raw)
 
 
 def _serves(stack: StackState, env: str, version: str) -> str:

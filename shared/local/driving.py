@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import subprocess  # nosec B404 -- asks git for HEAD, argv list only
 import time
 import uuid
 from pathlib import Path
@@ -13,14 +13,19 @@ import yaml
 from shared.config import REPO_ROOT
 from shared.domain.builds import FINAL
 from shared.local.build_runner import LocalBuildRunner, builds_dir, status_file
+from shared.local.emulators import program
 from shared.local.state import StackState
 
 CI_CONFIG = REPO_ROOT / "cloudbuild" / "ci.yaml"
 
 
 def head_commit() -> str:
-    out = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    out = subprocess.run(  # nosec B603 -- argv list built from trusted values, no shell
+        [program("git"), "rev-parse", "HEAD"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     sha = out.stdout.strip()
     return sha if out.returncode == 0 and sha else uuid.uuid4().hex[:40]

@@ -11,7 +11,7 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 -- starts the emulators, argv lists only
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,10 +146,19 @@ def require_tools() -> None:
         )
 
 
+def program(name: str) -> str:
+    """The absolute path of a program on `PATH`, resolved once here so that every later call
+    runs that file (not whatever a changed `PATH` finds); one clear error when it is missing."""
+    found = shutil.which(name)
+    if found is None:
+        raise EmulatorError(f"{name} not found on PATH")
+    return found
+
+
 @cache
 def sdk_root() -> Path:
-    out = subprocess.run(
-        ["gcloud", "info", "--format=value(installation.sdk_root)"],
+    out = subprocess.run(  # nosec B603 -- fixed argv, no shell
+        [program("gcloud"), "info", "--format=value(installation.sdk_root)"],
         check=True,
         capture_output=True,
         text=True,
@@ -168,7 +177,7 @@ def spawn(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child_env = None if env is None else {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
     with log_path.open("ab") as log_file:
-        return subprocess.Popen(
+        return subprocess.Popen(  # nosec B603 -- argv list built from trusted values, no shell
             cmd,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -238,7 +247,7 @@ def start_pubsub(log_dir: Path, port: int | None = None) -> Emulator:
 
     def start(at: int) -> Emulator:
         cmd = [
-            "gcloud",
+            program("gcloud"),
             "beta",
             "emulators",
             "pubsub",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
+import subprocess  # nosec B404 -- subprocess runs fixed argv lists, never a shell
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +18,7 @@ from shared.local.state import StackState
 from shared.secrets.model import SecretSpec
 
 # Stripe role -> key prefix in test and live mode (only the prefix is ever inspected).
-_STRIPE_PREFIX = {"secret_key": "sk", "publishable_key": "pk", "restricted_key": "rk"}
+_STRIPE_PREFIX = {"secret_key": "sk", "publishable_key": "pk", "restricted_key": "rk"}  # nosec B105 -- Stripe key prefixes, not keys
 
 
 def demo_value(spec: SecretSpec, live: bool) -> bytes:
@@ -55,7 +55,7 @@ def seed_evidence(env: EnvConfig) -> None:
 
 def migrate(state: StackState, env: str) -> None:
     releasectl = Path(sys.executable).parent / "releasectl"
-    subprocess.run(
+    subprocess.run(  # nosec B603 -- argv list built from trusted values, no shell
         [str(releasectl), "migrate", "up", "--env", env, "--force", "--actor", "local-stack"],
         env={**os.environ, **state.environment()},
         cwd=REPO_ROOT,

@@ -255,8 +255,9 @@ class Engine:
         entry = self._start_entry(m, way, snapshot)
         resumed = bool(entry.checkpoints) or item.failed_direction == way
         base_read, base_written = entry.docs_read, entry.docs_written
-        assert self._lock is not None
         lock = self._lock
+        if lock is None:  # a step only runs under `_locked`; never write without the lock
+            raise RuntimeError("migration step run without holding the migration lock")
 
         def with_lock(cps: dict[str, Checkpoint], read: int, written: int) -> None:
             # counts carry over from the killed run this one resumes

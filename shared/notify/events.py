@@ -50,7 +50,7 @@ class NoticeKind(StrEnum):
     FLAG_REVERTED = "flag_reverted"
     FLAG_CHANGED = "flag_changed"
     MONITORING_BREACH = "monitoring_breach"
-    SECRET_EXPOSED = "secret_exposed"  # noqa: S105 - an event kind, not a password
+    SECRET_EXPOSED = "secret_exposed"  # noqa: S105  # nosec B105 -- an event kind, not a password
 
 
 # `pending` and `gating` are both "the rollout started": one notice, not two.

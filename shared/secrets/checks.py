@@ -18,7 +18,7 @@ Status = Literal["ok", "warn", "fail"]
 StripeMode = Literal["live", "test"]
 _STRIPE_PREFIX = re.compile(r"^(sk|pk|rk)_(live|test)_")
 _ROLE_PREFIX: dict[StripeRole, str] = {
-    "secret_key": "sk",
+    "secret_key": "sk",  # nosec B105 -- Stripe key prefixes, not keys
     "publishable_key": "pk",
     "restricted_key": "rk",
 }

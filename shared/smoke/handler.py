@@ -37,7 +37,8 @@ def _observe(client: httpx.Client, check: SmokeCheck, url: str) -> Observation:
 
 
 def _last(state: RetryCallState) -> Observation:
-    assert state.outcome is not None
+    if state.outcome is None:  # tenacity calls this only after an attempt ended
+        raise RuntimeError("smoke check retries ended without an attempt")
     seen: Observation = state.outcome.result()
     return seen
 

@@ -11,12 +11,12 @@ from shared.cli import context
 from shared.local.stack import Options, down, up
 from shared.local.state import StackState, alive
 
-CI_GATES = '"ciTests", "ciSecurityScan", "secrets",'
+CI_GATES = '"ciTests", "ciSecurityScan", "secrets", "sast", "sbom",'
 
 
 def e2e_checks(directory: Path) -> Path:
     """config/checks.toml, except that production does not require the CI build's tests and
-    scan: the e2e pushes run the lint step only (the gates themselves have their own tests)."""
+    scans: the e2e pushes run the lint step only (the gates themselves have their own tests)."""
     text = (REPO / "config" / "checks.toml").read_text()
     assert CI_GATES in text
     path = directory / "checks.toml"

@@ -22,7 +22,8 @@ from shared.topics import RELEASE_COMMANDS
 from tests.e2e.conftest import FAILING_CI
 from tests.integration.core_stack import eventually
 
-FAST_CI = ["secret-scan", "typecheck", "unit-tests"]  # lint still runs on the commit
+# lint still runs on the commit; the scans have their own tests (test_security_scans*.py)
+FAST_CI = ["secret-scan", "typecheck", "unit-tests", "sast", "dependencies", "sbom"]
 pytestmark = pytest.mark.timeout(600)
 
 

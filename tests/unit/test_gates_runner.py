@@ -66,12 +66,15 @@ class Secrets:
         return self.report
 
 
+# the gates these tests are about (the security scans': tests/unit/test_security_scans.py)
+RUN = [*COMPLIANCE_ITEMS, "ciTests", "ciSecurityScan", "secrets"]
 CHECKS = ChecksConfig.model_validate(
     {
         "environments": {
             "production": {
                 "base_url": "http://app.test",
                 "gates": {
+                    "run": RUN,
                     "required": [*COMPLIANCE_ITEMS, "ciTests", "ciSecurityScan", "secrets"],
                     "endpoints": {
                         "dataExport": {"path": "/export"},
@@ -79,7 +82,7 @@ CHECKS = ChecksConfig.model_validate(
                     },
                 },
             },
-            "staging": {"gates": {"required": ["ciTests"]}},
+            "staging": {"gates": {"run": RUN, "required": ["ciTests"]}},
         }
     }
 )

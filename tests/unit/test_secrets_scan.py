@@ -69,7 +69,7 @@ def test_a_broken_baseline_is_a_scan_error(tmp_path: Path) -> None:
 
 def test_ci_build_is_valid_and_scans_for_secrets() -> None:
     build = yaml.safe_load((REPO / "cloudbuild" / "ci.yaml").read_text())
-    assert set(build) == {"steps", "substitutions", "options", "tags", "timeout"}
+    assert set(build) == {"steps", "substitutions", "options", "tags", "timeout", "artifacts"}
     assert "ci" in build["tags"]
     assert all(name.startswith("_") for name in build["substitutions"])
     ids = [step["id"] for step in build["steps"]]
