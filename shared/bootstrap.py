@@ -21,11 +21,12 @@ from shared.config import EnvConfig, PlaneConfig, Settings
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus
 from shared.service.ports import (
-    ApprovalCheck,
     BuildPort,
+    CommandCheck,
     DeadLetters,
     DeployTarget,
     Ports,
+    SecretValues,
     UnitOfWork,
 )
 
@@ -91,15 +92,23 @@ def deploy_target(settings: Settings, db: Any) -> DeployTarget:
     return NoDeployTarget()
 
 
-def approvals(settings: Settings) -> ApprovalCheck:
-    """Decisions signed by Firebase ID tokens of the control project (firebase-admin)."""
-    from shared.approvals.handler import SignedApprovals
+def approvals(settings: Settings) -> CommandCheck:
+    """Commands signed by Firebase ID tokens of the control project (firebase-admin), and the
+    roles in them checked per command and environment."""
+    from shared.approvals.handler import SignedCommands
     from shared.approvals.tokens import FirebaseTokenVerifier
 
-    return SignedApprovals(
-        lambda: FirebaseTokenVerifier(settings.project),
-        required=settings.plane.control.signed_approvals,
-    )
+    return SignedCommands(lambda: FirebaseTokenVerifier(settings.project), plane=settings.plane)
+
+
+def secret_values(settings: Settings) -> SecretValues:
+    """Each environment's secret values, for scrubbing the free text of commands."""
+    from shared.secrets.handler import SecretsSettings
+    from shared.secrets.redacting import StoreSecretValues
+
+    secrets = SecretsSettings()
+    known = set(settings.plane.environments)
+    return StoreSecretValues(lambda: secrets.config(known), lambda e: secret_store(e, secrets))
 
 
 def control_db(settings: Settings) -> Any:
@@ -145,6 +154,7 @@ def bus(settings: Settings | None = None) -> MessageBus:
         ticks=PubSubTickPublisher(pub),
         migrations=SchemaHistoryLedger(settings),
         letters=dead_letters(settings, db),
+        secret_values=secret_values(settings),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
 

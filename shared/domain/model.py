@@ -32,6 +32,8 @@ class Release(Doc):
     branch: str
     author: str
     created_at: datetime
+    # who sent `release.create`, verified (a signed command); the author is who wrote it
+    created_by: str | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
     history_seq: int = 0
 
@@ -137,6 +139,8 @@ class HistoryEntry(Doc):
     from_state: State | None = Field(alias="from")
     to_state: State = Field(alias="to")
     actor: str
+    # the verified identity of a person's signed command (the actor is their email or uid)
+    actor_uid: str | None = None
     at: datetime
     reason: str | None = None
 

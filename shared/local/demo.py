@@ -20,7 +20,6 @@ from rich.table import Table
 
 from shared.adapters import firestore_views as views
 from shared.cli import context
-from shared.clock import utcnow
 from shared.domain.states import RESTING, State
 from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
 from shared.local.sample_app import serving
@@ -71,8 +70,13 @@ def _next_major() -> int:
     return max(majors, default=0) + 1
 
 
-def _command(**payload: object) -> None:
-    context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
+def _command(sender: str | None = None, **payload: object) -> None:
+    """Publish a command signed the way `releasectl` signs it (emulator tokens carrying the
+    roles the local users file gives each demo user)."""
+    from shared.cli.sending import sign
+
+    signed = sign(dict(payload), sender)
+    context.publisher().publish(RELEASE_COMMANDS, json.dumps(signed).encode())
 
 
 def _wait_state(release: str, env: str, wanted: State, still: State | None = None) -> str:
@@ -161,6 +165,7 @@ def run(stack: StackState) -> bool:
 def _promote(release: str, commit: str, env: str, mode: str) -> None:
     """Create `release` (the sample app in `mode`) and promote it to `env`."""
     _command(
+        sender="demo-dev",
         type="release.create",
         version=release,
         commit=commit,
@@ -199,15 +204,12 @@ def _payments_fail_while_live(stack: StackState, release: str) -> str:
 
 
 def _approve(release: str) -> str:
-    from shared.approvals.credentials import approval_token
-
     _command(
         type="release.approve",
         release=release,
         env="production",
         approver=APPROVER,
         reason="demo: looks good",
-        id_token=approval_token(context.settings(), APPROVER, utcnow()),
     )
     return f"release.approve sent for {release}"
 

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from shared.adapters.pubsub import Publisher
-from shared.approvals.credentials import emulator_token
 from shared.domain.model import Rollout
 from shared.local.subscriptions import FunctionServers
 from shared.topics import CLOUD_BUILDS, MONITORING_TICKS, RELEASE_COMMANDS
@@ -20,6 +19,7 @@ from tests.integration.core_stack import (
     command,
     eventually,
     step_request,
+    token,
 )
 from tests.pubsub_envelope import envelope
 
@@ -197,9 +197,9 @@ def test_a_production_rollout_waits_for_someone_else_to_approve(
     wait_state(db, "3.0.0", "production", "awaiting_approval")
 
     def approve(approver: str, signer: str | None) -> str:
-        token = emulator_token(PROJECT, signer, datetime.now(UTC)) if signer else None
+        signature = token(signer) if signer else None
         body = {"type": "release.approve", "release": "3.0.0", "env": "production"}
-        body |= {"approver": approver, "reason": "ok", **({"id_token": token} if token else {})}
+        body |= {"approver": approver, "reason": "ok", "id_token": signature}
         return pub.publish(RELEASE_COMMANDS, command(**body))
 
     def refusal(message_id: str) -> str:
@@ -213,7 +213,7 @@ def test_a_production_rollout_waits_for_someone_else_to_approve(
     assert "four-eyes" in refusal(approve("alice", "alice"))
     assert "is not signed" in refusal(approve("bob", None))
     assert "does not match the signed-in user 'carol'" in refusal(approve("bob", "carol"))
-    expired = emulator_token(PROJECT, "bob", datetime.now(UTC) - timedelta(hours=2))
+    expired = token("bob", at=datetime.now(UTC) - timedelta(hours=2))
     body = {"type": "release.approve", "release": "3.0.0", "env": "production"}
     late = pub.publish(RELEASE_COMMANDS, command(**body, approver="bob", id_token=expired))
     assert "expired" in refusal(late)
