@@ -139,7 +139,7 @@ def _verdict(kind: str, rollout: Rollout, wanted: frozenset[State]) -> None:
 
 
 def _done(message: str) -> None:
-    output.console.print(f"[green]{message}[/green]")
+    output.console.print(f"[green]{message}[/green]", soft_wrap=True)  # one line, for scripts
 
 
 def _poll(fetch: Any, deadline: float) -> Any:
@@ -152,5 +152,5 @@ def _poll(fetch: Any, deadline: float) -> Any:
 
 
 def _fail(message: str) -> None:
-    output.err_console.print(f"[red]{message}[/red]")
+    output.err_console.print(f"[red]{message}[/red]", soft_wrap=True)
     raise typer.Exit(1)
