@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PROJECT = "demo-bench-control"
-SHA = "0123456789abcdef0123456789abcdef01234567"
+SHA = "ab" * 20
 
 
 def signing_key() -> tuple[Any, str, str]:

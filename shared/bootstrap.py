@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, utcnow
-from shared.config import EnvConfig, PlaneConfig, Settings
+from shared.config import REPO_ROOT, EnvConfig, PlaneConfig, Settings
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus
 from shared.service.ports import (
@@ -32,6 +32,7 @@ from shared.service.ports import (
 
 if TYPE_CHECKING:
     from shared.adapters.pubsub import Publisher
+    from shared.backups.handler import Backups
     from shared.flags.handler import FlagGuard
     from shared.gates.checks_file import ChecksConfig
     from shared.gates.handler import ComplianceGates
@@ -155,8 +156,41 @@ def bus(settings: Settings | None = None) -> MessageBus:
         migrations=SchemaHistoryLedger(settings),
         letters=dead_letters(settings, db),
         secret_values=secret_values(settings),
+        backups=backups(settings, db),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
+
+
+def backups(settings: Settings, db: Any = None) -> Backups:
+    """Backups of each env's database: a document dump under `.local/backups/` with the
+    emulators (RELEASECTL_BACKUP_DIR overrides it), a managed export to the env's
+    `backup_bucket` on Google Cloud; catalogued in the control project."""
+    from shared.backups.catalog import FirestoreCatalog
+    from shared.backups.handler import Backups
+
+    plane = settings.plane
+    catalog = FirestoreCatalog(db if db is not None else control_db(settings))
+    if settings.firestore_emulator_host:
+        from google.cloud import firestore
+
+        from shared.backups.dump import DocumentDumps
+
+        base = settings.local_dir if settings.local_dir is not None else REPO_ROOT / ".local"
+        directory = Path(os.environ.get("RELEASECTL_BACKUP_DIR") or base / "backups")
+        dumps = DocumentDumps(directory, lambda project: firestore.Client(project=project))
+        return Backups(dumps, catalog, "document-dump", dumps.location)
+    from shared.backups.managed import ManagedExports
+
+    def location(env: str, backup: str) -> str:
+        cfg = plane.env(env)
+        return f"{cfg.backup_bucket or default_backup_bucket(cfg)}/{env}/{backup}"
+
+    return Backups(ManagedExports(), catalog, "managed-export", location)
+
+
+def default_backup_bucket(env: EnvConfig) -> str:
+    """The bucket `./deploy.sh gcp` creates for an env's backups when the config names none."""
+    return f"gs://{env.project}-release-backups"
 
 
 def secret_store(env: EnvConfig, settings: SecretsSettings | None = None) -> SecretStore:

@@ -74,6 +74,12 @@ class EnvConfig(_Strict):
     # a bake that ends inconclusive (too little traffic to judge): go live, or hold it for a
     # person (`release approve` / `release rollback`); unset: pause in production only
     on_inconclusive: Literal["promote", "pause"] | None = None
+    # a backup of the env's database before a rollout migrates (and before a rollback
+    # restores); unset: production only. Kept: the newest `backups_keep`.
+    backup: bool | None = None
+    backups_keep: int = Field(7, ge=1, le=1000)
+    # where managed exports go on Google Cloud (gs://…); locally .local/backups/
+    backup_bucket: str | None = Field(None, pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}(/.*)?$")
     # command type -> the role it needs here, over the default table (shared/domain/roles.py)
     roles: dict[str, Requirement] = Field(default_factory=dict)
 
@@ -86,6 +92,10 @@ class EnvConfig(_Strict):
                 f"(known: {', '.join(sorted(COMMAND_ROLES))})"
             )
         return self
+
+    @property
+    def backs_up(self) -> bool:
+        return self.backup if self.backup is not None else self.name == PRODUCTION
 
     @property
     def inconclusive_action(self) -> Literal["promote", "pause"]:

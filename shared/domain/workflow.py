@@ -18,6 +18,7 @@ from shared.domain.commands import (
     RollbackEnv,
 )
 from shared.domain.messages import (
+    BackupCompleted,
     BakeVerdict,
     FlagsSet,
     GatesCompleted,
@@ -255,7 +256,9 @@ def _report_detail(report: StepReport) -> dict[str, object]:
 
 
 def _expecting(
-    c: Change, state: State, msg: GatesCompleted | SmokeCompleted | RestoreCompleted | BakeVerdict
+    c: Change,
+    state: State,
+    msg: GatesCompleted | SmokeCompleted | RestoreCompleted | BakeVerdict | BackupCompleted,
 ) -> bool:
     r = c.current()
     if r.attempt != msg.attempt or r.state is not state:
@@ -300,6 +303,21 @@ def smoke_completed(c: Change, msg: SmokeCompleted) -> None:
         c.begin_rollback(target, actor="smoke", reason=_failure_reason(report))
     else:
         c.move(State.BAKING, actor="smoke")
+
+
+def backup_completed(c: Change, msg: BackupCompleted) -> None:
+    """The backup before migrating: done, the migrate build starts; failed, nothing was
+    changed yet, so the rollout fails with the reason (promote it again to retry)."""
+    if not _expecting(c, State.MIGRATING, msg):
+        return
+    report = msg.report
+    if report.ran and report.ok:
+        c.set_step("backup", "done", finished_at=c.now, detail=_report_detail(report))
+        c.start_build("migrate")
+        return
+    reason = f"backup failed: {report.summary}"
+    c.set_step("backup", "failed", finished_at=c.now, reason=reason, detail=_report_detail(report))
+    c.move(State.FAILED, actor="backup", reason=reason)
 
 
 def restore_completed(c: Change, msg: RestoreCompleted) -> None:

@@ -27,6 +27,7 @@ from shared.domain.commands import (
 )
 from shared.domain.effects import Effect
 from shared.domain.messages import (
+    BackupCompleted,
     BakeVerdict,
     BuildStatusChanged,
     FlagsSet,
@@ -194,6 +195,7 @@ HANDLERS: dict[type, Handler] = {
     GatesCompleted: _on_rollout(workflow.gates_completed),
     SmokeCompleted: _on_rollout(workflow.smoke_completed),
     RestoreCompleted: _on_rollout(workflow.restore_completed),
+    BackupCompleted: _on_rollout(workflow.backup_completed),
     BakeVerdict: _on_rollout(workflow.bake_verdict),
     LiveBreach: _on_rollout(workflow.live_breach),
     FlagsSet: _on_rollout(workflow.flags_set),

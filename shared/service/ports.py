@@ -171,6 +171,23 @@ class SecretValues(Protocol):
     def remember(self, env: EnvConfig) -> None: ...
 
 
+class BackupPort(Protocol):
+    """Backs an environment's database up now (`shared.backups`); raises if it could not."""
+
+    def take(
+        self, env: EnvConfig, trigger: Literal["rollout", "rollback", "manual"], release: str
+    ) -> BaseModel: ...
+
+
+class NoBackups:
+    """No backup target: a step that needs a backup fails, saying so."""
+
+    def take(
+        self, env: EnvConfig, trigger: Literal["rollout", "rollback", "manual"], release: str
+    ) -> BaseModel:
+        raise RuntimeError("no backup target is configured for this process")
+
+
 class NoSecretValues:
     """No secret store (unit tests, tools): only the credential shapes are scrubbed."""
 
@@ -258,3 +275,4 @@ class Ports:
     migrations: MigrationLedger
     letters: DeadLetters
     secret_values: SecretValues = field(default_factory=NoSecretValues)
+    backups: BackupPort = field(default_factory=NoBackups)

@@ -33,6 +33,7 @@ def wiring(
         "RELEASECTL_CONFIG_FILE": str(write_config(directory)),
         "RELEASECTL_BUILD_BACKEND": "none",
         local_users.USERS_FILE_ENV: str(users),
+        "RELEASECTL_BACKUP_DIR": str(directory / "backups"),  # production's pre-migrate backups
     }
     servers_only = {"RELEASECTL_CHECKS_FILE": str(no_checks)}  # other tests read the real file
     with pytest.MonkeyPatch.context() as mp:

@@ -14,6 +14,7 @@ from google.api_core.exceptions import InvalidArgument, NotFound
 from shared.adapters.firestore_store import legacy_id
 from shared.approvals.handler import SignedCommands
 from shared.approvals.tokens import Approver
+from shared.backups.model import BackupRecord
 from shared.clock import Clock, utcnow
 from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import DeadLetter, DeliveryFailure, doc_id, event_key
@@ -482,6 +483,34 @@ class FakeReleaseFlags:
         return undone
 
 
+class FakeBackups:
+    """Backups taken (env, trigger, release); `fail` makes the next ones fail with it."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, str, str]] = []
+        self.fail: str | None = None
+
+    def take(self, env: EnvConfig, trigger: Any, release: str) -> BackupRecord:
+        if self.fail is not None:
+            raise RuntimeError(self.fail)
+        self.taken.append((env.name, trigger, release))
+        n = len(self.taken)
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=n)
+        return BackupRecord(
+            id=f"{env.name}-{n}",
+            env=env.name,
+            project=env.project,
+            kind="document-dump",
+            location=f"/backups/{env.name}/{n}",
+            started_at=at,
+            finished_at=at,
+            collections=["featureFlags"],
+            documents=3,
+            trigger=trigger,
+            release=release,
+        )
+
+
 class FakeLedger:
     """The migrations each release applied, per env: `applied[(release, env)] = versions`."""
 
@@ -569,6 +598,7 @@ def fake_ports(plane: PlaneConfig | None = None) -> Ports:
         ticks=FakeTicks(),
         migrations=FakeLedger(),
         letters=FakeDeadLetters(),
+        backups=FakeBackups(),
     )
 
 
@@ -589,6 +619,7 @@ def make_world(plane: PlaneConfig) -> World:
         ticks=ticks,
         migrations=FakeLedger(),
         letters=FakeDeadLetters(uow.store),
+        backups=FakeBackups(),
     )
     bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
     ticks.bus = bus
