@@ -190,7 +190,9 @@ def backups(settings: Settings, db: Any = None) -> Backups:
 
 def default_backup_bucket(env: EnvConfig) -> str:
     """The bucket `./deploy.sh gcp` creates for an env's backups when the config names none."""
-    return f"gs://{env.project}-release-backups"
+    from shared.deploy.catalog import backup_bucket
+
+    return backup_bucket(env.project)
 
 
 def secret_store(env: EnvConfig, settings: SecretsSettings | None = None) -> SecretStore:

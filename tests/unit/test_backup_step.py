@@ -88,3 +88,23 @@ def test_retention_keeps_the_newest_backups_and_names_sort_by_time() -> None:
     assert expired(records, 10) == []
     ids = sorted(r.id for r in records)
     assert ids == [r.id for r in sorted(records, key=lambda r: r.started_at)]
+
+
+class MemoryCatalog:
+    """`BackupCatalog` in memory (the Firestore one is tested on the emulator)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, BackupRecord] = {}
+
+    def put(self, record: BackupRecord) -> None:
+        self.records[record.id] = record
+
+    def list(self, env: str) -> list[BackupRecord]:
+        found = [r for r in self.records.values() if r.env == env]
+        return sorted(found, key=lambda r: r.started_at, reverse=True)
+
+    def get(self, backup: str) -> BackupRecord | None:
+        return self.records.get(backup)
+
+    def remove(self, backup: str) -> None:
+        self.records.pop(backup, None)
