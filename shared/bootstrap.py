@@ -17,20 +17,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import Clock, utcnow
-from shared.config import DEMO_PREFIX, EnvConfig, PlaneConfig, Settings
+from shared.config import DEMO_PREFIX, REPO_ROOT, EnvConfig, PlaneConfig, Settings
 from shared.errors import ConfigError
 from shared.service.messagebus import MessageBus
 from shared.service.ports import (
-    ApprovalCheck,
     BuildPort,
+    CommandCheck,
     DeadLetters,
     DeployTarget,
     Ports,
+    SecretValues,
     UnitOfWork,
 )
 
 if TYPE_CHECKING:
     from shared.adapters.pubsub import Publisher
+    from shared.backups.handler import Backups
     from shared.flags.handler import FlagGuard
     from shared.gates.checks_file import ChecksConfig
     from shared.gates.handler import ComplianceGates
@@ -92,15 +94,23 @@ def deploy_target(settings: Settings, db: Any) -> DeployTarget:
     return NoDeployTarget()
 
 
-def approvals(settings: Settings) -> ApprovalCheck:
-    """Decisions signed by Firebase ID tokens of the control project (firebase-admin)."""
-    from shared.approvals.handler import SignedApprovals
+def approvals(settings: Settings) -> CommandCheck:
+    """Commands signed by Firebase ID tokens of the control project (firebase-admin), and the
+    roles in them checked per command and environment."""
+    from shared.approvals.handler import SignedCommands
     from shared.approvals.tokens import FirebaseTokenVerifier
 
-    return SignedApprovals(
-        lambda: FirebaseTokenVerifier(settings.project),
-        required=settings.plane.control.signed_approvals,
-    )
+    return SignedCommands(lambda: FirebaseTokenVerifier(settings.project), plane=settings.plane)
+
+
+def secret_values(settings: Settings) -> SecretValues:
+    """Each environment's secret values, for scrubbing the free text of commands."""
+    from shared.secrets.handler import SecretsSettings
+    from shared.secrets.redacting import StoreSecretValues
+
+    secrets = SecretsSettings()
+    known = set(settings.plane.environments)
+    return StoreSecretValues(lambda: secrets.config(known), lambda e: secret_store(e, secrets))
 
 
 def cloud_project(settings: Settings, project: str) -> str:
@@ -160,8 +170,44 @@ def bus(settings: Settings | None = None) -> MessageBus:
         ticks=PubSubTickPublisher(pub),
         migrations=SchemaHistoryLedger(settings),
         letters=dead_letters(settings, db),
+        secret_values=secret_values(settings),
+        backups=backups(settings, db),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
+
+
+def backups(settings: Settings, db: Any = None) -> Backups:
+    """Backups of each env's database: a document dump under `.local/backups/` with the
+    emulators (RELEASECTL_BACKUP_DIR overrides it), a managed export to the env's
+    `backup_bucket` on Google Cloud; catalogued in the control project."""
+    from shared.backups.catalog import FirestoreCatalog
+    from shared.backups.handler import Backups
+
+    plane = settings.plane
+    catalog = FirestoreCatalog(db if db is not None else control_db(settings))
+    if settings.firestore_emulator_host:
+        from google.cloud import firestore
+
+        from shared.backups.dump import DocumentDumps
+
+        base = settings.local_dir if settings.local_dir is not None else REPO_ROOT / ".local"
+        directory = Path(os.environ.get("RELEASECTL_BACKUP_DIR") or base / "backups")
+        dumps = DocumentDumps(directory, lambda project: firestore.Client(project=project))
+        return Backups(dumps, catalog, "document-dump", dumps.location)
+    from shared.backups.managed import ManagedExports
+
+    def location(env: str, backup: str) -> str:
+        cfg = plane.env(env)
+        return f"{cfg.backup_bucket or default_backup_bucket(cfg)}/{env}/{backup}"
+
+    return Backups(ManagedExports(), catalog, "managed-export", location)
+
+
+def default_backup_bucket(env: EnvConfig) -> str:
+    """The bucket `./deploy.sh gcp` creates for an env's backups when the config names none."""
+    from shared.deploy.catalog import backup_bucket
+
+    return backup_bucket(env.project)
 
 
 def secret_store(env: EnvConfig, settings: SecretsSettings | None = None) -> SecretStore:

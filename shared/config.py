@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.domain.roles import COMMAND_ROLES, Requirement
 from shared.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,37 @@ class EnvConfig(_Strict):
     # consecutiveErrorLimit) rolls back, or waits for a person with "pause"
     metrics_error_limit: int = Field(4, ge=1, le=100)
     on_metrics_error: Literal["rollback", "pause"] = "rollback"
+    # a bake that ends inconclusive (too little traffic to judge): go live, or hold it for a
+    # person (`release approve` / `release rollback`); unset: pause in production only
+    on_inconclusive: Literal["promote", "pause"] | None = None
+    # a backup of the env's database before a rollout migrates (and before a rollback
+    # restores); unset: production only. Kept: the newest `backups_keep`.
+    backup: bool | None = None
+    backups_keep: int = Field(7, ge=1, le=1000)
+    # where managed exports go on Google Cloud (gs://…); locally .local/backups/
+    backup_bucket: str | None = Field(None, pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}(/.*)?$")
+    # command type -> the role it needs here, over the default table (shared/domain/roles.py)
+    roles: dict[str, Requirement] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_commands(self) -> Self:
+        unknown = sorted(set(self.roles) - set(COMMAND_ROLES))
+        if unknown:
+            raise ValueError(
+                f"roles: unknown command {', '.join(map(repr, unknown))} "
+                f"(known: {', '.join(sorted(COMMAND_ROLES))})"
+            )
+        return self
+
+    @property
+    def backs_up(self) -> bool:
+        return self.backup if self.backup is not None else self.name == PRODUCTION
+
+    @property
+    def inconclusive_action(self) -> Literal["promote", "pause"]:
+        if self.on_inconclusive is not None:
+            return self.on_inconclusive
+        return "pause" if self.name == PRODUCTION else "promote"
 
 
 class ControlConfig(_Strict):
@@ -79,6 +111,8 @@ class ControlConfig(_Strict):
     region: str = "europe-west1"
     # approve/reject must carry the approver's Firebase ID token for the control project
     signed_approvals: bool = True
+    # every command from a person must carry their ID token; the roles in it are checked
+    signed_commands: bool = True
 
 
 class PlaneConfig(_Strict):

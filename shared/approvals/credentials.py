@@ -92,10 +92,15 @@ class EmulatorClaims(BaseModel):
     email: str | None = None
     email_verified: bool | None = None
     firebase: _FirebaseClaim
+    roles: list[str] | None = None  # the custom claim (shared/domain/roles.py)
 
 
 def emulator_token(
-    project: str, approver: str, now: datetime, ttl: timedelta = timedelta(hours=1)
+    project: str,
+    approver: str,
+    now: datetime,
+    ttl: timedelta = timedelta(hours=1),
+    roles: list[str] | None = None,
 ) -> str:
     """An unsigned JWT (`alg: none`) with the claims the Firebase Auth emulator issues.
 
@@ -124,6 +129,7 @@ def emulator_token(
             identities={"email": [email]} if email else {},
             sign_in_provider="password" if email else "custom",
         ),
+        roles=roles,
     )
     header = {"alg": "none", "typ": "JWT"}
     parts = [json.dumps(header, separators=(",", ":")), claims.model_dump_json(exclude_none=True)]
@@ -501,7 +507,7 @@ def uses_emulator_tokens(settings: Settings) -> bool:
 
 
 def approval_source(settings: Settings) -> ApprovalSource:
-    """Where the token `approval_token` attaches comes from (no network, for `auth status`)."""
+    """Where the token `command_token` attaches comes from (no network, for `auth status`)."""
     if uses_emulator_tokens(settings):
         return "emulator"
     if os.environ.get(ID_TOKEN_ENV, "").strip():
@@ -509,12 +515,16 @@ def approval_source(settings: Settings) -> ApprovalSource:
     return "session" if load_session(settings.project) is not None else "none"
 
 
-def approval_token(
-    settings: Settings, approver: str, now: datetime, http: httpx.Client | None = None
+def command_token(
+    settings: Settings, sender: str, now: datetime, http: httpx.Client | None = None
 ) -> str:
-    """The ID token `release approve/reject` attaches for `approver`."""
+    """The ID token a command from `sender` carries: on the local stack an emulator token with
+    the roles the local users file gives them; else the signed-in person's."""
     if uses_emulator_tokens(settings):
-        return emulator_token(settings.project, approver, now)
+        from shared.approvals import local_users
+
+        roles = local_users.roles_for(local_users.users_file(settings), sender)
+        return emulator_token(settings.project, sender, now, roles=list(roles))
     return id_token_for(settings, now, http)
 
 

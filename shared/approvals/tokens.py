@@ -1,4 +1,5 @@
-"""Who approved: a Firebase ID token, verified with firebase-admin, names the approver.
+"""Who sent a command: a Firebase ID token, verified with firebase-admin, names the person
+(the approver of a decision, the actor of any other command) and carries their roles.
 
 On Google Cloud, `auth.verify_id_token` checks Google's signature, audience (the control
 project), issuer, expiry and (with `check_revoked`) that the user is not disabled or signed out.
@@ -19,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from shared.clock import Clock, utcnow
+from shared.domain.roles import roles_of
 from shared.errors import ConfigError, Refused
 
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
@@ -29,17 +31,24 @@ LOCAL_AUTH_EMULATOR = "127.0.0.1:9099"
 
 
 class Approver(BaseModel):
+    """A verified identity: who signed a command (not only an approval)."""
+
     model_config = ConfigDict(frozen=True)
 
     uid: str
     email: str | None = None
     email_verified: bool = False
     verified_by: str  # "firebase" or "auth-emulator"
+    roles: frozenset[str] = frozenset()  # the custom claim `roles` (shared/domain/roles.py)
 
     @property
     def name(self) -> str:
-        """How the approver is written in commands: the verified email, else the uid."""
+        """How the person is written in commands and the audit trail: the verified email,
+        else the uid."""
         return self.email if self.email and self.email_verified else self.uid
+
+
+Identity = Approver  # the name the signed-commands path uses
 
 
 Decode = Callable[[str], Mapping[str, Any]]
@@ -49,16 +58,17 @@ def identity(claims: Mapping[str, Any], *, emulated: bool, now: datetime) -> App
     """The approver a token's verified claims name (pure)."""
     exp = claims.get("exp")
     if emulated and (not isinstance(exp, int | float) or exp <= now.timestamp()):
-        raise Refused("approval token has expired")
+        raise Refused("ID token has expired")
     uid = claims.get("uid") or claims.get("sub")
     if not isinstance(uid, str) or not uid:
-        raise Refused("approval token names no user")
+        raise Refused("ID token names no user")
     email = claims.get("email")
     return Approver(
         uid=uid,
         email=email if isinstance(email, str) else None,
         email_verified=claims.get("email_verified") is True,
         verified_by="auth-emulator" if emulated else "firebase",
+        roles=roles_of(claims),
     )
 
 
@@ -100,23 +110,24 @@ class FirebaseTokenVerifier:
         from google.auth.exceptions import DefaultCredentialsError
 
         if not id_token:
-            raise Refused("approval carries no ID token")
+            raise Refused("the command carries no ID token")
         try:
             claims = auth.verify_id_token(
                 id_token, app=self._firebase(), check_revoked=self.check_revoked
             )
         except (ValueError, auth.InvalidIdTokenError, auth.UserDisabledError) as exc:
             # expired and revoked tokens are InvalidIdTokenError subclasses: all refused
-            raise Refused(f"approval token rejected: {str(exc)[:200]}") from None
+            raise Refused(f"ID token rejected: {str(exc)[:200]}") from None
         except DefaultCredentialsError:
             raise ConfigError(
-                "verifying approvals needs Google credentials (Application Default "
+                "verifying signed commands needs Google credentials (Application Default "
                 "Credentials) for the control project"
             ) from None
         return identity(claims, emulated=self.emulated, now=self.clock())
 
 
-def check_approver(claimed: str, approver: Approver) -> None:
-    """The command's `approver` must be the person the token names (email or uid)."""
+def check_approver(claimed: str, approver: Approver, field: str = "approver") -> None:
+    """The command's `approver` (or `actor`) must be the person the token names (email or
+    uid)."""
     if claimed not in {approver.uid, approver.name}:
-        raise Refused(f"approver {claimed!r} does not match the signed-in user {approver.name!r}")
+        raise Refused(f"{field} {claimed!r} does not match the signed-in user {approver.name!r}")

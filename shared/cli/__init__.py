@@ -63,6 +63,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("shared.cli.migrate_cmds", "migrate"),
     ("shared.cli.auth_cmds", "auth"),
     ("shared.cli.security_cmds", "security"),
+    ("shared.cli.backup_cmds", "backups"),
 ]
 
 

@@ -156,3 +156,71 @@ def logout() -> None:
         console.print(f"signed out of {project}: deleted {credentials.session_path(project)}")
     else:
         console.print(f"not signed in to {project}: nothing to delete")
+
+
+@app.command()
+def whoami(
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", envvar="RELEASECTL_ACTOR", help="Who (local stack only)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who your commands are signed as, verified the way the control plane verifies them, and
+    the roles in the token (what you may send where)."""
+    from shared.approvals.tokens import FirebaseTokenVerifier
+    from shared.domain.roles import COMMAND_ROLES, denial
+
+    with exit_codes():
+        settings = context.settings()
+        who_asked = actor or context.default_actor()
+        token_ = credentials.command_token(settings, who_asked, utcnow())
+        me = FirebaseTokenVerifier(settings.project, check_revoked=False).verify(token_)
+    plane = settings.plane
+    allowed = {
+        env: sorted(
+            kind
+            for kind in COMMAND_ROLES
+            if denial(kind, env, me.name, me.roles, plane.env(env).roles) is None
+        )
+        for env in plane.environments
+    }
+    info = {
+        "project": settings.project,
+        "name": me.name,
+        "uid": me.uid,
+        "email": me.email,
+        "email_verified": me.email_verified,
+        "verified_by": me.verified_by,
+        "roles": sorted(me.roles),
+        "may_send": allowed,
+    }
+    if as_json:
+        output.print_json(info)
+        return
+    console.print(
+        f"[bold]{me.name}[/] (uid {me.uid}) on {settings.project}, verified by {me.verified_by}; "
+        f"roles: {', '.join(sorted(me.roles)) or 'none'}"
+    )
+    for env, kinds in allowed.items():
+        console.print(f"  {env}: {', '.join(kinds) or 'nothing'}")
+
+
+@app.command()
+def grant(
+    who: Annotated[str, typer.Argument(help="The person's email (or uid locally).")],
+    roles: Annotated[list[str], typer.Argument(help="releaser approver operator flags viewer")],
+) -> None:
+    """Set WHO's roles to exactly ROLES (custom claim `roles` on their Firebase user; on the
+    local stack, the local users file). They take effect with the person's next ID token."""
+    from shared.approvals import grants
+    from shared.domain.roles import ROLES
+
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown role {', '.join(unknown)} (known: {', '.join(ROLES)})", param_hint="ROLES"
+        )
+    with exit_codes():
+        held, where = grants.grant(context.settings(), who, roles)
+    console.print(f"{who} now holds {', '.join(held)} ({where})")

@@ -109,4 +109,11 @@ def _use_stack(stack: StackState, *, say_ignored: bool) -> None:
 
 
 def default_actor() -> str:
-    return os.environ.get("RELEASECTL_ACTOR") or getpass.getuser()
+    """Who sends a command by default: RELEASECTL_ACTOR, else the person signed in to the
+    control project (`releasectl auth login`), else your login name."""
+    chosen = os.environ.get("RELEASECTL_ACTOR")
+    if chosen:
+        return chosen
+    from shared.approvals.credentials import signed_in_name
+
+    return signed_in_name(settings()) or getpass.getuser()

@@ -10,6 +10,7 @@ from shared.adapters import firestore_views as views
 from shared.cli import context, output
 from shared.cli.output import console
 from shared.domain.model import LastMove, Rollout
+from shared.domain.workflow import paused_bake
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
 EnvOpt = Annotated[
@@ -44,6 +45,7 @@ def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     console.print(t)
     for row in rows:
         _breach(row.live)
+        _paused(row.in_flight)
     for row in rows:
         if env is not None and row.in_flight is not None:
             _steps(row.in_flight)
@@ -59,6 +61,19 @@ def _breach(live: Rollout | None) -> None:
     console.print(
         f"[red]{live.env}: {live.release} breached while live[/] (windows {since} … {last}): "
         f"{watch.reason or ''}"
+    )
+
+
+def _paused(rollout: Rollout | None) -> None:
+    """A bake held for a person (inconclusive, or metrics unreadable): what to do about it."""
+    if rollout is None or not paused_bake(rollout):
+        return
+    bake = rollout.steps["bake"]
+    console.print(
+        f"[yellow]{rollout.env}: {rollout.release} bake paused, waiting for a person[/] "
+        f"({bake.reason or ''}): `releasectl release approve {rollout.release} --env "
+        f"{rollout.env}` takes it live, `releasectl release rollback --env {rollout.env}` "
+        "rolls it back"
     )
 
 

@@ -57,9 +57,13 @@ ENVIRONMENT: dict[str, str] = {
     "RELEASECTL_FIREBASE_API_KEY": "The control project's Firebase Web API key, for `auth login`.",
     "RELEASECTL_EMAIL": "`auth login`: the approver's email (instead of the prompt).",
     "RELEASECTL_PASSWORD": "`auth login`: the password (instead of the hidden prompt).",
-    "RELEASECTL_ID_TOKEN": "An ID token obtained elsewhere, attached to approvals as is.",
+    "RELEASECTL_ID_TOKEN": "An ID token obtained elsewhere, attached to commands as is.",
     "XDG_CONFIG_HOME": "Where `auth login` keeps its session (`releasectl/login-<project>.json`)."
     " Default: `~/.config`.",
+    "RELEASECTL_BACKUP_DIR": "Where backups of the emulator's env databases go. Default: "
+    "`.local/backups` (docs/BACKUPS.md).",
+    "RELEASECTL_USERS_FILE": "The local people and their roles, whose emulator tokens sign "
+    "commands. Default: `$RELEASECTL_LOCAL_DIR/auth/users.json` (docs/GATES.md).",
     "RELEASECTL_MIGRATE_LEASE_S": "The migration lock's lease in seconds. Default: 600.",
     "RELEASECTL_SNAPSHOT_DIR": "Where production migration snapshots of the emulator go. "
     "Default: `.local/snapshots`.",

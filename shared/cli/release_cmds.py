@@ -6,10 +6,8 @@ from typing import Annotated
 
 import typer
 
-from shared.cli import context
 from shared.cli.context import default_actor
 from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, build, send
-from shared.clock import utcnow
 
 app = typer.Typer(
     help="Create, promote, approve, reject, roll back or cancel releases.", no_args_is_help=True
@@ -106,21 +104,14 @@ def _decide(
     timeout: float,
 ) -> None:
     """Approve and reject carry the same fields: the approver is whoever decides, signed by
-    their Firebase ID token (the signed-in approver, or an emulator token on the local stack)."""
-    from shared.approvals.credentials import approval_token, signed_in_name  # httpx: on use
-
-    settings = context.settings()
-    approver = actor or signed_in_name(settings) or default_actor()
-    token = None
-    if settings.plane.control.signed_approvals:
-        token = approval_token(settings, approver, utcnow())
+    their Firebase ID token (`sending.sign`: the signed-in person, or an emulator token on the
+    local stack)."""
     payload = {
         "type": kind,
         "release": release,
         "env": env,
-        "approver": approver,
+        "approver": actor or default_actor(),
         "reason": reason,
-        "id_token": token,
     }
     send(build(payload), wait=wait, timeout=timeout)
 

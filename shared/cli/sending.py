@@ -10,9 +10,14 @@ import typer
 
 from shared.adapters import firestore_views as views
 from shared.cli import context, output
-from shared.domain.commands import Command, parse_command
-from shared.domain.states import FAILURES, RESTING, State
+from shared.cli.context import default_actor
+from shared.clock import utcnow
+from shared.domain.commands import FREE_TEXT_FIELDS, Command, parse_command
+from shared.domain.model import Rollout
+from shared.domain.states import RESTING, State
+from shared.domain.workflow import paused_bake
 from shared.errors import Refused
+from shared.redaction import redact
 
 WaitOpt = Annotated[
     bool, typer.Option("--wait", help="Wait for the result; exit 1 if it is a failure.")
@@ -24,26 +29,53 @@ ActorOpt = Annotated[
     str | None, typer.Option("--actor", envvar="RELEASECTL_ACTOR", help="Who asks (default: you).")
 ]
 POLL_S = 0.3
-# What a command asks for is not its failure: a rollback --wait that ends `rolled_back` did
-# what it was asked (its failure is `rollback_failed`), as do a rejection and a cancellation.
-ASKED_FOR: dict[str, frozenset[State]] = {
-    "release.rollback": frozenset({State.ROLLED_BACK}),
-    "release.reject": frozenset({State.REJECTED}),
-    "release.cancel": frozenset({State.CANCELLED}),
-}
 
 
 def build(payload: dict[str, Any]) -> Command:
-    """Validate locally first: bad input exits 2 and publishes nothing."""
+    """Validate locally first: bad input exits 2 and publishes nothing. The command is signed
+    by its sender (their ID token) and its free text scrubbed of credentials before it leaves."""
     clean = {k: v for k, v in payload.items() if v is not None}
     env = clean.get("env")
     if isinstance(env, str):
         context.plane().env(env)  # ConfigError -> exit 2
+    for name in FREE_TEXT_FIELDS:
+        if isinstance(clean.get(name), str):
+            clean[name] = redact(clean[name])
+    clean = sign(clean)
     try:
         return parse_command(json.dumps(clean).encode())
     except Refused as exc:
         output.err_console.print(f"[red]error:[/red] {exc.reason}")
         raise typer.Exit(2) from None
+
+
+def sign(payload: dict[str, Any], sender: str | None = None) -> dict[str, Any]:
+    """`payload` signed by its sender (`sender`, else the one it names, else you), when the
+    config asks."""
+    from shared.approvals.credentials import command_token  # httpx: on use
+    from shared.approvals.signing import must_sign, sender_field, signed
+
+    settings = context.settings()
+    kind = str(payload.get("type", ""))
+    if not must_sign(settings.plane.control, kind) or "id_token" in payload:
+        return payload
+    field = sender_field(kind)
+    named = payload.get(field) if field else None
+    sender = sender or (str(named) if named else default_actor())
+    return signed(payload, token=command_token(settings, sender, utcnow()), sender=sender)
+
+
+# What each command asks for: the resting states in which it got it (`--wait` exits 0), and
+# those where it waits for a person (exit 0 too, said so). Any other resting state means it
+# did not get what it asked for (exit 1).
+ACHIEVED: dict[str, frozenset[State]] = {
+    "release.promote": frozenset({State.LIVE}),
+    "release.approve": frozenset({State.LIVE}),
+    "release.reject": frozenset({State.REJECTED}),
+    "release.cancel": frozenset({State.CANCELLED}),
+    "release.rollback": frozenset({State.ROLLED_BACK}),
+}
+WAITS_FOR_A_PERSON = frozenset({State.AWAITING_APPROVAL})
 
 
 def send(command: Command, *, wait: bool, timeout: float) -> None:
@@ -57,26 +89,30 @@ def send(command: Command, *, wait: bool, timeout: float) -> None:
     record = _poll(lambda: views.processed(context.db(), topic, message_id), deadline)
     if record is None:
         _fail(
-            f"timed out after {timeout:.0f}s: the command was not handled (are the functions up?)"
+            f"{command.type} timed out after {timeout:.0f}s: the command was not handled "
+            "(are the functions up?)"
         )
     if record.outcome == "refused":
-        _fail(f"refused: {record.note}")
+        _fail(f"{command.type} refused: {record.note}")
     if record.note:
         output.console.print(record.note)
     if record.release is None or record.env is None or record.outcome != "applied":
+        _done(f"{command.type} done: {record.note or record.outcome}")
         return
-    follow(record.release, record.env, deadline, ASKED_FOR.get(command.type, frozenset()))
+    follow(record.release, record.env, deadline, command.type)
 
 
 def follow(
     release: str,
     env: str,
     deadline: float,
-    asked: frozenset[State] = frozenset(),
+    kind: str = "release.promote",
     after_attempt: int = 0,
 ) -> None:
-    """Print the rollout's states until it rests (done, or awaiting a person); exit 1 if it
-    ends in a failure that is not what was `asked`. Attempts up to `after_attempt` are old."""
+    """Print the rollout's states until it rests (done, awaiting a person, or a paused bake),
+    then say in one line whether `kind` got what it asked for (exit 1 if not). Attempts up to
+    `after_attempt` are old: `local push` waits for the one its build starts."""
+    wanted = ACHIEVED.get(kind, RESTING)
     last = None
     while True:
         rollout = views.read_rollout(context.db(), release, env)
@@ -85,13 +121,33 @@ def follow(
         if rollout is not None and rollout.state != last:
             last = rollout.state
             output.console.print(f"{release} in {env}: {output.state(rollout.state)}")
-        if rollout is not None and rollout.state in RESTING:
-            if rollout.state in FAILURES and rollout.state not in asked:
-                _fail(f"{release} in {env} ended {rollout.state}: {rollout.reason or ''}")
+        if rollout is not None and _resting(rollout):
+            _verdict(kind, rollout, wanted)
             return
         if time.monotonic() > deadline:
-            _fail(f"timed out waiting for {release} in {env} (last state: {last})")
+            _fail(f"{kind} timed out waiting for {release} in {env} (last state: {last})")
         time.sleep(POLL_S)
+
+
+def _resting(rollout: Rollout) -> bool:
+    return rollout.state in RESTING or paused_bake(rollout)
+
+
+def _verdict(kind: str, rollout: Rollout, wanted: frozenset[State]) -> None:
+    """One line: did the command get what it asked for? Exit 1 if not."""
+    where = f"{rollout.release} in {rollout.env}"
+    why = f": {rollout.reason}" if rollout.reason else ""
+    if rollout.state in wanted:
+        _done(f"{kind} done: {where} is {rollout.state}{why}")
+    elif rollout.state in WAITS_FOR_A_PERSON or paused_bake(rollout):
+        what = "bake paused" if paused_bake(rollout) else str(rollout.state)
+        _done(f"{kind} done so far: {where} waits for a person ({what})")
+    else:
+        _fail(f"{kind} failed: {where} ended {rollout.state}{why}")
+
+
+def _done(message: str) -> None:
+    output.console.print(f"[green]{message}[/green]", soft_wrap=True)  # one line, for scripts
 
 
 def _poll(fetch: Any, deadline: float) -> Any:
@@ -104,5 +160,5 @@ def _poll(fetch: Any, deadline: float) -> Any:
 
 
 def _fail(message: str) -> NoReturn:
-    output.err_console.print(f"[red]{message}[/red]")
+    output.err_console.print(f"[red]{message}[/red]", soft_wrap=True)
     raise typer.Exit(1)

@@ -26,6 +26,7 @@ class Scope(StrEnum):
     TICKS_TOPIC = f"topic {MONITORING_TICKS}"
     STEPS_SA = "release-steps service account"
     OWN_PROJECT = "its own project"
+    BACKUP_BUCKETS = "each environment's backup bucket"
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,17 @@ _BUS: tuple[Grant, ...] = (
         "roles/datastore.indexAdmin",
         Scope.ENVS,
         "rollback creates recorded composite indexes again (no access to documents)",
+    ),
+    Grant(
+        "roles/datastore.importExportAdmin",
+        Scope.ENVS,
+        "backs the env's database up (managed export) before a rollout migrates and before a "
+        "rollback restores",
+    ),
+    Grant(
+        "roles/storage.objectAdmin",
+        Scope.BACKUP_BUCKETS,
+        "reads and deletes backups in the env's backup bucket (retention), only that bucket",
     ),
 )
 _TICK: tuple[Grant, ...] = (
@@ -284,6 +296,16 @@ def dead_letter_function_name(topic: str) -> str:
     return f"{DEAD_LETTER_TARGET}_{topic.replace('-', '_')}"
 
 
+# Where each env's backups go (`backup_bucket` in the config overrides it; then create and
+# grant that bucket yourself), and the lifecycle rule it is created with: a safety net behind
+# the control plane's own retention (`backups_keep`).
+BACKUP_LIFECYCLE = "config/backup-lifecycle.json"
+
+
+def backup_bucket(project: str) -> str:
+    return f"gs://{project}-release-backups"
+
+
 def control_apis() -> tuple[str, ...]:
     return (
         "artifactregistry.googleapis.com",
@@ -311,4 +333,5 @@ def env_apis() -> tuple[str, ...]:
         "pubsub.googleapis.com",
         "run.googleapis.com",
         "secretmanager.googleapis.com",
+        "storage.googleapis.com",  # the backup buckets
     )

@@ -11,12 +11,14 @@ deploy), the scheduler, then rules and indexes.
 from __future__ import annotations
 
 from shared.deploy.catalog import (
+    BACKUP_LIFECYCLE,
     RELEASE_STEPS,
     STEPS_GRANTS,
     FunctionSpec,
     Grant,
     Scope,
     account_id,
+    backup_bucket,
     control_apis,
     dead_letter_function,
     dead_letter_function_name,
@@ -95,6 +97,43 @@ class _Builder:
                 ),
             )
         )  # fmt: skip
+
+    def backup_buckets(self) -> None:
+        """Each env's backup bucket, with its lifecycle rule; Firestore's service agent of the
+        env writes the managed exports into it."""
+        for env, project in self.i.env_projects.items():
+            bucket = backup_bucket(project)
+            self.add(
+                Step(
+                    f"Bucket {bucket} for {env}'s database backups, created if missing",
+                    check=("gcloud", "storage", "buckets", "describe", bucket,
+                           f"--project={project}"),
+                    run=("gcloud", "storage", "buckets", "create", bucket,
+                         f"--location={self.i.region}", "--uniform-bucket-level-access",
+                         f"--project={project}"),
+                )
+            )  # fmt: skip
+            self.add(
+                Step(
+                    f"Lifecycle of {bucket}: backups older than 90 days go ({BACKUP_LIFECYCLE})",
+                    ("gcloud", "storage", "buckets", "update", bucket,
+                     f"--lifecycle-file={BACKUP_LIFECYCLE}", f"--project={project}"),
+                )
+            )  # fmt: skip
+            number = f"ENV_PROJECT_NUMBER_{env.upper().replace('-', '_')}"
+            agent = f"serviceAccount:service-{{{number}}}@gcp-sa-firestore.iam.gserviceaccount.com"
+            self.add(
+                Step(
+                    f"Firestore's service agent of {project} writes and reads exports in {bucket}",
+                    captures=(
+                        Capture(number, ("gcloud", "projects", "describe", project,
+                                         "--format=value(projectNumber)")),
+                    ),
+                    run=("gcloud", "storage", "buckets", "add-iam-policy-binding", bucket,
+                         f"--member={agent}", "--role=roles/storage.admin",
+                         f"--project={project}"),
+                )
+            )  # fmt: skip
 
     def topics(self) -> None:
         for topic in ALL_TOPICS:
@@ -190,6 +229,17 @@ class _Builder:
                      f"--member={member}", role, f"--project={self.c}"),
                 )
             )  # fmt: skip
+            return
+        if grant.scope is Scope.BACKUP_BUCKETS:
+            for project in self.i.env_projects.values():
+                bucket = backup_bucket(project)
+                self.add(
+                    Step(
+                        desc + f"{bucket}: {grant.why}",
+                        ("gcloud", "storage", "buckets", "add-iam-policy-binding", bucket,
+                         f"--member={member}", role, f"--project={project}"),
+                    )
+                )  # fmt: skip
             return
         if grant.scope is Scope.ENVS:
             projects = list(self.i.env_projects.values())
@@ -383,6 +433,7 @@ def build_plan(inputs: DeployInputs) -> Plan:
     b.database()
     b.topics()
     b.accounts()
+    b.backup_buckets()
     b.grants()
     b.functions()
     b.dead_letter_functions()

@@ -18,6 +18,7 @@ from shared.domain.effects import (
     PublishEvent,
     ReleaseEvent,
     Restore,
+    RunBackup,
     RunGates,
     RunSmoke,
     SetFlags,
@@ -193,8 +194,8 @@ class Change:
     def _enter(self, state: State) -> None:
         on_enter = {
             State.GATING: self._enter_gating,
-            State.MIGRATING: lambda: self._start_build("migrate"),
-            State.DEPLOYING: lambda: self._start_build("deploy"),
+            State.MIGRATING: self._enter_migrating,
+            State.DEPLOYING: lambda: self.start_build("deploy"),
             State.VERIFYING: self._enter_verifying,
             State.BAKING: lambda: self.set_step("bake", "running"),
             State.LIVE: self._enter_live,
@@ -211,7 +212,16 @@ class Change:
         self.set_step("smoke", "running")
         self.effects.append(RunSmoke(**self._coords()))
 
-    def _start_build(self, step: Literal["migrate", "deploy"]) -> None:
+    def _enter_migrating(self) -> None:
+        """A backup of the env's database first where the env asks for one (production by
+        default); its result starts the migrate build (`workflow.backup_completed`)."""
+        if self.cfg.backs_up:
+            self.set_step("backup", "running")
+            self.effects.append(RunBackup(**self._coords()))
+        else:
+            self.start_build("migrate")
+
+    def start_build(self, step: Literal["migrate", "deploy"]) -> None:
         self.set_step(step, "STARTING")
         self.effects.append(
             StartBuild(

@@ -30,8 +30,21 @@ ArtifactRef = Annotated[str, StringConstraints(max_length=2000)]
 Artifacts = Annotated[dict[ArtifactName, ArtifactRef], Field(max_length=50)]
 
 
+# A Firebase ID token (a JWT): who sent the command (docs/GATES.md, "Signed commands").
+IdToken = Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+# The fields of a command that name who sent it (the verified identity replaces them), and the
+# free text it may bring (scrubbed of secrets before it is stored, shown or published).
+ACTOR_FIELDS = ("actor", "approver")
+FREE_TEXT_FIELDS = ("reason",)
+
+
 class _Command(BaseModel):
+    """Every command comes from a person: it may carry (and with `signed_commands`, must
+    carry) their Firebase ID token."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id_token: IdToken | None = None
 
 
 class CreateRelease(_Command):
@@ -50,16 +63,11 @@ class PromoteRelease(_Command):
     actor: Name
 
 
-# A Firebase ID token (a JWT): who signed the decision (docs/GATES.md, "Signing approvals").
-IdToken = Annotated[str, StringConstraints(min_length=1, max_length=8192)]
-
-
 class _Decision(_Command):
     release: Version
     env: EnvName
     approver: Name
     reason: Reason = ""
-    id_token: IdToken | None = None
 
 
 class ApproveRelease(_Decision):
@@ -121,6 +129,17 @@ COMMAND_TYPES = [
     "env.unfreeze",
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+HumanCommand = _Command  # what `isinstance` tells the bus: a message a person sent
+
+
+def claimed_actor(cmd: BaseModel) -> str | None:
+    """Who the command says sent it (`actor`, or `approver` for decisions); None if it names
+    nobody (`release.create` names the release's author, not its sender)."""
+    for name in ACTOR_FIELDS:
+        value = getattr(cmd, name, None)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def describe(err: ValidationError, *, skip: int = 0) -> str:

@@ -81,6 +81,12 @@ class Restore(_Effect):
     target: Deployed | None
 
 
+class RunBackup(_Effect):
+    """Back the env's database up before the rollout migrates (`steps.backup`)."""
+
+    kind: Literal["backup"] = "backup"
+
+
 class Alert(_Effect):
     kind: Literal["alert"] = "alert"
     alert: BreachAlert
@@ -106,6 +112,14 @@ class SetFlags(_Effect):
 
 
 Effect = Annotated[
-    StartBuild | PublishEvent | Alert | RunGates | RunSmoke | Restore | SetFlags | RecordMigrations,
+    StartBuild
+    | PublishEvent
+    | Alert
+    | RunGates
+    | RunSmoke
+    | Restore
+    | SetFlags
+    | RecordMigrations
+    | RunBackup,
     Field(discriminator="kind"),
 ]

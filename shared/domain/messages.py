@@ -65,6 +65,10 @@ class SmokeCompleted(_StepResult):
     kind: Literal["smoke"] = "smoke"
 
 
+class BackupCompleted(_StepResult):
+    kind: Literal["backup"] = "backup"
+
+
 class RestoreCompleted(_StepResult):
     kind: Literal["restore"] = "restore"
 

@@ -11,7 +11,16 @@ from pydantic.alias_generators import to_camel
 from shared.domain.states import IN_FLIGHT, State
 
 StepName = Literal[
-    "gates", "approval", "migrate", "deploy", "smoke", "bake", "watch", "rollback", "flags"
+    "gates",
+    "approval",
+    "backup",
+    "migrate",
+    "deploy",
+    "smoke",
+    "bake",
+    "watch",
+    "rollback",
+    "flags",
 ]
 # Build-backed steps: their status follows Cloud Build's status events.
 BUILD_STEPS: tuple[StepName, ...] = ("migrate", "deploy")
@@ -32,6 +41,8 @@ class Release(Doc):
     branch: str
     author: str
     created_at: datetime
+    # who sent `release.create`, verified (a signed command); the author is who wrote it
+    created_by: str | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
     history_seq: int = 0
 
@@ -137,6 +148,8 @@ class HistoryEntry(Doc):
     from_state: State | None = Field(alias="from")
     to_state: State = Field(alias="to")
     actor: str
+    # the verified identity of a person's signed command (the actor is their email or uid)
+    actor_uid: str | None = None
     at: datetime
     reason: str | None = None
 

@@ -27,6 +27,7 @@ from shared.domain.commands import (
     RollbackEnv,
 )
 from shared.domain.messages import (
+    BackupCompleted,
     BakeVerdict,
     FlagsSet,
     GatesCompleted,
@@ -137,12 +138,24 @@ def _awaiting(c: Change) -> Rollout:
     return r
 
 
-def approve(c: Change, cmd: ApproveRelease) -> None:
-    r = _awaiting(c)
+def _four_eyes(c: Change, cmd: ApproveRelease) -> None:
     if cmd.approver == c.release.author:
         raise Refused(
             f"{c.what}: {cmd.approver} wrote this release and may not approve it (four-eyes)"
         )
+
+
+def paused_bake(r: Rollout) -> bool:
+    step = r.steps.get("bake")
+    return r.state is State.BAKING and step is not None and step.status == "paused"
+
+
+def approve(c: Change, cmd: ApproveRelease) -> None:
+    if c.rollout is not None and paused_bake(c.rollout):
+        _resume_paused_bake(c, cmd)
+        return
+    r = _awaiting(c)
+    _four_eyes(c, cmd)
     step = r.steps.get("approval")
     approvers: list[dict[str, str]] = list(step.detail.get("approvers", [])) if step else []
     if any(a["approver"] == cmd.approver for a in approvers):
@@ -156,6 +169,16 @@ def approve(c: Change, cmd: ApproveRelease) -> None:
         return
     c.set_step("approval", "approved", finished_at=c.now, detail=detail)
     c.move(State.MIGRATING, actor=cmd.approver, reason=cmd.reason or None)
+
+
+def _resume_paused_bake(c: Change, cmd: ApproveRelease) -> None:
+    """A person judged the paused bake good: it goes live, their name and reason recorded."""
+    _four_eyes(c, cmd)
+    step = c.current().steps["bake"]
+    detail = {"approvedBy": cmd.approver, "approvedReason": cmd.reason, "pausedReason": step.reason}
+    c.set_step("bake", "approved", finished_at=c.now, detail=detail)
+    why = f"paused bake approved: {cmd.reason}" if cmd.reason else "paused bake approved"
+    c.move(State.LIVE, actor=cmd.approver, reason=why)
 
 
 def reject(c: Change, cmd: RejectRelease) -> None:
@@ -190,6 +213,9 @@ def rollback(c: Change, cmd: RollbackEnv) -> None:
     target = restore_target(c.env, r, cmd.to_release)
     if target is None:
         raise Refused(f"no earlier release is recorded in {cmd.env}: nothing to roll back to")
+    if paused_bake(r):  # a person judged the paused bake: recorded on the step too
+        detail = {"rolledBackBy": cmd.actor, "rolledBackReason": cmd.reason}
+        c.set_step("bake", "rolled_back", finished_at=c.now, detail=detail)
     c.begin_rollback(target, actor=cmd.actor, reason=cmd.reason)
 
 
@@ -260,7 +286,9 @@ def _report_detail(report: StepReport) -> dict[str, object]:
 
 
 def _expecting(
-    c: Change, state: State, msg: GatesCompleted | SmokeCompleted | RestoreCompleted | BakeVerdict
+    c: Change,
+    state: State,
+    msg: GatesCompleted | SmokeCompleted | RestoreCompleted | BakeVerdict | BackupCompleted,
 ) -> bool:
     r = c.current()
     if r.attempt != msg.attempt or r.state is not state:
@@ -307,6 +335,21 @@ def smoke_completed(c: Change, msg: SmokeCompleted) -> None:
         c.move(State.BAKING, actor="smoke")
 
 
+def backup_completed(c: Change, msg: BackupCompleted) -> None:
+    """The backup before migrating: done, the migrate build starts; failed, nothing was
+    changed yet, so the rollout fails with the reason (promote it again to retry)."""
+    if not _expecting(c, State.MIGRATING, msg):
+        return
+    report = msg.report
+    if report.ran and report.ok:
+        c.set_step("backup", "done", finished_at=c.now, detail=_report_detail(report))
+        c.start_build("migrate")
+        return
+    reason = f"backup failed: {report.summary}"
+    c.set_step("backup", "failed", finished_at=c.now, reason=reason, detail=_report_detail(report))
+    c.move(State.FAILED, actor="backup", reason=reason)
+
+
 def restore_completed(c: Change, msg: RestoreCompleted) -> None:
     if not _expecting(c, State.ROLLING_BACK, msg):
         return
@@ -347,12 +390,28 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
         c.set_step("bake", "failed", finished_at=c.now, detail=_report_detail(report))
         target = restore_target(c.env, c.current(), None)
         c.begin_rollback(target, actor="monitoring", reason=_failure_reason(report))
+    elif msg.finished and not report.ran:
+        inconclusive(c, report)
     elif msg.finished:
-        # an inconclusive bake (too little traffic) still ends: it is recorded as such, with
-        # the reason on the move, never as a pass
-        status = "passed" if report.ran else "inconclusive"
-        c.set_step("bake", status, finished_at=c.now, detail=_report_detail(report))
-        c.move(State.LIVE, actor="monitoring", reason=None if report.ran else report.summary)
+        c.set_step("bake", "passed", finished_at=c.now, detail=_report_detail(report))
+        c.move(State.LIVE, actor="monitoring")
+
+
+def inconclusive(c: Change, report: StepReport) -> None:
+    """A bake that ended with too little evidence to judge (whatever judged it: too little
+    traffic, a marginal canary). Never a pass: it goes live recorded as inconclusive, or, with
+    `on_inconclusive = "pause"` (production's default), waits in `baking` for a person:
+    `release approve` takes it live, `release rollback` rolls it back. People hear of it once."""
+    reason = f"bake inconclusive: {report.summary}"
+    if c.cfg.inconclusive_action == "promote":
+        c.set_step("bake", "inconclusive", finished_at=c.now, detail=_report_detail(report))
+        c.move(State.LIVE, actor="monitoring", reason=report.summary)
+        return
+    detail = {**_report_detail(report), "pausedFor": "inconclusive"}
+    c.set_step("bake", "paused", reason=reason, detail=detail)
+    key = f"{c.release.version}/{c.cfg.name}/{c.current().attempt}/bake-paused"
+    c.alert(key, f"bake paused for a person: {reason}", report)
+    c.note = f"{c.what}: bake paused: {reason}; approve it to go live or roll it back"
 
 
 def _bake_error(c: Change, msg: BakeVerdict, errors: int) -> None:

@@ -20,8 +20,8 @@ from rich.table import Table
 
 from shared.adapters import firestore_views as views
 from shared.cli import context
-from shared.clock import utcnow
 from shared.domain.states import RESTING, State
+from shared.domain.workflow import paused_bake
 from shared.gates.evidence import CiBuild
 from shared.gates.settings import SCAN_GATES
 from shared.local.build_runner import builds_dir
@@ -76,8 +76,13 @@ def _next_major() -> int:
     return max(majors, default=0) + 1
 
 
-def _command(**payload: object) -> None:
-    context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
+def _command(sender: str | None = None, **payload: object) -> None:
+    """Publish a command signed the way `releasectl` signs it (emulator tokens carrying the
+    roles the local users file gives each demo user)."""
+    from shared.cli.sending import sign
+
+    signed = sign(dict(payload), sender)
+    context.publisher().publish(RELEASE_COMMANDS, json.dumps(signed).encode())
 
 
 def _wait_state(release: str, env: str, wanted: State, still: State | None = None) -> str:
@@ -142,10 +147,10 @@ def run(stack: StackState) -> bool:
             lambda: _wait_state(first, "production", State.AWAITING_APPROVAL),
         ),
         (f"{APPROVER} approves {first}", lambda: _approve(first)),
-        (f"{first} → production live", lambda: _wait_state(first, "production", State.LIVE)),
+        (f"{first} → production live", lambda: _live_after_pause(first)),
         (f"push release/{second}: CI", lambda: _ci(stack, f"release/{second}", commit)),
         (f"{APPROVER} approves {second}", lambda: _approve_when_waiting(second)),
-        (f"{second} → production live", lambda: _wait_state(second, "production", State.LIVE)),
+        (f"{second} → production live", lambda: _live_after_pause(second)),
         ("operator rolls production back", lambda: _rollback(second)),
         (f"production serves {first} again", lambda: _serves(stack, "production", first)),
         (f"a bad {bad} (payments fail) is approved", lambda: _bad_release(bad, commit)),
@@ -177,6 +182,7 @@ def run(stack: StackState) -> bool:
 def _promote(release: str, commit: str, env: str, mode: str) -> None:
     """Create `release` (the sample app in `mode`) and promote it to `env`."""
     _command(
+        sender="demo-dev",
         type="release.create",
         version=release,
         commit=commit,
@@ -214,18 +220,34 @@ def _payments_fail_while_live(stack: StackState, release: str) -> str:
     return f"{failed}/{CALLS_PER_WINDOW} payments failed per window; {rolled}"
 
 
-def _approve(release: str) -> str:
-    from shared.approvals.credentials import approval_token
-
+def _approve(release: str, reason: str = "demo: looks good") -> str:
     _command(
         type="release.approve",
         release=release,
         env="production",
         approver=APPROVER,
-        reason="demo: looks good",
-        id_token=approval_token(context.settings(), APPROVER, utcnow()),
+        reason=reason,
     )
     return f"release.approve sent for {release}"
+
+
+def _live_after_pause(release: str) -> str:
+    """The demo stack sends production no traffic, so its bake ends inconclusive and waits for
+    a person (`on_inconclusive = "pause"`): the approver takes it live, as one would after
+    looking at the release by hand."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        rollout = views.read_rollout(context.db(), release, "production")
+        if rollout is not None and rollout.state is State.LIVE:
+            return f"{release} is live in production"
+        if rollout is not None and paused_bake(rollout):
+            _approve(release, "demo: no traffic on the demo stack to judge; checked by hand")
+            live = _wait_state(release, "production", State.LIVE)
+            return f"bake inconclusive (no traffic): paused; {APPROVER} approved it; {live}"
+        if rollout is not None and rollout.state in RESTING - {State.AWAITING_APPROVAL}:
+            raise DemoFailed(f"{release} ended {rollout.state} in production: {rollout.reason}")
+        time.sleep(0.3)
+    raise DemoFailed(f"{release} in production neither live nor paused after {WAIT_S:.0f}s")
 
 
 def _approve_when_waiting(release: str) -> str:

@@ -65,6 +65,13 @@ def migrate(state: StackState, env: str) -> None:
 
 
 def seed(state: StackState, plane: PlaneConfig, say: Callable[[str], None]) -> None:
+    from shared.approvals.local_users import seed_demo_users, users_file
+    from shared.config import Settings
+
+    path = users_file(Settings())  # the stack's environment is set: its own local dir
+    added = seed_demo_users(path)
+    if added:
+        say(f"local users with roles (emulator tokens): {', '.join(added)} ({path})")
     for name, env in plane.environments.items():
         migrate(state, name)
         seed_evidence(env)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import EnvConfig, PlaneConfig
 from shared.domain import workflow
@@ -27,6 +27,7 @@ from shared.domain.commands import (
 )
 from shared.domain.effects import Effect
 from shared.domain.messages import (
+    BackupCompleted,
     BakeVerdict,
     BuildStatusChanged,
     FlagsSet,
@@ -40,6 +41,9 @@ from shared.domain.model import Freeze, Release
 from shared.errors import ConfigError, NotFound, Refused
 from shared.service.ports import Tx
 
+if TYPE_CHECKING:
+    from shared.approvals.tokens import Identity
+
 
 @dataclass
 class Context:
@@ -51,6 +55,7 @@ class Context:
     wrote: bool = False
     note: str = ""
     release: str | None = None  # the rollout the message turned out to be about
+    signer: Identity | None = None  # who signed the command, verified
 
     def env_config(self, env: str) -> EnvConfig:
         try:
@@ -81,6 +86,8 @@ class Context:
         if c.history:
             self.tx.put_release(c.release)
             for entry in c.history:
+                if self.signer is not None and entry.actor == self.signer.name:
+                    entry.actor_uid = self.signer.uid
                 self.tx.add_history(c.release.version, entry)
         if c.env_changed:
             self.tx.put_environment(c.env)
@@ -105,6 +112,8 @@ def create_release(cmd: CreateRelease, ctx: Context) -> None:
     if release is None:
         ctx.note = f"release {cmd.version} already exists for commit {cmd.commit}"
         return
+    if ctx.signer is not None:
+        release.created_by = ctx.signer.name
     ctx.tx.put_release(release)
     ctx.wrote = True
 
@@ -186,6 +195,7 @@ HANDLERS: dict[type, Handler] = {
     GatesCompleted: _on_rollout(workflow.gates_completed),
     SmokeCompleted: _on_rollout(workflow.smoke_completed),
     RestoreCompleted: _on_rollout(workflow.restore_completed),
+    BackupCompleted: _on_rollout(workflow.backup_completed),
     BakeVerdict: _on_rollout(workflow.bake_verdict),
     LiveBreach: _on_rollout(workflow.live_breach),
     FlagsSet: _on_rollout(workflow.flags_set),

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shared.clock import Clock
 from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import INTERNAL, DeadLetter, brief, event_key, refuse
 from shared.domain import workflow
 from shared.domain.builds import StepBuild, origin
-from shared.domain.commands import ApproveRelease, RejectRelease
+from shared.domain.commands import FREE_TEXT_FIELDS, HumanCommand
 from shared.domain.effects import Effect
 from shared.domain.messages import (
     BakeVerdict,
@@ -27,6 +28,7 @@ from shared.domain.messages import (
 from shared.domain.model import Rollout
 from shared.domain.states import DEPLOYED_SOMETHING, State
 from shared.errors import ConfigError, Refused
+from shared.redaction import redact
 from shared.service import handlers, outbox
 from shared.service.ports import (
     OUTBOX_LEASE,
@@ -35,6 +37,9 @@ from shared.service.ports import (
     Tx,
     UnitOfWork,
 )
+
+if TYPE_CHECKING:
+    from shared.approvals.tokens import Identity
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 20
@@ -55,11 +60,12 @@ class MessageBus:
     ) -> Processed:
         if isinstance(message, MonitoringTick):
             return self._tick(message, event_id, topic)
-        unsigned = self._signature(message)  # verified outside the transaction: it may fetch keys
+        # verified outside the transaction: it may fetch Google's keys and the env's secrets
+        message, signer, unsigned = self._admit(message)
         message = self._with_migrations(message)
         try:
             record, fresh = self.uow.atomically(
-                lambda tx: self._apply(tx, message, event_id, topic, unsigned)
+                lambda tx: self._apply(tx, message, event_id, topic, unsigned, signer)
             )
         except Refused as exc:
             return self.refuse(
@@ -120,18 +126,42 @@ class MessageBus:
         applied = self.ports.migrations.applied(source.release, cfg)
         return message.model_copy(update={"migrations": applied})
 
-    def _signature(self, message: object) -> Refused | None:
-        """Why an approval or rejection is not its approver's, if it is not."""
-        if not isinstance(message, ApproveRelease | RejectRelease):
-            return None
+    def _admit(self, message: object) -> tuple[object, Identity | None, Refused | None]:
+        """A command from a person: as sent by its verified sender (or why it may not be
+        sent), its free text scrubbed of secrets, the env's own secret values included."""
+        if not isinstance(message, HumanCommand):
+            return message, None, None
+        texts: dict[str, str] = {}
+        for name in FREE_TEXT_FIELDS:
+            text = getattr(message, name, None)
+            if isinstance(text, str) and text:
+                texts[name] = text
+        if texts:  # first: a refused command's dead letter is scrubbed with them too
+            self._remember_secrets(getattr(message, "env", None))
         try:
-            self.ports.approvals.check(message)
+            message, signer = self.ports.approvals.check(message)
         except Refused as exc:
-            return exc
-        return None
+            return message, None, exc
+        if texts:
+            message = message.model_copy(update={f: redact(t) for f, t in texts.items()})
+        return message, signer, None
+
+    def _remember_secrets(self, env: object) -> None:
+        if not isinstance(env, str) or env not in self.plane.environments:
+            return
+        try:
+            self.ports.secret_values.remember(self.plane.env(env))
+        except Exception as exc:  # the credential shapes are still scrubbed
+            log.warning("secrets of %s not read for redaction: %s", env, brief(exc))
 
     def _apply(
-        self, tx: Tx, message: object, event_id: str, topic: str, unsigned: Refused | None = None
+        self,
+        tx: Tx,
+        message: object,
+        event_id: str,
+        topic: str,
+        unsigned: Refused | None = None,
+        signer: Identity | None = None,
     ) -> tuple[Processed, bool]:
         """The event's record, and whether this call made it (False: a duplicate)."""
         release, env = handlers.coordinates(message)
@@ -146,7 +176,7 @@ class MessageBus:
         handler = handlers.HANDLERS.get(type(message))
         if handler is None:
             raise Refused(f"no handler for {type(message).__name__}")
-        ctx = handlers.Context(tx=tx, plane=self.plane, now=now, event_id=event_id)
+        ctx = handlers.Context(tx=tx, plane=self.plane, now=now, event_id=event_id, signer=signer)
         handler(message, ctx)
         record = Processed(
             event_id=event_id,

@@ -7,22 +7,26 @@ handles like any other event; the others return None. Every runner is safe to re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from shared.config import EnvConfig, PlaneConfig
+from shared.dead_letters import brief
 from shared.domain.effects import (
     Alert,
     PublishEvent,
     RecordMigrations,
     Restore,
+    RunBackup,
     RunGates,
     RunSmoke,
     SetFlags,
     StartBuild,
 )
 from shared.domain.messages import (
+    BackupCompleted,
     FlagsSet,
     GatesCompleted,
     MigrationsRecorded,
@@ -32,6 +36,7 @@ from shared.domain.messages import (
 )
 from shared.domain.model import Release
 from shared.errors import Refused
+from shared.redaction import redact
 from shared.service.ports import Ports
 
 
@@ -53,6 +58,7 @@ class Outside:
         return release
 
 
+log = logging.getLogger(__name__)
 Runner = Callable[[Outside, Any], object | None]
 
 
@@ -78,12 +84,35 @@ def run_smoke(o: Outside, effect: RunSmoke) -> SmokeCompleted:
     return SmokeCompleted(**_coords(effect), report=report)
 
 
+def backup(o: Outside, effect: RunBackup) -> BackupCompleted:
+    return BackupCompleted(**_coords(effect), report=_backup(o, effect, "rollout"))
+
+
+def _backup(o: Outside, effect: Any, trigger: Literal["rollout", "rollback"]) -> StepReport:
+    """A backup as a step report: the record in `detail`, or why it failed (never raises: a
+    failed backup is an outcome, which the rollout records)."""
+    try:
+        record = o.ports.backups.take(o.env(effect.env), trigger, effect.release)
+    except Exception as exc:
+        log.warning("backup of %s failed: %s", effect.env, brief(exc))
+        return StepReport(ran=True, ok=False, summary=redact(brief(exc)))
+    detail = record.model_dump(by_alias=True, mode="json")
+    summary = f"backed up to {detail.get('location')}"
+    return StepReport(ran=True, ok=True, summary=summary, detail=detail)
+
+
 def restore(o: Outside, effect: Restore) -> RestoreCompleted:
+    """A rollback backs the env's database up first where the env asks for backups (its
+    result is on the rollback step; a failed backup does not hold the rollback up)."""
+    backed_up = _backup(o, effect, "rollback") if o.env(effect.env).backs_up else None
     if effect.target is None:
         summary = f"no earlier release is recorded in {effect.env}: nothing to restore"
         report = StepReport(ran=True, ok=False, summary=summary)
     else:
         report = o.ports.deploy_target.restore(effect.target, o.env(effect.env))
+    if backed_up is not None:
+        backup_detail = {"ok": backed_up.ok, "summary": backed_up.summary, **backed_up.detail}
+        report = report.model_copy(update={"detail": {**report.detail, "backup": backup_detail}})
     return RestoreCompleted(**_coords(effect), report=report)
 
 
@@ -117,4 +146,5 @@ RUNNERS: dict[type, Runner] = {
     Restore: restore,
     SetFlags: set_flags,
     RecordMigrations: record_migrations,
+    RunBackup: backup,
 }

@@ -7,16 +7,15 @@ fakes in `tests/unit/fakes.py`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from shared.clock import Clock
 from shared.config import EnvConfig
 from shared.dead_letters import DeadLetter, DeliveryFailure, event_key
-from shared.domain.commands import ApproveRelease, RejectRelease
 from shared.domain.effects import BreachAlert, Effect, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import (
@@ -28,6 +27,9 @@ from shared.domain.model import (
     Rollout,
 )
 from shared.transport import PubSubMessage
+
+if TYPE_CHECKING:
+    from shared.approvals.tokens import Identity
 
 T = TypeVar("T")
 # How long the runner that committed an outbox (or took it over) has to carry it out before the
@@ -154,10 +156,43 @@ class EventPublisher(Protocol):
     def alert(self, alert: BreachAlert) -> None: ...
 
 
-class ApprovalCheck(Protocol):
-    """Is this decision really the approver's? Raises `Refused` (dead letter) if not."""
+class CommandCheck(Protocol):
+    """Is this command really its sender's, and may they send it there? Returns the command
+    as sent by its verified sender (actor rewritten) and who that is (None: an unsigned
+    command the config allows); raises `Refused` (dead letter) if not."""
 
-    def check(self, cmd: ApproveRelease | RejectRelease) -> None: ...
+    def check(self, cmd: BaseModel) -> tuple[BaseModel, Identity | None]: ...
+
+
+class SecretValues(Protocol):
+    """Registers an environment's current secret values with `shared.redaction`, so free text
+    quoting one is scrubbed. Best effort: a store that cannot be read leaves the shapes net."""
+
+    def remember(self, env: EnvConfig) -> None: ...
+
+
+class BackupPort(Protocol):
+    """Backs an environment's database up now (`shared.backups`); raises if it could not."""
+
+    def take(
+        self, env: EnvConfig, trigger: Literal["rollout", "rollback", "manual"], release: str
+    ) -> BaseModel: ...
+
+
+class NoBackups:
+    """No backup target: a step that needs a backup fails, saying so."""
+
+    def take(
+        self, env: EnvConfig, trigger: Literal["rollout", "rollback", "manual"], release: str
+    ) -> BaseModel:
+        raise RuntimeError("no backup target is configured for this process")
+
+
+class NoSecretValues:
+    """No secret store (unit tests, tools): only the credential shapes are scrubbed."""
+
+    def remember(self, env: EnvConfig) -> None:
+        return None
 
 
 class MigrationLedger(Protocol):
@@ -238,7 +273,9 @@ class Ports:
     bake: BakeAnalysis
     deploy_target: DeployTarget
     flags: ReleaseFlags
-    approvals: ApprovalCheck
+    approvals: CommandCheck
     ticks: TickPublisher
     migrations: MigrationLedger
     letters: DeadLetters
+    secret_values: SecretValues = field(default_factory=NoSecretValues)
+    backups: BackupPort = field(default_factory=NoBackups)

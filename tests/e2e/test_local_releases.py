@@ -49,8 +49,28 @@ def rollout_in(release: str, env: str, *states: str) -> Rollout:
         ) from None
 
 
-def command(**payload: str) -> None:
-    context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
+# The people of these tests and their roles (the local users file the emulator tokens read).
+PEOPLE = {
+    "dev": ["releaser"],
+    "oncall": ["operator"],
+    "ops-lead": ["approver"],
+    "cloud-build-ci": ["approver"],  # CI wrote the release branches: four-eyes still refuses it
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def people(stack: StackState) -> None:
+    for who, roles in PEOPLE.items():
+        granted = releasectl("auth", "grant", who, *roles)
+        assert granted.exit_code == 0, granted.output
+
+
+def command(**payload: Any) -> None:
+    """Publish a command signed as `releasectl` signs it (by the sender it names)."""
+    from shared.cli.sending import sign
+
+    signed = sign(payload, payload.get("actor") or payload.get("author"))
+    context.publisher().publish(RELEASE_COMMANDS, json.dumps(signed).encode())
 
 
 def releasectl(*args: str) -> Result:
@@ -64,6 +84,29 @@ def decide(how: str, release: str, reason: str = "e2e") -> None:
     who = ("--actor", "ops-lead", "--reason", reason)
     done = releasectl("release", how, release, "-e", "production", *who)
     assert done.exit_code == 0 and "published" in done.output, done.output
+
+
+def approve_to_live(release: str) -> Rollout:
+    """Approve a production rollout; the local stack sends it no traffic, so its bake ends
+    inconclusive and pauses for a person, who approves again to take it live."""
+    decide("approve", release)
+    paused = rollout_in(release, "production", "baking", "live", "rolled_back")
+    while paused.state == "baking" and paused.steps["bake"].status != "paused":
+        paused = rollout_in(release, "production", "baking", "live", "rolled_back")
+    assert paused.state == "baking", paused.reason
+    assert "inconclusive" in (paused.steps["bake"].reason or "")
+    shown = releasectl("status", "--env", "production")
+    assert "bake paused, waiting for a person" in shown.output, shown.output
+    done = releasectl(
+        "release", "approve", release, "-e", "production", "--actor", "ops-lead",
+        "--reason", "no traffic on the local stack; checked by hand", "--wait",
+        "--timeout", "120",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert f"release.approve done: {release} in production is live" in done.output
+    live = rollout_in(release, "production", "live")
+    assert live.steps["bake"].status == "approved"
+    return live
 
 
 def current(env: str) -> str | None:
@@ -91,15 +134,19 @@ def test_production_waits_for_approval_then_serves_the_release(stack: StackState
     own = ("release", "approve", "1.0.0", "-e", "production", "--actor", "cloud-build-ci")
     refused = releasectl(*own, "--wait", "--timeout", "60")
     assert refused.exit_code == 1 and "four-eyes" in refused.output  # CI wrote this release
-    decide("approve", "1.0.0")
-    assert rollout_in("1.0.0", "production", "live", "rolled_back").state == "live"
+    approve_to_live("1.0.0")
     assert serving(stack.apps["production"].url) == "1.0.0"
 
 
 def test_a_rejected_release_never_reaches_production(stack: StackState) -> None:
     assert ci(stack, "release/1.0.1") == "SUCCESS"
     rollout_in("1.0.1", "production", "awaiting_approval")
-    decide("reject", "1.0.1", "missing changelog")
+    done = releasectl(
+        "release", "reject", "1.0.1", "-e", "production", "--actor", "ops-lead",
+        "--reason", "missing changelog", "--wait", "--timeout", "60",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output  # a rejection that ends rejected is a success
+    assert "release.reject done: 1.0.1 in production is rejected" in done.output
     rejected = rollout_in("1.0.1", "production", "rejected")
     assert rejected.reason == "missing changelog"
     assert serving(stack.apps["production"].url) == "1.0.0"
@@ -153,17 +200,41 @@ def test_an_operator_rollback_restores_the_previous_version_and_no_user_data(
 
     assert ci(stack, "release/1.1.0") == "SUCCESS"
     rollout_in("1.1.0", "production", "awaiting_approval")
-    decide("approve", "1.1.0")
-    rollout_in("1.1.0", "production", "live")
+    approve_to_live("1.1.0")
     assert serving(stack.apps["production"].url) == "1.1.0"
 
-    command(type="release.rollback", env="production", reason="bad reviews", actor="oncall")
+    rollback = ("release", "rollback", "-e", "production", "--wait", "--timeout", "120")
+    from shared.secrets.local_store import LocalSecretStore
+
+    store = LocalSecretStore(stack.local_dir / "secrets", "demo-avalo-production")
+    info = store.describe("KYC_API_KEY")
+    assert info is not None and info.current() is not None
+    secret = store.access("KYC_API_KEY", info.current().id)  # type: ignore[union-attr]
+    # an operator pastes the env's KYC key (plain hex: no credential shape gives it away)
+    no_role = releasectl(*rollback, "--actor", "dev", "--reason", "try")
+    assert no_role.exit_code == 1, no_role.output  # dev is a releaser, not an operator
+    assert "needs the role 'operator'" in no_role.output
+    done = releasectl(*rollback, "--actor", "oncall", "--reason", f"bad reviews, key {secret}")
+    assert done.exit_code == 0, done.output  # a rollback that ends rolled_back succeeded
+    assert "release.rollback done: 1.1.0 in production is rolled_back" in done.output
+    assert secret not in done.output
     rolled = rollout_in("1.1.0", "production", "rolled_back", "rollback_failed")
+    assert secret not in (rolled.reason or "") and "bad reviews" in (rolled.reason or "")
     assert rolled.state == "rolled_back", rolled.reason
     assert rolled.steps["rollback"].detail["target"] == "1.0.0"
     assert serving(stack.apps["production"].url) == "1.0.0"
     assert current("production") == "1.0.0"
     assert _protected_documents("demo-avalo-production", stack.firestore_host) == before
+    audit = views.release_view(context.db(), "1.1.0")
+    assert audit is not None
+    signed = [h for h in audit.history if h.actor_uid is not None]
+    assert {h.actor for h in signed} == {"ops-lead", "oncall"}  # the people, verified
+    assert all(h.actor_uid == h.actor for h in signed)  # the token's uid
+    machines = {h.actor for h in audit.history if h.actor_uid is None}
+    assert machines <= {"cloud-build-ci", "gates", "cloud-build", "smoke", "monitoring"} | {
+        "deploy-target"
+    }
+    assert not any(secret in (h.reason or "") for h in audit.history)
 
 
 def test_a_bad_release_is_rolled_back_with_no_command(stack: StackState) -> None:

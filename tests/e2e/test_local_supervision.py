@@ -101,14 +101,15 @@ def test_a_dead_pubsub_emulator_is_restarted_empty_and_wired_again(stack: StackS
     assert after.pubsub.port == stack.pubsub.port and after.pubsub.pid != stack.pubsub.pid
     assert "messages it held" in said and "lost" in said
     assert dead_parts() == []
-    # Topics and push subscriptions exist again: a command reaches on_release_command.
-    command(type="env.freeze", env="dev", actor="ops", reason="after the restart")
+    # Topics and push subscriptions exist again: a command (signed as the stack's seeded
+    # operator) reaches on_release_command.
+    command(type="env.freeze", env="dev", actor="demo-operator", reason="after the restart")
     frozen = eventually(
         lambda: (context.db().document("environments/dev").get().to_dict() or {}).get("frozen"),
         timeout=60,
     )
     assert frozen
-    command(type="env.unfreeze", env="dev", actor="ops", reason="done")
+    command(type="env.unfreeze", env="dev", actor="demo-operator", reason="done")
 
 
 def test_a_dead_firestore_emulator_is_restarted_and_says_its_data_was_lost(

@@ -6,9 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.approvals import local_users
 from shared.cli import context
+from shared.domain.roles import ROLES
 from shared.local.subscriptions import FunctionServers, serve_functions
 from tests.integration.core_stack import CORE_TARGETS, PROJECT, write_config
+
+PEOPLE = ("alice", "bob", "carol", "dave")
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +26,14 @@ def wiring(
     directory = tmp_path_factory.mktemp("core")
     no_checks = directory / "checks.toml"  # gates run, none is required; no smoke checks
     no_checks.write_text("")
+    users = directory / "users.json"  # the people the CLI signs for, holding every role
+    for person in PEOPLE:
+        local_users.grant(users, person, list(ROLES))
     env = {
         "RELEASECTL_CONFIG_FILE": str(write_config(directory)),
         "RELEASECTL_BUILD_BACKEND": "none",
+        local_users.USERS_FILE_ENV: str(users),
+        "RELEASECTL_BACKUP_DIR": str(directory / "backups"),  # production's pre-migrate backups
     }
     servers_only = {"RELEASECTL_CHECKS_FILE": str(no_checks)}  # other tests read the real file
     with pytest.MonkeyPatch.context() as mp:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from shared.approvals.credentials import emulator_token
 from shared.config import DEFAULT_CONTROL_PROJECT
 from shared.domain.effects import StartBuild
+from shared.domain.roles import ROLES
 
 T = TypeVar("T")
 CORE_TARGETS = ("on_release_command", "on_build_event", "on_monitoring_tick")
@@ -61,8 +64,20 @@ def step_request(release: str, env: str, step: str, attempt: int = 1) -> StartBu
     )
 
 
-def command(**payload: Any) -> bytes:
-    return json.dumps(payload).encode()
-
-
 PROJECT = DEFAULT_CONTROL_PROJECT
+
+
+def token(who: str, *roles: str, at: datetime | None = None) -> str:
+    """An Auth emulator ID token for `who` holding `roles` (every role when none are named)."""
+    return emulator_token(PROJECT, who, at or datetime.now(UTC), roles=list(roles or ROLES))
+
+
+def command(**payload: Any) -> bytes:
+    """A command signed by its sender (actor, approver, or a release's author) holding every
+    role, unless it names its own `id_token` (None: sent unsigned)."""
+    if "id_token" not in payload:
+        who = payload.get("actor") or payload.get("approver") or payload.get("author")
+        payload["id_token"] = token(str(who))
+    if payload["id_token"] is None:
+        del payload["id_token"]
+    return json.dumps(payload).encode()

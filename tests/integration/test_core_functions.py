@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from shared.adapters.pubsub import Publisher
-from shared.approvals.credentials import emulator_token
 from shared.domain.model import Rollout
+from shared.domain.roles import COMMAND_ROLES
 from shared.local.subscriptions import FunctionServers
 from shared.topics import CLOUD_BUILDS, MONITORING_TICKS, RELEASE_COMMANDS
 from tests.builds import attributes, step_build
@@ -20,6 +20,7 @@ from tests.integration.core_stack import (
     command,
     eventually,
     step_request,
+    token,
 )
 from tests.pubsub_envelope import envelope
 
@@ -197,9 +198,9 @@ def test_a_production_rollout_waits_for_someone_else_to_approve(
     wait_state(db, "3.0.0", "production", "awaiting_approval")
 
     def approve(approver: str, signer: str | None) -> str:
-        token = emulator_token(PROJECT, signer, datetime.now(UTC)) if signer else None
+        signature = token(signer) if signer else None
         body = {"type": "release.approve", "release": "3.0.0", "env": "production"}
-        body |= {"approver": approver, "reason": "ok", **({"id_token": token} if token else {})}
+        body |= {"approver": approver, "reason": "ok", "id_token": signature}
         return pub.publish(RELEASE_COMMANDS, command(**body))
 
     def refusal(message_id: str) -> str:
@@ -213,7 +214,7 @@ def test_a_production_rollout_waits_for_someone_else_to_approve(
     assert "four-eyes" in refusal(approve("alice", "alice"))
     assert "is not signed" in refusal(approve("bob", None))
     assert "does not match the signed-in user 'carol'" in refusal(approve("bob", "carol"))
-    expired = emulator_token(PROJECT, "bob", datetime.now(UTC) - timedelta(hours=2))
+    expired = token("bob", at=datetime.now(UTC) - timedelta(hours=2))
     body = {"type": "release.approve", "release": "3.0.0", "env": "production"}
     late = pub.publish(RELEASE_COMMANDS, command(**body, approver="bob", id_token=expired))
     assert "expired" in refusal(late)
@@ -236,3 +237,71 @@ def test_a_deploy_failure_with_no_deploy_target_ends_rollback_failed_honestly(
     build(pub, "4.0.0", "dev", "deploy", "FAILURE")
     failed = wait_state(db, "4.0.0", "dev", "rollback_failed")
     assert "nothing to restore" in (failed.reason or "")
+
+
+SIGNED_COMMANDS: dict[str, dict[str, Any]] = {
+    "release.create": {"version": "4.0.0", "commit": SHA, "branch": "main", "author": "alice"},
+    "release.promote": {"release": "4.0.0", "env": "staging", "actor": "dave"},
+    "release.approve": {"release": "4.0.0", "env": "staging", "approver": "dave"},
+    "release.reject": {"release": "4.0.0", "env": "staging", "approver": "dave"},
+    "release.rollback": {"env": "staging", "actor": "dave", "reason": "r"},
+    "release.cancel": {"release": "4.0.0", "env": "staging", "actor": "dave"},
+    "env.freeze": {"env": "dev", "actor": "dave", "reason": "r"},
+    "env.unfreeze": {"env": "dev", "actor": "dave"},
+}
+WRONG_ROLE = {  # a role that is not the one each command needs
+    "release.create": "operator",
+    "release.promote": "operator",
+    "release.approve": "releaser",
+    "release.reject": "operator",
+    "release.rollback": "approver",
+    "release.cancel": "approver",
+    "env.freeze": "releaser",
+    "env.unfreeze": "flags",
+}
+
+
+def test_every_command_type_is_refused_unsigned_expired_or_without_its_role(
+    pub: Publisher, firestore_db: Any, wiring: FunctionServers
+) -> None:
+    """Through the function server: each command type with no token, an expired one, one
+    without the command's role, and a valid one (whose signature and role are accepted)."""
+    db = firestore_db
+    past = datetime.now(UTC) - timedelta(hours=2)
+    sent: dict[tuple[str, str], str] = {}
+    for kind, fields in SIGNED_COMMANDS.items():
+        who = fields.get("actor") or fields.get("approver") or "dave"
+        variants = {
+            "unsigned": None,
+            "expired": token(who, at=past),
+            "wrong role": token(who, WRONG_ROLE[kind]),
+        }
+        for name, signature in variants.items():
+            body = command(type=kind, **fields, id_token=signature)
+            sent[(kind, name)] = pub.publish(RELEASE_COMMANDS, body)
+    expected = {"unsigned": "is not signed", "expired": "expired", "wrong role": "needs the role"}
+    for (kind, name), message_id in sent.items():
+        letter = eventually(
+            lambda m=message_id: db.document(f"deadLetters/release-commands:{m}").get().to_dict()
+        )
+        assert expected[name] in letter["reason"], (kind, name, letter["reason"])
+        if name == "wrong role":
+            assert WRONG_ROLE[kind] in letter["reason"]  # what the sender has, named
+    for kind, fields in SIGNED_COMMANDS.items():  # valid: past the signature and role check
+        who = fields.get("actor") or fields.get("approver") or "alice"
+        body = command(type=kind, **fields, id_token=token(who, *ROLE_OF[kind]))
+        message_id = pub.publish(RELEASE_COMMANDS, body)
+        done = eventually(
+            lambda m=message_id: (
+                db.document(f"processedEvents/release-commands:{m}").get().to_dict()
+            )
+        )
+        note = done.get("note") or ""
+        assert "signed" not in note and "role" not in note, (kind, note)
+        if kind == "release.create":
+            eventually(lambda: db.document("releases/4.0.0").get().to_dict())
+    release = db.document("releases/4.0.0").get().to_dict()
+    assert release["createdBy"] == "alice" and release["author"] == "alice"
+
+
+ROLE_OF = {kind: (role,) for kind, role in COMMAND_ROLES.items()}

@@ -32,6 +32,7 @@ from shared.secrets.handler import SecretsGate
 from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
 from shared.service.ports import Ports
+from tests.integration.core_stack import command
 from tests.integration.test_smoke_http import Loopback
 from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks
 from tests.unit.test_gates_rules import good_docs
@@ -238,7 +239,7 @@ def test_a_blocked_production_rollout_stores_the_reasons_in_firestore(
         ]
     ):
         extra = {"branch": "release/3.0.0", "author": "dev"} if n == 0 else {}
-        data = json.dumps({**cmd, **extra}).encode()
+        data = command(**cmd, **extra)  # signed by its sender, as the CLI signs it
         bus.handle(parse_command(data), event_id=f"cmd-{n}", topic="release-commands")
     rollout = firestore_db.document("releases/3.0.0/rollouts/production").get().to_dict()
     assert rollout["state"] == "blocked"

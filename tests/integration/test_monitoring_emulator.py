@@ -30,7 +30,7 @@ from shared.service.ports import Ports
 from shared.topics import APP_METRICS
 from shared.transport import PubSubMessage
 from tests.builds import attributes, step_build
-from tests.integration.core_stack import eventually
+from tests.integration.core_stack import command, eventually
 from tests.unit.fakes import (
     FakeBuilds,
     FakeClock,
@@ -157,7 +157,7 @@ class World:
 
     def command(self, **payload: Any) -> None:
         self.n += 1
-        data = json.dumps(payload).encode()
+        data = command(**payload)  # signed by its sender, as the CLI signs it
         self.bus.handle(parse_command(data), event_id=f"c-{self.n}", topic="release-commands")
 
     def build(self, key: str, status: str) -> None:

@@ -23,6 +23,7 @@ from shared.secrets.local_store import LocalSecretStore
 from shared.secrets.model import SecretsConfig
 from shared.service.messagebus import MessageBus
 from shared.service.ports import Ports
+from tests.integration.core_stack import command
 from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -83,9 +84,9 @@ def promote(bus: MessageBus, env: str) -> Any:
         "branch": "release/3.1.0",
         "author": "dev",
     }
-    bus.handle(parse_command(json.dumps(create).encode()), event_id="c1", topic="t")
+    bus.handle(parse_command(command(**create)), event_id="c1", topic="t")
     cmd = {"type": "release.promote", "release": "3.1.0", "env": env, "actor": "ops"}
-    bus.handle(parse_command(json.dumps(cmd).encode()), event_id="p1", topic="t")
+    bus.handle(parse_command(command(**cmd)), event_id="p1", topic="t")
     return bus.uow.read_rollout("3.1.0", env)
 
 

@@ -12,14 +12,16 @@ from typing import Any, TypeVar
 from google.api_core.exceptions import InvalidArgument, NotFound
 
 from shared.adapters.firestore_store import legacy_id
-from shared.approvals.handler import SignedApprovals
+from shared.approvals.handler import SignedCommands
 from shared.approvals.tokens import Approver
+from shared.backups.model import BackupRecord
 from shared.clock import Clock, utcnow
 from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import DeadLetter, DeliveryFailure, doc_id, event_key
 from shared.domain.effects import BreachAlert, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import Deployed, Doc, EnvironmentState, HistoryEntry, Release, Rollout
+from shared.domain.roles import ROLES
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from shared.errors import Refused
 from shared.service.messagebus import MessageBus
@@ -483,7 +485,32 @@ class FakeReleaseFlags:
         return undone
 
 
-DECISIONS = ("release.approve", "release.reject")
+class FakeBackups:
+    """Backups taken (env, trigger, release); `fail` makes the next ones fail with it."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, str, str]] = []
+        self.fail: str | None = None
+
+    def take(self, env: EnvConfig, trigger: Any, release: str) -> BackupRecord:
+        if self.fail is not None:
+            raise RuntimeError(self.fail)
+        self.taken.append((env.name, trigger, release))
+        n = len(self.taken)
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=n)
+        return BackupRecord(
+            id=f"{env.name}-{n}",
+            env=env.name,
+            project=env.project,
+            kind="document-dump",
+            location=f"/backups/{env.name}/{n}",
+            started_at=at,
+            finished_at=at,
+            collections=["featureFlags"],
+            documents=3,
+            trigger=trigger,
+            release=release,
+        )
 
 
 class FakeLedger:
@@ -517,18 +544,28 @@ class FakeTicks:
 
 
 class FakeVerifier:
-    """ID tokens are `token-of:<uid or email>`; anything else is refused like a bad JWT."""
+    """ID tokens are `token-of:<uid or email>[|role,role]` (every role when none are named);
+    anything else is refused like a bad JWT."""
 
     @staticmethod
-    def token_of(who: str) -> str:
-        return f"token-of:{who}"
+    def token_of(who: str, *roles: str) -> str:
+        return f"token-of:{who}" + (f"|{','.join(roles)}" if roles else "")
 
     def verify(self, id_token: str) -> Approver:
         if not id_token.startswith("token-of:"):
-            raise Refused("approval token rejected: not a Firebase ID token")
-        who = id_token.removeprefix("token-of:")
+            raise Refused("ID token rejected: not a Firebase ID token")
+        who, sep, named = id_token.removeprefix("token-of:").partition("|")
+        roles = frozenset(r for r in named.split(",") if r) if sep else frozenset(ROLES)
         email = who if "@" in who else None
-        return Approver(uid=who, email=email, email_verified=True, verified_by="firebase")
+        return Approver(
+            uid=who, email=email, email_verified=True, verified_by="firebase", roles=roles
+        )
+
+
+def unsigned(plane: PlaneConfig) -> PlaneConfig:
+    """`plane` with `signed_commands = false` (approvals are still signed)."""
+    control = plane.control.model_copy(update={"signed_commands": False})
+    return plane.model_copy(update={"control": control})
 
 
 @dataclass
@@ -545,7 +582,12 @@ class World:
     flags: FakeReleaseFlags
 
 
-def fake_ports() -> Ports:
+def fake_ports(plane: PlaneConfig | None = None) -> Ports:
+    """Ports for a bus driven by direct `handle` calls: commands need no signature unless
+    `plane` asks for them (approvals are signed still)."""
+    from shared.config import load_config
+
+    checks = plane if plane is not None else unsigned(load_config())
     return Ports(
         builds=FakeBuilds(),
         events=FakeEvents(),
@@ -554,10 +596,11 @@ def fake_ports() -> Ports:
         bake=FakeStep(),
         deploy_target=FakeStep(),
         flags=FakeReleaseFlags(),
-        approvals=SignedApprovals(FakeVerifier, required=True),
+        approvals=SignedCommands(FakeVerifier, plane=checks),
         ticks=FakeTicks(),
         migrations=FakeLedger(),
         letters=FakeDeadLetters(),
+        backups=FakeBackups(),
     )
 
 
@@ -574,10 +617,11 @@ def make_world(plane: PlaneConfig) -> World:
         bake=bake,
         deploy_target=target,
         flags=flags,
-        approvals=SignedApprovals(FakeVerifier, required=plane.control.signed_approvals),
+        approvals=SignedCommands(FakeVerifier, plane=plane),
         ticks=ticks,
         migrations=FakeLedger(),
         letters=FakeDeadLetters(uow.store),
+        backups=FakeBackups(),
     )
     bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
     ticks.bus = bus
@@ -596,10 +640,11 @@ class Driver:
         return f"evt-{self.n}"
 
     def command(self, event_id: str | None = None, sign: bool = True, **payload: Any) -> Processed:
-        """Send a command; approvals and rejections are signed as their approver, the way
-        `releasectl` does (`sign=False` sends them unsigned)."""
-        if sign and payload.get("type") in DECISIONS and "id_token" not in payload:
-            payload["id_token"] = FakeVerifier.token_of(payload["approver"])
+        """Send a command signed as its sender (`actor`, `approver`, or a release's `author`)
+        holding every role, the way `releasectl` does (`sign=False` sends it unsigned)."""
+        if sign and "id_token" not in payload:
+            who = payload.get("actor") or payload.get("approver") or payload.get("author")
+            payload["id_token"] = FakeVerifier.token_of(str(who))
         data = envelope(json.dumps(payload).encode())
         return deliver(
             self.w.bus,

@@ -26,7 +26,7 @@ from shared.approvals import credentials
 from shared.approvals.credentials import (
     IdentityClient,
     SignInError,
-    approval_token,
+    command_token,
     emulator_token,
     emulator_uid,
     id_token_for,
@@ -230,7 +230,7 @@ def test_on_the_local_stack_approvals_carry_emulator_tokens(
 ) -> None:
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", DEMO)
     monkeypatch.setenv(*local)
-    token = approval_token(Settings(), "carol@avalo.app", NOW)  # no sign-in, no HTTP
+    token = command_token(Settings(), "carol@avalo.app", NOW)  # no sign-in, no HTTP
     assert FirebaseTokenVerifier(DEMO, clock=lambda: NOW).verify(token).name == "carol@avalo.app"
     assert credentials.approval_source(Settings()) == "emulator"
 
@@ -240,12 +240,12 @@ def test_a_demo_project_without_a_local_stack_or_a_real_project_needs_a_sign_in(
 ) -> None:
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", DEMO)
     with pytest.raises(ConfigError, match=f"not signed in to {DEMO}"):
-        approval_token(Settings(), EMAIL, NOW)
+        command_token(Settings(), EMAIL, NOW)
     # a real control project is signed for real, even on local emulators
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", CLOUD)
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
     signed_in(http)
-    assert approval_token(Settings(), EMAIL, NOW, http) == id_token(1)
+    assert command_token(Settings(), EMAIL, NOW, http) == id_token(1)
     assert credentials.approval_source(Settings()) == "session"
 
 
@@ -461,7 +461,7 @@ def test_releasectl_id_token_overrides_everything(
     monkeypatch.setenv(credentials.ID_TOKEN_ENV, "token-from-sso\n")
     monkeypatch.delenv(credentials.API_KEY_ENV)
     assert id_token_for(Settings(), NOW) == "token-from-sso"  # no session, no key needed
-    assert approval_token(Settings(), EMAIL, NOW) == "token-from-sso"
+    assert command_token(Settings(), EMAIL, NOW) == "token-from-sso"
     monkeypatch.setenv(credentials.API_KEY_ENV, API_KEY)
     signed_in(http)
     assert id_token_for(Settings(), NOW + timedelta(days=1), http) == "token-from-sso"

@@ -47,15 +47,13 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 def test_a_rollback_that_ends_rolled_back_did_what_it_was_asked(seen: list[Any]) -> None:
     seen += [rollout(State.ROLLING_BACK), rollout(State.ROLLED_BACK)]
-    sending.follow("9.1.0", "staging", time.monotonic() + 5, sending.ASKED_FOR["release.rollback"])
+    sending.follow("9.1.0", "staging", time.monotonic() + 5, "release.rollback")
 
 
 def test_a_rollback_that_fails_exits_1(seen: list[Any]) -> None:
     seen += [rollout(State.ROLLING_BACK), rollout(State.ROLLBACK_FAILED)]
     with pytest.raises(typer.Exit) as exited:
-        sending.follow(
-            "9.1.0", "staging", time.monotonic() + 5, sending.ASKED_FOR["release.rollback"]
-        )
+        sending.follow("9.1.0", "staging", time.monotonic() + 5, "release.rollback")
     assert exited.value.exit_code == 1
 
 

@@ -76,7 +76,7 @@ def test_a_bad_token_is_refused(
 
 
 def test_garbage_and_empty_tokens_are_refused(verifier: FirebaseTokenVerifier) -> None:
-    with pytest.raises(Refused, match="approval token rejected"):
+    with pytest.raises(Refused, match="ID token rejected"):
         verifier.verify("not-a-jwt")
     with pytest.raises(Refused, match="carries no ID token"):
         verifier.verify("")

@@ -27,7 +27,7 @@ from shared.notify.settings import NotifyConfig
 from shared.service.ports import Processed
 from shared.topics import APP_METRICS, RELEASE_EVENTS, dead_letter_topic
 from tests.pubsub_envelope import envelope
-from tests.unit.fakes import FakeClock, FakeDeadLetters, make_world
+from tests.unit.fakes import FakeClock, FakeDeadLetters, FakeVerifier, make_world
 
 DEEP = b"[" * 5_000 + b"]" * 5_000
 DEEP_OBJECT = b'{"a":' * 5_000 + b"1" + b"}" * 5_000
@@ -178,7 +178,11 @@ def test_the_same_message_id_on_two_topics_is_two_events(plane: PlaneConfig) -> 
     second = deliver(
         w.bus,
         "7",
-        envelope(json.dumps({**json.loads(body), "author": "al"}).encode()),
+        envelope(
+            json.dumps(
+                {**json.loads(body), "author": "al", "id_token": FakeVerifier.token_of("al")}
+            ).encode()
+        ),
         topic="release-commands",
         decode=decode_command,
     )

@@ -567,7 +567,7 @@ def test_a_decision_must_be_signed_by_its_approver(d: Driver) -> None:
     unsigned = d.command(sign=False, **decide, approver="bob")
     assert unsigned.outcome == "refused" and "is not signed" in unsigned.note
     forged = d.command(**decide, approver="bob", id_token="not-a-jwt")
-    assert forged.outcome == "refused" and "approval token rejected" in forged.note
+    assert forged.outcome == "refused" and "ID token rejected" in forged.note
     other = d.command(**decide, approver="bob", id_token=FakeVerifier.token_of("carol"))
     assert other.outcome == "refused" and "does not match the signed-in user" in other.note
     assert d.rollout("1.2.0", "production").state is State.AWAITING_APPROVAL
@@ -584,7 +584,7 @@ def test_a_decision_must_be_signed_by_its_approver(d: Driver) -> None:
 def test_unsigned_decisions_are_taken_at_their_word_when_signatures_are_off(
     plane: PlaneConfig,
 ) -> None:
-    control = plane.control.model_copy(update={"signed_approvals": False})
+    control = plane.control.model_copy(update={"signed_approvals": False, "signed_commands": False})
     d = Driver(make_world(plane.model_copy(update={"control": control})))
     create(d, author="alice")
     promote(d, "1.2.0", "production")

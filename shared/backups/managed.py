@@ -1,0 +1,66 @@
+"""Google Cloud backups: a managed export of the env's database to Cloud Storage
+(`FirestoreAdminClient.export_documents`, a long-running operation), imported back with
+`import_documents`; retention deletes the export's objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.backups.model import BackupRecord
+from shared.clock import Clock, utcnow
+from shared.errors import ControlPlaneError
+
+# A function's timeout is 300 s: a backup step waits at most this long in one run; a longer
+# export is still running and the step is retried (the export of the same id is reused).
+OPERATION_TIMEOUT_S = 240.0
+
+
+class BackupFailed(ControlPlaneError):
+    """The export or import did not complete; the reason is Firestore's."""
+
+
+class ManagedExports:
+    def __init__(self, clock: Clock = utcnow, admin: Any = None) -> None:
+        self.clock, self._admin = clock, admin
+
+    def admin(self) -> Any:
+        if self._admin is None:
+            from google.cloud import firestore_admin_v1
+
+            self._admin = firestore_admin_v1.FirestoreAdminClient()
+        return self._admin
+
+    def take(self, record: BackupRecord) -> BackupRecord:
+        from google.cloud import firestore
+
+        roots = sorted(c.id for c in firestore.Client(project=record.project).collections())
+        request = {
+            "name": f"projects/{record.project}/databases/(default)",
+            "output_uri_prefix": record.location,
+        }
+        self._wait(self.admin().export_documents(request=request), "export")
+        return record.model_copy(update={"finished_at": self.clock(), "collections": roots})
+
+    def restore(self, record: BackupRecord, collections: list[str]) -> int | None:
+        request = {
+            "name": f"projects/{record.project}/databases/(default)",
+            "input_uri_prefix": record.location,
+            "collection_ids": collections,
+        }
+        self._wait(self.admin().import_documents(request=request), "import")
+        return None  # the managed import does not count documents
+
+    def delete(self, record: BackupRecord) -> None:
+        from google.cloud import storage  # type: ignore[attr-defined]
+
+        bucket, _, prefix = record.location.removeprefix("gs://").partition("/")
+        client = storage.Client(project=record.project)
+        for blob in client.list_blobs(bucket, prefix=prefix + "/"):
+            blob.delete()
+
+    @staticmethod
+    def _wait(operation: Any, what: str) -> None:
+        try:
+            operation.result(timeout=OPERATION_TIMEOUT_S)
+        except Exception as exc:  # the operation's error, or its timeout
+            raise BackupFailed(f"managed {what} failed: {str(exc)[:300]}") from None

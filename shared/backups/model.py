@@ -1,0 +1,47 @@
+"""Backups of an environment's Firestore database: what one is, and which to keep (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Kind = Literal["managed-export", "document-dump"]
+Trigger = Literal["rollout", "rollback", "manual"]
+
+
+class BackupRecord(BaseModel):
+    """One backup, as kept in `backups/{id}` of the control project and on the rollout's
+    `steps.backup`."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    id: str
+    env: str
+    project: str
+    kind: Kind
+    location: str  # gs://bucket/env/id, or a directory under .local/backups
+    started_at: datetime
+    finished_at: datetime | None = None
+    collections: list[str] = Field(default_factory=list)
+    documents: int | None = None  # known for a document dump; a managed export does not say
+    trigger: Trigger = "manual"
+    release: str | None = None
+    by: str | None = None
+
+    def to_doc(self) -> dict[str, object]:
+        return self.model_dump(by_alias=True, mode="python")
+
+
+def backup_id(env: str, at: datetime, trigger: Trigger, release: str | None) -> str:
+    """Sortable by time; one per (env, moment, trigger, release)."""
+    stamp = at.strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{env}-{stamp}-{trigger}" + (f"-{release}" if release else "")
+
+
+def expired(records: list[BackupRecord], keep: int) -> list[BackupRecord]:
+    """The backups of one env beyond the newest `keep` (retention), oldest first."""
+    newest = sorted(records, key=lambda r: r.started_at, reverse=True)
+    return sorted(newest[keep:], key=lambda r: r.started_at)

@@ -1,0 +1,33 @@
+"""What backups need from outside: a place that exports an env's database and imports it back."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shared.backups.model import BackupRecord
+
+
+class BackupTarget(Protocol):
+    def take(self, record: BackupRecord) -> BackupRecord:
+        """Export `record.project`'s database to `record.location`; the record completed
+        (finished, collections, document count when known). Raises on failure."""
+        ...
+
+    def restore(self, record: BackupRecord, collections: list[str]) -> int | None:
+        """Import `collections` of the backup into its project (documents with the same path
+        are overwritten; others are left); the documents written, when known."""
+        ...
+
+    def delete(self, record: BackupRecord) -> None:
+        """Remove the backup's files (retention)."""
+        ...
+
+
+class BackupCatalog(Protocol):
+    def put(self, record: BackupRecord) -> None: ...
+
+    def list(self, env: str) -> list[BackupRecord]: ...
+
+    def get(self, backup: str) -> BackupRecord | None: ...
+
+    def remove(self, backup: str) -> None: ...

@@ -1,0 +1,110 @@
+"""A production rollout backs the env's database up before it migrates; a rollback backs it
+up before it restores anything; retention keeps the newest N."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.backups.model import BackupRecord, backup_id, expired
+from shared.config import PlaneConfig
+from shared.domain.states import State
+from tests.unit.fakes import Driver, FakeBackups, make_world
+from tests.unit.test_bake_errors import bake
+from tests.unit.test_rollout_flow import create, promote
+
+
+@pytest.fixture
+def d(plane: PlaneConfig) -> Driver:
+    return Driver(make_world(plane))
+
+
+def backups(d: Driver) -> FakeBackups:
+    taken = d.w.bus.ports.backups
+    assert isinstance(taken, FakeBackups)
+    return taken
+
+
+def test_production_backs_up_before_the_migrate_build_and_records_it(d: Driver) -> None:
+    create(d)
+    promote(d, "1.2.0", "production")
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    rollout = d.rollout("1.2.0", "production")
+    assert backups(d).taken == [("production", "rollout", "1.2.0")]
+    step = rollout.steps["backup"]
+    assert step.status == "done" and step.detail["location"] == "/backups/production/1"
+    assert step.detail["documents"] == 3 and step.detail["collections"] == ["featureFlags"]
+    assert "1.2.0/production/1/migrate" in d.w.builds.started  # after the backup
+
+
+def test_a_failed_backup_fails_the_rollout_before_anything_changed(d: Driver) -> None:
+    create(d)
+    promote(d, "1.2.0", "production")
+    backups(d).fail = "export refused: PERMISSION_DENIED"
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    rollout = d.rollout("1.2.0", "production")
+    assert rollout.state is State.FAILED
+    assert rollout.reason == "backup failed: RuntimeError: export refused: PERMISSION_DENIED"
+    assert "1.2.0/production/1/migrate" not in d.w.builds.started
+    assert d.env("production").lock is None
+
+
+def test_other_envs_migrate_without_a_backup_unless_they_ask(d: Driver) -> None:
+    create(d)
+    promote(d, "1.2.0", "staging")
+    assert backups(d).taken == []
+    assert "1.2.0/staging/1/migrate" in d.w.builds.started
+
+
+def test_a_production_rollback_takes_a_backup_before_it_restores(d: Driver) -> None:
+    create(d, "1.1.0")
+    bake(d, "1.1.0", "production")
+    d.w.clock.advance(minutes=d.w.bus.plane.env("production").bake_minutes)
+    d.tick("production")
+    create(d)
+    bake(d, "1.2.0", "production")
+    d.command(type="release.rollback", env="production", actor="ops", reason="bad")
+    assert backups(d).taken[-1] == ("production", "rollback", "1.2.0")
+    rollback = d.rollout("1.2.0", "production").steps["rollback"]
+    assert rollback.detail["backup"]["ok"] is True
+    assert d.rollout("1.2.0", "production").state is State.ROLLED_BACK
+
+
+def test_retention_keeps_the_newest_backups_and_names_sort_by_time() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [
+        BackupRecord(
+            id=backup_id("dev", t0 + timedelta(hours=n), "manual", None),
+            env="dev",
+            project="demo-avalo-dev",
+            kind="document-dump",
+            location=f"/b/{n}",
+            started_at=t0 + timedelta(hours=n),
+        )
+        for n in (3, 0, 2, 1)
+    ]
+    assert [r.location for r in expired(records, 2)] == ["/b/0", "/b/1"]
+    assert expired(records, 10) == []
+    ids = sorted(r.id for r in records)
+    assert ids == [r.id for r in sorted(records, key=lambda r: r.started_at)]
+
+
+class MemoryCatalog:
+    """`BackupCatalog` in memory (the Firestore one is tested on the emulator)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, BackupRecord] = {}
+
+    def put(self, record: BackupRecord) -> None:
+        self.records[record.id] = record
+
+    def list(self, env: str) -> list[BackupRecord]:
+        found = [r for r in self.records.values() if r.env == env]
+        return sorted(found, key=lambda r: r.started_at, reverse=True)
+
+    def get(self, backup: str) -> BackupRecord | None:
+        return self.records.get(backup)
+
+    def remove(self, backup: str) -> None:
+        self.records.pop(backup, None)
