@@ -12,7 +12,8 @@ from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, build, send
 from shared.clock import utcnow
 
 app = typer.Typer(
-    help="Create, promote, approve, reject, roll back or cancel releases.", no_args_is_help=True
+    help="Create, promote, approve, reject, roll back, cancel, advance or abort releases.",
+    no_args_is_help=True,
 )
 Release = Annotated[str, typer.Argument(help="Release id (its semver version).")]
 Env = Annotated[str, typer.Option("--env", "-e", envvar="RELEASECTL_ENV", help="Environment.")]
@@ -158,6 +159,45 @@ def cancel(
         "type": "release.cancel",
         "release": release,
         "env": env,
+        "actor": actor or default_actor(),
+    }
+    send(build(payload), wait=wait, timeout=timeout)
+
+
+@app.command()
+def advance(
+    release: Release,
+    env: Env,
+    reason: Reason = "",
+    actor: ActorOpt = None,
+) -> None:
+    """Skip the rest of the current canary step's bake: the next step's split now (or 100 %
+    and live after the last step). Refused unless the rollout is in a canary step."""
+    payload = {
+        "type": "release.advance",
+        "release": release,
+        "env": env,
+        "reason": reason,
+        "actor": actor or default_actor(),
+    }
+    send(build(payload), wait=False, timeout=0)
+
+
+@app.command()
+def abort(
+    release: Release,
+    env: Env,
+    reason: Reason,
+    actor: ActorOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """End a canary now: all traffic back to the stable release (a rollback)."""
+    payload = {
+        "type": "release.abort",
+        "release": release,
+        "env": env,
+        "reason": reason,
         "actor": actor or default_actor(),
     }
     send(build(payload), wait=wait, timeout=timeout)

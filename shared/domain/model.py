@@ -11,7 +11,16 @@ from pydantic.alias_generators import to_camel
 from shared.domain.states import IN_FLIGHT, State
 
 StepName = Literal[
-    "gates", "approval", "migrate", "deploy", "smoke", "bake", "watch", "rollback", "flags"
+    "gates",
+    "approval",
+    "migrate",
+    "deploy",
+    "smoke",
+    "canary",
+    "bake",
+    "watch",
+    "rollback",
+    "flags",
 ]
 # Build-backed steps: their status follows Cloud Build's status events.
 BUILD_STEPS: tuple[StepName, ...] = ("migrate", "deploy")

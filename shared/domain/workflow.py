@@ -6,10 +6,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.domain import canary
 from shared.domain.builds import Build, CiBuild, StepBuild, rank
 from shared.domain.change import RELEASE_FLAGS, Change, restore_target
 from shared.domain.commands import (
     SEMVER,
+    AbortCanary,
+    AdvanceCanary,
     ApproveRelease,
     CancelRollout,
     CreateRelease,
@@ -141,6 +144,15 @@ def cancel(c: Change, cmd: CancelRollout) -> None:
         hint = "roll it back instead" if r.state in ROLLBACKABLE else "it cannot be cancelled now"
         raise Refused(f"{c.what} is {r.state}: {hint}")
     c.move(State.CANCELLED, actor=cmd.actor, reason="cancelled")
+
+
+def advance_canary(c: Change, cmd: AdvanceCanary) -> None:
+    canary.in_step(c)
+    canary.advance(c, actor=cmd.actor, reason=cmd.reason or None)
+
+
+def abort_canary(c: Change, cmd: AbortCanary) -> None:
+    canary.abort(c, actor=cmd.actor, reason=cmd.reason)
 
 
 def rollout_to_roll_back(env: EnvironmentState) -> tuple[str, int | None] | None:
@@ -275,6 +287,7 @@ def smoke_completed(c: Change, msg: SmokeCompleted) -> None:
         c.begin_rollback(target, actor="smoke", reason=_failure_reason(report))
     else:
         c.move(State.BAKING, actor="smoke")
+        canary.start(c)
 
 
 def restore_completed(c: Change, msg: RestoreCompleted) -> None:
@@ -315,8 +328,12 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
     report = msg.report
     if report.ran and not report.ok:
         c.set_step("bake", "failed", finished_at=c.now, detail=_report_detail(report))
+        canary.ended(c)
         target = restore_target(c.env, c.current(), None)
         c.begin_rollback(target, actor="monitoring", reason=_failure_reason(report))
+    elif canary.running(c) is not None:
+        c.set_step("bake", "running", detail=_report_detail(report))
+        canary.on_tick(c, report)
     elif msg.finished:
         # an inconclusive bake (too little traffic) still ends: it is recorded as such, with
         # the reason on the move, never as a pass
@@ -340,6 +357,7 @@ def _bake_error(c: Change, msg: BakeVerdict, errors: int) -> None:
         c.note = f"{c.what}: bake paused: {reason}"
         return
     c.set_step("bake", "failed", finished_at=c.now, reason=reason, detail=detail)
+    canary.ended(c)
     target = restore_target(c.env, c.current(), None)
     c.begin_rollback(target, actor="monitoring", reason=reason)
 
