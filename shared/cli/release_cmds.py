@@ -170,6 +170,10 @@ def advance(
     env: Env,
     reason: Reason = "",
     actor: ActorOpt = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until handled; exit 1 if it is refused.")
+    ] = False,
+    timeout: TimeoutOpt = 600,
 ) -> None:
     """Skip the rest of the current canary step's bake: the next step's split now (or 100 %
     and live after the last step). Refused unless the rollout is in a canary step."""
@@ -180,7 +184,7 @@ def advance(
         "reason": reason,
         "actor": actor or default_actor(),
     }
-    send(build(payload), wait=False, timeout=0)
+    send(build(payload), wait=wait, timeout=timeout, follow=False)
 
 
 @app.command()

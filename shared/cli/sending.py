@@ -40,7 +40,9 @@ def build(payload: dict[str, Any]) -> Command:
         raise typer.Exit(2) from None
 
 
-def send(command: Command, *, wait: bool, timeout: float) -> None:
+def send(command: Command, *, wait: bool, timeout: float, follow: bool = True) -> None:
+    """Publish `command`; with `wait`, wait until it is handled (exit 1 if refused) and, with
+    `follow`, until its rollout rests."""
     topic = context.settings().release_commands_topic
     data = command.model_dump_json(exclude_none=True).encode()
     message_id = context.publisher().publish(topic, data)
@@ -58,7 +60,8 @@ def send(command: Command, *, wait: bool, timeout: float) -> None:
         _fail(f"refused: {record.note}")
     if record.note:
         output.console.print(record.note)
-    _follow(record, deadline)
+    if follow:
+        _follow(record, deadline)
 
 
 def _follow(record: Processed, deadline: float) -> None:
