@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.change import Change, restore_target
-from shared.domain.effects import SplitTraffic
+from shared.domain.effects import Restore, SplitTraffic
 from shared.domain.messages import StepReport, TrafficSplit
 from shared.domain.model import Rollout, StepRecord
 from shared.domain.states import State
@@ -115,6 +115,9 @@ def traffic_split(c: Change, msg: TrafficSplit) -> None:
         "at": c.now.isoformat(),
     }
     c.set_step("canary", step.status, detail={"split": evidence})
+    if r.state in (State.ROLLING_BACK, State.ROLLED_BACK) and report.ran and report.ok:
+        _restore_again(c, msg.percent)
+        return
     if report.ok or not report.ran:
         c.note = f"{c.what}: traffic split {msg.percent} %: {report.summary}"
         return
@@ -127,6 +130,20 @@ def traffic_split(c: Change, msg: TrafficSplit) -> None:
     else:
         key = f"{c.release.version}/{c.cfg.name}/{r.attempt}/split-{msg.percent}"
         c.alert(key, reason, report)
+
+
+def _restore_again(c: Change, percent: int) -> None:
+    """A split carried out after the rollback's restore (their effects run independently) would
+    leave the new release serving: restore the rollback's target once more (safe to repeat)."""
+    r = c.current()
+    record = r.steps.get("rollback")
+    wanted = record.detail.get("target") if record else None
+    target = next((d for d in (c.env.current, c.env.previous) if d and d.release == wanted), None)
+    if target is None:
+        c.note = f"{c.what}: a {percent} % split landed during the rollback; nothing to restore"
+        return
+    c.effects.append(Restore(release=r.release, env=r.env, attempt=r.attempt, target=target))
+    c.note = f"{c.what}: a {percent} % split landed during the rollback; {wanted} restored again"
 
 
 def _split(c: Change, percent: int) -> None:

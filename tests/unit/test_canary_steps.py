@@ -174,3 +174,21 @@ def test_progress_shows_the_step_and_the_split_for_status(d: Driver) -> None:
     assert shown["applied"] is True and shown["holding"] is None
     bake_one_step(d)
     assert canary_progress(d.rollout("1.1.0", "staging"), "1.0.0") is None  # live: no step
+
+
+def test_a_split_that_lands_after_the_rollback_began_is_undone(d: Driver) -> None:
+    from shared.domain.messages import TrafficSplit
+
+    live_with_stable(d)
+    d.command(type="release.abort", release="1.1.0", env="staging", actor="olga", reason="odd")
+    restores = len(d.w.deploy_target.calls)
+    late = TrafficSplit(
+        release="1.1.0",
+        env="staging",
+        attempt=1,
+        percent=50,
+        report=StepReport(ran=True, ok=True, summary="split set"),
+    )
+    d.w.bus.handle(late, event_id="late-split", topic="internal")
+    assert d.w.deploy_target.calls[restores:] == [("1.0.0", "staging")]
+    assert d.rollout("1.1.0", "staging").state is State.ROLLED_BACK
