@@ -192,3 +192,17 @@ def test_a_split_that_lands_after_the_rollback_began_is_undone(d: Driver) -> Non
     d.w.bus.handle(late, event_id="late-split", topic="internal")
     assert d.w.deploy_target.calls[restores:] == [("1.0.0", "staging")]
     assert d.rollout("1.1.0", "staging").state is State.ROLLED_BACK
+
+
+def test_status_prints_the_step_the_split_and_a_hold(d: Driver) -> None:
+    from shared.cli import read_cmds
+    from shared.cli.output import console
+
+    live_with_stable(d)
+    d.w.bake.report = StepReport(ran=False, ok=False, summary="judge: nodata")
+    bake_one_step(d)
+    with console.capture() as shown:
+        read_cmds._canary("staging", canary_progress(d.rollout("1.1.0", "staging"), "1.0.0"))
+    text = shown.get()
+    assert "staging: canary step 1/2 (10 %): 1.1.0 10 %, 1.0.0 90 %" in text
+    assert "held: canary at 10 %: inconclusive: judge: nodata" in text
