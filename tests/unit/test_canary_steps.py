@@ -84,7 +84,8 @@ def test_a_breach_during_a_step_sends_all_traffic_back_to_stable(d: Driver) -> N
     assert rollout.state is State.ROLLED_BACK
     assert rollout.steps["canary"].status == "aborted"
     assert d.w.deploy_target.calls[-1] == ("1.0.0", "staging")  # restore pins stable at 100 %
-    assert d.env("staging").current is not None and d.env("staging").current.release == "1.0.0"
+    current = d.env("staging").current
+    assert current is not None and current.release == "1.0.0"
 
 
 def test_advance_skips_the_rest_of_a_steps_bake(d: Driver) -> None:
@@ -150,9 +151,8 @@ def test_a_failed_split_rolls_back(d: Driver) -> None:
 
 def test_a_repeated_advance_moves_once(d: Driver) -> None:
     live_with_stable(d)
-    cmd = {"type": "release.advance", "release": "1.1.0", "env": "staging", "actor": "c"}
-    d.command(event_id="same", **cmd)
-    d.command(event_id="same", **cmd)
+    for _ in range(2):
+        d.command("same", type="release.advance", release="1.1.0", env="staging", actor="c")
     assert canary(d, "1.1.0")["percent"] == 50
 
 
