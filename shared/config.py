@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeVar
 
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +58,12 @@ class Thresholds(_Strict):
     min_requests: int = Field(100, ge=0)
 
 
+# What a canary may split: Cloud Run services (the app's own and 2nd-gen functions). Hosting,
+# Firestore rules and indexes serve one version at a time; they go out after the canary passed.
+SPLITTABLE = ("functions",)
+NOT_SPLITTABLE = ("hosting", "rules", "indexes")
+
+
 class EnvConfig(_Strict):
     """One deployment environment: its own Firebase project."""
 
@@ -73,6 +81,36 @@ class EnvConfig(_Strict):
     # consecutiveErrorLimit) rolls back, or waits for a person with "pause"
     metrics_error_limit: int = Field(4, ge=1, le=100)
     on_metrics_error: Literal["rollback", "pause"] = "rollback"
+    # progressive canary (as Cloud Deploy): the new revision's traffic percentages, one bake of
+    # `bake_minutes` each, then 100 %; empty = all at once (docs/CANARY.md)
+    canary: tuple[int, ...] = ()
+    canary_targets: tuple[str, ...] = ("functions",)
+
+    @field_validator("canary")
+    @classmethod
+    def _ascending_percentages(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= p <= 99 for p in steps):
+            raise ValueError(f"each step is a percentage from 1 to 99, got {list(steps)}")
+        if any(a >= b for a, b in pairwise(steps)):
+            raise ValueError(f"steps must be strictly ascending, got {list(steps)}")
+        return steps
+
+    @field_validator("canary_targets")
+    @classmethod
+    def _splittable(cls, targets: tuple[str, ...]) -> tuple[str, ...]:
+        for target in targets:
+            if target not in SPLITTABLE:
+                why = (
+                    "serves one version at a time (it is deployed after the canary passed)"
+                    if target in NOT_SPLITTABLE
+                    else "is not a known target"
+                )
+                raise ValueError(
+                    f"{target!r} cannot split traffic: it {why}; "
+                    f"targets that can: {', '.join(SPLITTABLE)}"
+                )
+        return targets
+
     # a bake that ends inconclusive (too little traffic to judge): go live, or hold it for a
     # person (`release approve` / `release rollback`); unset: pause in production only
     on_inconclusive: Literal["promote", "pause"] | None = None

@@ -16,6 +16,7 @@ from shared.adapters.firestore_store import (
 )
 from shared.config import PlaneConfig
 from shared.dead_letters import DeadLetter, doc_id, event_key
+from shared.domain import canary
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.service.ports import Processed
 
@@ -27,6 +28,7 @@ class EnvStatus(BaseModel):
     state: EnvironmentState
     in_flight: Rollout | None = None
     live: Rollout | None = None  # the rollout of the release serving now (`current`)
+    canary: dict[str, Any] | None = None  # the in-flight rollout's canary step and split
 
 
 class ReleaseView(BaseModel):
@@ -59,6 +61,9 @@ def env_status(db: Any, plane: PlaneConfig, only: str | None = None) -> list[Env
                 in_flight=rollout,
                 live=live,
                 approval_required=cfg.approval_required,
+                canary=canary.progress(rollout, state.current.release if state.current else None)
+                if rollout is not None
+                else None,
             )
         )
     return out

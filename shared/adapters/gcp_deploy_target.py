@@ -101,17 +101,29 @@ def _traffic(*, revision: str | None) -> list[Any]:
     kind = run_v2.TrafficTargetAllocationType
     if revision is None:
         return [run_v2.TrafficTarget(type_=kind.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST, percent=100)]
+    return _split(revision, None, 100)
+
+
+def _split(canary: str, stable: str | None, percent: int) -> list[Any]:
+    """`percent` to the `canary` revision and the rest to `stable` (revision targets)."""
+    from google.cloud import run_v2
+
+    kind = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+    if stable is None or stable == canary or percent >= 100:
+        return [run_v2.TrafficTarget(type_=kind, revision=canary, percent=100)]
     return [
-        run_v2.TrafficTarget(
-            type_=kind.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, revision=revision, percent=100
-        )
+        run_v2.TrafficTarget(type_=kind, revision=stable, percent=100 - percent),
+        run_v2.TrafficTarget(type_=kind, revision=canary, percent=percent),
     ]
+
+
+def _configured(targets: Sequence[Any]) -> list[tuple[Any, str, int]]:
+    return sorted((t.type_, t.revision, t.percent) for t in targets)
 
 
 def _pinned_to(service: Any, revision: str | None) -> bool:
     """True when the service's configured traffic is already exactly `_traffic(revision)`."""
-    wanted = [(t.type_, t.revision, t.percent) for t in _traffic(revision=revision)]
-    return [(t.type_, t.revision, t.percent) for t in service.traffic] == wanted
+    return _configured(service.traffic) == _configured(_traffic(revision=revision))
 
 
 class GoogleCloudDeployTarget:
@@ -155,13 +167,15 @@ class GoogleCloudDeployTarget:
 
     def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
         workspace = self.workspace or Path.cwd()
+        # canary steps: what serves now keeps all traffic; the new revisions start at 0 %
+        held = self._serving_functions(env) if env.canary else {}
         command = firebase_deploy_command(env.project, firebase=self.firebase)
         log.info("deploying %s to %s: %s", release, env.project, " ".join(command))
         code = self.runner(command, workspace)
         if code != 0:
             raise DeployFailed(f"firebase deploy of {release} to {env.project} exited {code}")
         try:
-            return self.record(env, workspace)
+            return self.record(env, workspace, held)
         except Exception as exc:
             # The release serves but could not be recorded: fail the step so the rollout rolls
             # back now, rather than go live with nothing a later rollback could restore.
@@ -169,21 +183,38 @@ class GoogleCloudDeployTarget:
                 f"{release} deployed to {env.project} but not recorded: {exc}"
             ) from exc
 
-    def record(self, env: EnvConfig, workspace: Path) -> dict[str, str]:
-        """The references of what serves in `env` now (after a deploy)."""
+    def record(
+        self, env: EnvConfig, workspace: Path, held: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """The references of what serves in `env` now (after a deploy). A function service in
+        `held` (key -> the stable revision) is pinned to it and its new revision recorded."""
         return {
-            **self._record_functions(env),
+            **self._record_functions(env, held or {}),
             **self._record_hosting(env),
             **self._record_rules(env),
             **self._record_indexes(workspace),
         }
 
-    def _record_functions(self, env: EnvConfig) -> dict[str, str]:
+    def _function_services(self, env: EnvConfig) -> list[Any]:
         # Every region: a function may choose its own. Only Cloud Functions' services count.
         parent = f"projects/{env.project}/locations/-"
         services = self._retried(lambda: list(self._run().list_services(parent=parent)))
+        return list(filter(art.is_function_service, services))
+
+    def _serving_functions(self, env: EnvConfig) -> dict[str, str]:
+        """Function service key -> the one revision serving all its traffic (before a deploy)."""
+        serving = {
+            art.run_key(s.name): art.serving_revision(s) for s in self._function_services(env)
+        }
+        return {key: rev for key, rev in serving.items() if rev}
+
+    def _record_functions(self, env: EnvConfig, held: dict[str, str]) -> dict[str, str]:
         recorded = {}
-        for service in filter(art.is_function_service, services):
+        for service in self._function_services(env):
+            key = art.run_key(service.name)
+            if key in held:
+                recorded[key] = self._hold(service, held[key])
+                continue
             served = self._serve_latest(service)
             revision = art.serving_revision(served)
             if revision is None:
@@ -192,6 +223,17 @@ class GoogleCloudDeployTarget:
         if not recorded:
             log.warning("no 2nd-gen function services found in %s", env.project)
         return recorded
+
+    def _hold(self, service: Any, stable: str) -> str:
+        """Canary: `firebase deploy` made the new revision serve; all traffic back to `stable`
+        (the new revision keeps 0 % until the first step). Returns the new revision."""
+        new = art.short_revision(service.latest_ready_revision)
+        if not new:
+            raise DeployFailed(f"{service.name}: no ready revision after the deploy")
+        if not _pinned_to(service, stable):
+            log.info("%s: holding all traffic on %s; %s gets 0 %%", service.name, stable, new)
+            self._set_traffic(service.name, revision=stable)
+        return new
 
     def _serve_latest(self, service: Any) -> Any:
         # A rollback pins traffic to a revision, and Cloud Run keeps a pin across later
@@ -202,9 +244,13 @@ class GoogleCloudDeployTarget:
         return self._set_traffic(service.name, revision=None)
 
     def _set_traffic(self, name: str, *, revision: str | None) -> Any:
+        return self._set_targets(name, _traffic(revision=revision))
+
+    def _set_targets(self, name: str, targets: list[Any]) -> Any:
         def attempt() -> Any:
             service = self._run().get_service(name=name)  # fresh etag on every attempt
-            service.traffic = _traffic(revision=revision)
+            service.traffic = targets
+            # a long-running operation: its result is the service as it now is
             operation = self._run().update_service(service=service)
             return operation.result(timeout=self.operation_timeout)
 
@@ -246,6 +292,45 @@ class GoogleCloudDeployTarget:
         if not file.exists():
             return {}
         return art.index_artifacts(path, file.read_text(encoding="utf-8"))
+
+    # --- canary steps ----------------------------------------------------------------------
+
+    def split(
+        self, canary: dict[str, str], stable: Deployed | None, percent: int, env: EnvConfig
+    ) -> StepReport:
+        keys = sorted(k for k in canary if k.startswith(art.RUN_PREFIX))
+        if not keys:
+            summary = f"no Cloud Run revision is recorded for the new release in {env.name}"
+            return StepReport(ran=True, ok=False, summary=summary)
+        old = stable.artifacts if stable is not None else {}
+        checks = tuple(self._split_one(k, canary[k], old.get(k), percent, env) for k in keys)
+        failed = [c.name for c in checks if not c.ok]
+        summary = (
+            f"{percent} % to the new revision of {len(checks)} services in {env.name}"
+            if not failed
+            else f"traffic not split in {env.name}: {', '.join(failed)}"
+        )
+        return StepReport(ran=True, ok=not failed, summary=summary, checks=checks)
+
+    def _split_one(
+        self, key: str, canary: str, stable: str | None, percent: int, env: EnvConfig
+    ) -> CheckResult:
+        evidence = {"canary": canary, "stable": stable, "percent": percent}
+        try:
+            name = art.run_service_name(key, env.project)
+            wanted = _split(canary, stable, percent)
+            service = self._retried(lambda: self._run().get_service(name=name))
+            if _configured(service.traffic) == _configured(wanted):
+                detail = f"already {percent} % to {canary}"
+            else:
+                self._set_targets(name, wanted)
+                detail = f"{percent} % to {canary}, {100 - percent} % to {stable}"
+                if stable is None or stable == canary:
+                    detail = f"all traffic to {canary} (no stable revision to split with)"
+        except Exception as exc:  # one service's failure must not hide the others'
+            log.exception("splitting traffic of %s failed", key)
+            return CheckResult(name=key, ok=False, detail=str(exc), evidence=evidence)
+        return CheckResult(name=key, ok=True, detail=detail, evidence=evidence)
 
     # --- restore -------------------------------------------------------------------------
 

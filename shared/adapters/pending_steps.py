@@ -48,3 +48,11 @@ class NoDeployTarget:
             f"{env.name}; restore it by hand",
             ok=False,
         )
+
+    def split(
+        self, canary: dict[str, str], stable: Deployed | None, percent: int, env: EnvConfig
+    ) -> StepReport:
+        return StepReport.not_run(
+            f"no deploy target is configured: no traffic split to {percent} % in {env.name}",
+            ok=False,
+        )

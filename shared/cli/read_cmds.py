@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,6 +46,7 @@ def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     for row in rows:
         _breach(row.live)
         _paused(row.in_flight)
+        _canary(row.env, row.canary)
     for row in rows:
         if env is not None and row.in_flight is not None:
             _steps(row.in_flight)
@@ -75,6 +76,20 @@ def _paused(rollout: Rollout | None) -> None:
         f"{rollout.env}` takes it live, `releasectl release rollback --env {rollout.env}` "
         "rolls it back"
     )
+
+
+def _canary(env: str, canary: dict[str, Any] | None) -> None:
+    """The in-flight canary step: which step, the split, and whether it waits for a person."""
+    if canary is None:
+        return
+    split = ", ".join(f"{release} {pct} %" for release, pct in canary["split"].items())
+    pending = "" if canary["applied"] else " (split not confirmed yet)"
+    console.print(
+        f"[bold]{env}[/]: canary step {canary['step']}/{len(canary['steps'])} "
+        f"({canary['percent']} %): {split}{pending}"
+    )
+    if canary["holding"]:
+        console.print(f"[yellow]  held: {canary['holding']}[/]")
 
 
 def _last(last: LastMove | None) -> str:

@@ -10,7 +10,8 @@ from shared.cli.context import default_actor
 from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, build, send
 
 app = typer.Typer(
-    help="Create, promote, approve, reject, roll back or cancel releases.", no_args_is_help=True
+    help="Create, promote, approve, reject, roll back, cancel, advance or abort releases.",
+    no_args_is_help=True,
 )
 Release = Annotated[str, typer.Argument(help="Release id (its semver version).")]
 Env = Annotated[str, typer.Option("--env", "-e", envvar="RELEASECTL_ENV", help="Environment.")]
@@ -149,6 +150,49 @@ def cancel(
         "type": "release.cancel",
         "release": release,
         "env": env,
+        "actor": actor or default_actor(),
+    }
+    send(build(payload), wait=wait, timeout=timeout)
+
+
+@app.command()
+def advance(
+    release: Release,
+    env: Env,
+    reason: Reason = "",
+    actor: ActorOpt = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until handled; exit 1 if it is refused.")
+    ] = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """Skip the rest of the current canary step's bake: the next step's split now (or 100 %
+    and live after the last step). Refused unless the rollout is in a canary step."""
+    payload = {
+        "type": "release.advance",
+        "release": release,
+        "env": env,
+        "reason": reason,
+        "actor": actor or default_actor(),
+    }
+    send(build(payload), wait=wait, timeout=timeout, follow_rollout=False)
+
+
+@app.command()
+def abort(
+    release: Release,
+    env: Env,
+    reason: Reason,
+    actor: ActorOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """End a canary now: all traffic back to the stable release (a rollback)."""
+    payload = {
+        "type": "release.abort",
+        "release": release,
+        "env": env,
+        "reason": reason,
         "actor": actor or default_actor(),
     }
     send(build(payload), wait=wait, timeout=timeout)

@@ -78,7 +78,9 @@ ACHIEVED: dict[str, frozenset[State]] = {
 WAITS_FOR_A_PERSON = frozenset({State.AWAITING_APPROVAL})
 
 
-def send(command: Command, *, wait: bool, timeout: float) -> None:
+def send(command: Command, *, wait: bool, timeout: float, follow_rollout: bool = True) -> None:
+    """Publish `command`; with `wait`, wait until it is handled (exit 1 if refused) and,
+    with `follow_rollout`, until its rollout rests."""
     topic = context.settings().release_commands_topic
     data = command.model_dump_json(exclude_none=True).encode()
     message_id = context.publisher().publish(topic, data)
@@ -96,7 +98,8 @@ def send(command: Command, *, wait: bool, timeout: float) -> None:
         _fail(f"{command.type} refused: {record.note}")
     if record.note:
         output.console.print(record.note)
-    if record.release is None or record.env is None or record.outcome != "applied":
+    rollout_moved = record.outcome == "applied" and None not in (record.release, record.env)
+    if not (follow_rollout and rollout_moved):
         _done(f"{command.type} done: {record.note or record.outcome}")
         return
     follow(record.release, record.env, deadline, command.type)

@@ -136,8 +136,8 @@ class Change:
                 f"(attempt {holder.attempt}) until {holder.lease_until.isoformat()}"
             )
         minutes = self.cfg.lock_lease_minutes
-        if rollout.state is State.BAKING:
-            minutes += self.cfg.bake_minutes
+        if rollout.state is State.BAKING:  # each canary step bakes `bake_minutes`
+            minutes += self.cfg.bake_minutes * max(1, len(self.cfg.canary))
         self.env.lock = self.env.lease(rollout, self.now, minutes)
         self.env_changed = True
 

@@ -93,6 +93,28 @@ class CancelRollout(_Command):
     actor: Name
 
 
+class AdvanceCanary(_Command):
+    """Skip the rest of the current canary step's bake: the next step's split now."""
+
+    type: Literal["release.advance"]
+    release: Version
+    env: EnvName
+    actor: Name
+    reason: Reason = ""
+    id_token: IdToken | None = None
+
+
+class AbortCanary(_Command):
+    """End a canary now: all traffic back to the stable release (a rollback)."""
+
+    type: Literal["release.abort"]
+    release: Version
+    env: EnvName
+    actor: Name
+    reason: Reason
+    id_token: IdToken | None = None
+
+
 class FreezeEnv(_Command):
     type: Literal["env.freeze"]
     env: EnvName
@@ -114,6 +136,8 @@ Command = Annotated[
     | RejectRelease
     | RollbackEnv
     | CancelRollout
+    | AdvanceCanary
+    | AbortCanary
     | FreezeEnv
     | UnfreezeEnv,
     Field(discriminator="type"),
@@ -125,6 +149,8 @@ COMMAND_TYPES = [
     "release.reject",
     "release.rollback",
     "release.cancel",
+    "release.advance",
+    "release.abort",
     "env.freeze",
     "env.unfreeze",
 ]

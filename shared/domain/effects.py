@@ -111,6 +111,16 @@ class SetFlags(_Effect):
     undo: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class SplitTraffic(_Effect):
+    """Send `percent` of the traffic to the new release's revisions (`canary`: its recorded
+    artifacts) and the rest to the stable release's; 100 = all to the new one."""
+
+    kind: Literal["split_traffic"] = "split_traffic"
+    percent: int = Field(ge=1, le=100)
+    canary: dict[str, str] = Field(default_factory=dict)
+    stable: Deployed | None = None
+
+
 Effect = Annotated[
     StartBuild
     | PublishEvent
@@ -120,6 +130,7 @@ Effect = Annotated[
     | Restore
     | SetFlags
     | RecordMigrations
-    | RunBackup,
+    | RunBackup
+    | SplitTraffic,
     Field(discriminator="kind"),
 ]

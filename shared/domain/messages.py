@@ -81,6 +81,13 @@ class BakeVerdict(_StepResult):
     error: str | None = None  # the metrics source could not be read (the report says so too)
 
 
+class TrafficSplit(_StepResult):
+    """What setting a canary step's traffic split did (`percent`: the new release's share)."""
+
+    kind: Literal["traffic"] = "traffic"
+    percent: int
+
+
 class LiveBreach(_StepResult):
     """A confirmed breach on an env whose release is `live`: the breaching windows
     `breach_start`..`breach_end` (window starts) and the analysis that found them."""

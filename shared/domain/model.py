@@ -17,6 +17,7 @@ StepName = Literal[
     "migrate",
     "deploy",
     "smoke",
+    "canary",
     "bake",
     "watch",
     "rollback",

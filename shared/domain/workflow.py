@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.domain import canary
 from shared.domain.builds import (
     CI_BUILD_ARTIFACT,
     SBOM_ARTIFACT,
@@ -19,6 +20,8 @@ from shared.domain.builds import (
 from shared.domain.change import RELEASE_FLAGS, Change, restore_target
 from shared.domain.commands import (
     SEMVER,
+    AbortCanary,
+    AdvanceCanary,
     ApproveRelease,
     CancelRollout,
     CreateRelease,
@@ -196,6 +199,15 @@ def cancel(c: Change, cmd: CancelRollout) -> None:
     c.move(State.CANCELLED, actor=cmd.actor, reason="cancelled")
 
 
+def advance_canary(c: Change, cmd: AdvanceCanary) -> None:
+    canary.in_step(c)
+    canary.advance(c, actor=cmd.actor, reason=cmd.reason or None)
+
+
+def abort_canary(c: Change, cmd: AbortCanary) -> None:
+    canary.abort(c, actor=cmd.actor, reason=cmd.reason)
+
+
 def rollout_to_roll_back(env: EnvironmentState) -> tuple[str, int | None] | None:
     """Which rollout a `release.rollback` of `env` means: the one in flight, else the live one."""
     if env.lock is not None:
@@ -333,6 +345,7 @@ def smoke_completed(c: Change, msg: SmokeCompleted) -> None:
         c.begin_rollback(target, actor="smoke", reason=_failure_reason(report))
     else:
         c.move(State.BAKING, actor="smoke")
+        canary.start(c)
 
 
 def backup_completed(c: Change, msg: BackupCompleted) -> None:
@@ -388,8 +401,12 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
     report = msg.report
     if report.ran and not report.ok:
         c.set_step("bake", "failed", finished_at=c.now, detail=_report_detail(report))
+        canary.ended(c)
         target = restore_target(c.env, c.current(), None)
         c.begin_rollback(target, actor="monitoring", reason=_failure_reason(report))
+    elif canary.running(c) is not None:
+        c.set_step("bake", "running", detail=_report_detail(report))
+        canary.on_tick(c, report)
     elif msg.finished and not report.ran:
         inconclusive(c, report)
     elif msg.finished:
@@ -429,6 +446,7 @@ def _bake_error(c: Change, msg: BakeVerdict, errors: int) -> None:
         c.note = f"{c.what}: bake paused: {reason}"
         return
     c.set_step("bake", "failed", finished_at=c.now, reason=reason, detail=detail)
+    canary.ended(c)
     target = restore_target(c.env, c.current(), None)
     c.begin_rollback(target, actor="monitoring", reason=reason)
 

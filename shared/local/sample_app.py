@@ -85,3 +85,14 @@ class LocalSampleApp:
         )
         summary = f"restored {version} in {env.name}" if ok else check.detail
         return StepReport(ran=True, ok=ok, summary=summary, checks=(check,))
+
+    def split(
+        self, canary: dict[str, str], stable: Deployed | None, percent: int, env: EnvConfig
+    ) -> StepReport:
+        # The local sample app serves one version at a time (no traffic-splitting router yet):
+        # the canary's steps and analysis run, but the whole env serves the new release.
+        return StepReport.not_run(
+            f"the local sample app for {env.name} cannot split traffic; it serves the new "
+            f"release to all (asked for {percent} %)",
+            ok=True,
+        )

@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.config import EnvConfig, PlaneConfig
-from shared.domain import workflow
+from shared.domain import canary, workflow
 from shared.domain.builds import CiBuild, StepBuild, origin
 from shared.domain.change import Change
 from shared.domain.commands import (
+    AbortCanary,
+    AdvanceCanary,
     ApproveRelease,
     CancelRollout,
     CreateRelease,
@@ -36,6 +38,7 @@ from shared.domain.messages import (
     MigrationsRecorded,
     RestoreCompleted,
     SmokeCompleted,
+    TrafficSplit,
 )
 from shared.domain.model import Freeze, Release
 from shared.errors import ConfigError, NotFound, Refused
@@ -188,6 +191,8 @@ HANDLERS: dict[type, Handler] = {
     ApproveRelease: _on_rollout(workflow.approve),
     RejectRelease: _on_rollout(workflow.reject),
     CancelRollout: _on_rollout(workflow.cancel),
+    AdvanceCanary: _on_rollout(workflow.advance_canary),
+    AbortCanary: _on_rollout(workflow.abort_canary),
     RollbackEnv: rollback,
     FreezeEnv: freeze,
     UnfreezeEnv: unfreeze,
@@ -199,6 +204,7 @@ HANDLERS: dict[type, Handler] = {
     BakeVerdict: _on_rollout(workflow.bake_verdict),
     LiveBreach: _on_rollout(workflow.live_breach),
     FlagsSet: _on_rollout(workflow.flags_set),
+    TrafficSplit: _on_rollout(canary.traffic_split),
     MigrationsRecorded: _on_rollout(workflow.migrations_recorded),
 }
 

@@ -23,6 +23,7 @@ from shared.domain.effects import (
     RunGates,
     RunSmoke,
     SetFlags,
+    SplitTraffic,
     StartBuild,
 )
 from shared.domain.messages import (
@@ -33,6 +34,7 @@ from shared.domain.messages import (
     RestoreCompleted,
     SmokeCompleted,
     StepReport,
+    TrafficSplit,
 )
 from shared.domain.model import Release
 from shared.errors import Refused
@@ -116,6 +118,12 @@ def restore(o: Outside, effect: Restore) -> RestoreCompleted:
     return RestoreCompleted(**_coords(effect), report=report)
 
 
+def split_traffic(o: Outside, effect: SplitTraffic) -> TrafficSplit:
+    cfg = o.env(effect.env)
+    report = o.ports.deploy_target.split(effect.canary, effect.stable, effect.percent, cfg)
+    return TrafficSplit(**_coords(effect), percent=effect.percent, report=report)
+
+
 def set_flags(o: Outside, effect: SetFlags) -> FlagsSet:
     flags, cfg = o.ports.flags, o.env(effect.env)
     changes = (
@@ -145,6 +153,7 @@ RUNNERS: dict[type, Runner] = {
     RunSmoke: run_smoke,
     Restore: restore,
     SetFlags: set_flags,
+    SplitTraffic: split_traffic,
     RecordMigrations: record_migrations,
     RunBackup: backup,
 }

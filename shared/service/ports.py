@@ -258,6 +258,13 @@ class DeployTarget(Protocol):
         """Make the recorded `target` serve again; never touches user data."""
         ...
 
+    def split(
+        self, canary: dict[str, str], stable: Deployed | None, percent: int, env: EnvConfig
+    ) -> StepReport:
+        """Send `percent` of the traffic of each splittable target to the new release's
+        revision (`canary`: its recorded artifacts), the rest to `stable`'s. Safe to repeat."""
+        ...
+
 
 Payload = dict[str, Any]
 

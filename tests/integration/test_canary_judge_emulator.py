@@ -103,3 +103,52 @@ def test_a_canary_like_stable_passes_the_judge(firestore_db: Any, plane: PlaneCo
     rollout = state(firestore_db, "1.1.0")
     assert rollout["state"] == "live"  # 9 minutes: past staging's 5-minute bake
     assert rollout["steps"]["bake"]["detail"]["judge"]["verdict"] == "pass"
+
+
+def canary_world(db: Any, plane: PlaneConfig) -> World:
+    """1.0.0 live in staging, then staging ships with steps of 10 and 50 %, 10 minutes each
+    (the judge needs 8 windows a side, so a step must bake at least that long)."""
+    w = judged_world(db, plane)
+    w.to_live("1.0.0")
+    staging = plane.env("staging").model_copy(update={"canary": (10, 50), "bake_minutes": 10})
+    w.bus.plane = plane.model_copy(
+        update={"environments": {**plane.environments, "staging": staging}}
+    )
+    w.to_baking("1.1.0")
+    return w
+
+
+def test_a_good_canary_goes_10_then_50_then_100_percent_on_firestore(
+    firestore_db: Any, plane: PlaneConfig
+) -> None:
+    w = canary_world(firestore_db, plane)
+    assert state(firestore_db, "1.1.0")["steps"]["canary"]["detail"]["percent"] == 10
+    both_serve(w, 10, canary_slower=1.0)
+    w.tick("t-1")
+    rollout = state(firestore_db, "1.1.0")
+    assert rollout["state"] == "baking"
+    assert rollout["steps"]["canary"]["detail"]["percent"] == 50
+    assert rollout["steps"]["bake"]["detail"]["judge"]["verdict"] == "pass"
+    both_serve(w, 10, canary_slower=1.0)
+    w.tick("t-2")
+    rollout = state(firestore_db, "1.1.0")
+    assert rollout["state"] == "live"
+    assert rollout["steps"]["canary"]["status"] == "passed"
+    assert rollout["steps"]["canary"]["detail"]["split"]["percent"] == 100
+    assert [p for _, p, _ in w.restore.splits] == [10, 50, 100]
+    assert {stable for _, _, stable in w.restore.splits} == {"1.0.0"}
+
+
+def test_the_judge_aborts_a_slower_canary_at_10_percent_on_firestore(
+    firestore_db: Any, plane: PlaneConfig
+) -> None:
+    w = canary_world(firestore_db, plane)
+    both_serve(w, 10, canary_slower=1.3)  # under the absolute limit (1.5x the 200 ms baseline)
+    w.tick("t-1")
+    rollout = state(firestore_db, "1.1.0")
+    assert rollout["state"] == "rolled_back"
+    assert rollout["steps"]["canary"]["status"] == "aborted"
+    assert rollout["steps"]["canary"]["detail"]["percent"] == 10
+    assert rollout["steps"]["bake"]["detail"]["judge"]["verdict"] == "fail"
+    assert [p for _, p, _ in w.restore.splits] == [10]
+    assert w.restore.calls[-1] == ("1.0.0", "staging")  # all traffic back to stable

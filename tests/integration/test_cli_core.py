@@ -133,3 +133,28 @@ def test_bad_arguments_exit_two_and_publish_nothing(
     missing = cli("history", "9.9.9")
     assert missing.exit_code == 1
     assert list(firestore_db.collection("processedEvents").stream()) == []
+
+
+def test_advance_and_abort_outside_a_canary_step_are_refused_with_the_state(
+    wiring: FunctionServers, firestore_db: Any
+) -> None:
+    assert (
+        cli("release", "create", "8.7.0", "--commit", SHA, "--author", "al", "--wait").exit_code
+        == 0
+    )
+    assert cli("release", "promote", "8.7.0", "--env", "production", "--wait").exit_code == 0
+    advanced = cli(
+        "release", "advance", "8.7.0", "--env", "production", "--wait", "--timeout", "30"
+    )
+    assert advanced.exit_code == 1, advanced.output
+    assert "is awaiting_approval, not in a canary step" in advanced.output
+    aborted = cli(
+        "release", "abort", "8.7.0", "--env", "production", "-r", "x", "--wait", "--timeout", "30"
+    )
+    assert aborted.exit_code == 1 and "not in a canary step" in aborted.output
+    no_reason = cli("release", "abort", "8.7.0", "--env", "production")
+    assert no_reason.exit_code == 2 and "--reason" in no_reason.output
+    status = cli("status", "--json")
+    envs = {e["env"]: e for e in json.loads(status.output)["environments"]}
+    assert envs["production"]["canary"] is None
+    assert envs["production"]["in_flight"]["state"] == "awaiting_approval"

@@ -423,6 +423,11 @@ class FakeStep:
         default_factory=lambda: StepReport(ran=False, ok=False, summary="no live metrics")
     )
     watched: list[Any] = field(default_factory=list)
+    # traffic splits asked of the deploy target: (env, percent, stable release)
+    splits: list[Any] = field(default_factory=list)
+    split_report: StepReport = field(
+        default_factory=lambda: StepReport(ran=True, ok=True, summary="split set")
+    )
 
     def run(self, release: Release, env: EnvConfig) -> StepReport:
         self.calls.append((release.version, env.name))
@@ -447,6 +452,12 @@ class FakeStep:
     def restore(self, target: Deployed, env: EnvConfig) -> StepReport:
         self.calls.append((target.release, env.name))
         return self.report
+
+    def split(
+        self, canary: dict[str, str], stable: Deployed | None, percent: int, env: EnvConfig
+    ) -> StepReport:
+        self.splits.append((env.name, percent, stable.release if stable else None))
+        return self.split_report
 
 
 class FakeReleaseFlags:

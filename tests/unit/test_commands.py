@@ -53,7 +53,8 @@ def test_bad_commands_are_refused_with_a_reason(raw: bytes, expected: str) -> No
 
 
 def test_every_command_type_is_known() -> None:
-    assert len(COMMAND_TYPES) == 8
+    assert len(COMMAND_TYPES) == 10
+    assert "release.advance" in COMMAND_TYPES and "release.abort" in COMMAND_TYPES
     assert "release.rollback" in COMMAND_TYPES and "env.unfreeze" in COMMAND_TYPES
 
 

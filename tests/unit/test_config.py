@@ -79,3 +79,34 @@ def test_settings_read_the_config_path_and_project_from_the_environment(
     settings = Settings()
     assert settings.project == "my-control"
     assert set(settings.plane.environments) == {"dev", "production"}
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("canary = [50, 10]", "environments.production.canary: steps must be strictly ascending"),
+        ("canary = [10, 10]", "environments.production.canary: steps must be strictly ascending"),
+        ("canary = [0, 50]", "environments.production.canary: each step is a percentage"),
+        ("canary = [10, 100]", "environments.production.canary: each step is a percentage"),
+        ("canary = ['ten']", "environments.production.canary.0"),
+        (
+            "canary = [10]\ncanary_targets = ['functions', 'hosting']",
+            "environments.production.canary_targets: Value error, 'hosting' cannot split traffic",
+        ),
+        ("canary_targets = ['rules']", "'rules' cannot split traffic"),
+    ],
+)
+def test_bad_canary_steps_are_refused_naming_file_and_key(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    path = write(tmp_path, GOOD + line + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert expected.replace("Value error, ", "") in str(err.value)
+
+
+def test_canary_steps_load_in_order(tmp_path: Path) -> None:
+    plane = load_config(write(tmp_path, GOOD + "canary = [10, 50]\n"))
+    assert plane.env("production").canary == (10, 50)
+    assert plane.env("dev").canary == ()

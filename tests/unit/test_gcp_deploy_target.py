@@ -570,3 +570,21 @@ def test_the_factory_builds_no_client_and_the_module_does_not_import_cloud_run()
         "assert 'google.cloud.run_v2' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", probe], check=True)
+
+
+def test_a_canary_deploy_keeps_all_traffic_on_stable_and_records_the_new_revision(
+    world: World,
+) -> None:
+    canary_env = ENV.model_copy(update={"canary": (10, 50)})
+    world.target.runner = lambda command, cwd: (ship_v2(world), 0)[1]
+    artifacts = world.target.deploy("2.0.0", canary_env)
+    assert artifacts["run:europe-west1/api"] == "api-00002-ddd"
+    assert artifacts["run:us-central1/onpayment"] == "onpayment-00002-eee"
+    assert world.run.serving(service_name("api")) == "api-00001-aaa"  # new revision at 0 %
+    assert world.run.serving(service_name("onpayment", "us-central1")) == "onpayment-00001-bbb"
+    report = world.target.split(
+        artifacts, deployed({"run:europe-west1/api": "api-00001-aaa"}), 10, canary_env
+    )
+    assert report.ok
+    split = {t.revision: t.percent for t in world.run.services[service_name("api")].traffic}
+    assert split == {"api-00001-aaa": 90, "api-00002-ddd": 10}

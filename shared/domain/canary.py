@@ -1,0 +1,189 @@
+"""Canary steps of a bake (docs/CANARY.md): pure rules over a `Change`.
+
+With `canary = [10, 50]` an env's bake runs one step per percentage: the new release gets that
+share of the traffic (a `SplitTraffic` effect), the step bakes `bake_minutes` with analysis,
+and the next step follows; after the last one the new release gets 100 % and goes live. The
+step's state is the rollout's `canary` step: `steps`, `index`, `percent`, `stepSince`, and
+`holding` (an inconclusive analysis at a step's end waits for `release advance`/`abort`).
+A breach, a judge `fail` or `release abort` rolls back, which sends all traffic to stable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.domain.change import Change, restore_target
+from shared.domain.effects import Restore, SplitTraffic
+from shared.domain.messages import StepReport, TrafficSplit
+from shared.domain.model import Rollout, StepRecord
+from shared.domain.states import State
+from shared.errors import Refused
+
+RUNNING = "running"
+
+
+def start(c: Change) -> None:
+    """Entering the bake of an env with canary steps: the first step's split."""
+    steps = list(c.cfg.canary)
+    if not steps:
+        return
+    c.set_step("canary", RUNNING, detail={"steps": steps, "index": 0, "holding": None})
+    _split(c, steps[0])
+
+
+def running(c: Change) -> StepRecord | None:
+    step = c.current().steps.get("canary")
+    return step if step is not None and step.status == RUNNING else None
+
+
+def in_step(c: Change) -> StepRecord:
+    """The running canary step, or `Refused` naming the state the rollout is in."""
+    r = c.current()
+    step = running(c) if r.state is State.BAKING else None
+    if step is None:
+        where = "baking without canary steps" if r.state is State.BAKING else str(r.state)
+        raise Refused(f"{c.what} is {where}, not in a canary step")
+    return step
+
+
+def on_tick(c: Change, report: StepReport) -> None:
+    """A bake tick with no breach during a canary step: at the step's end, the next step;
+    an inconclusive analysis there holds the step for a person (alerted once)."""
+    step = running(c)
+    assert step is not None
+    since = step.detail.get("stepSince")
+    if since is None or c.now - _when(since) < timedelta(minutes=c.cfg.bake_minutes):
+        return
+    if report.ran:
+        advance(c, actor="monitoring", reason=None)
+        return
+    if step.detail.get("holding"):
+        c.note = f"{c.what}: canary step held ({step.detail['holding']}); waits for a person"
+        return
+    reason = f"canary at {step.detail.get('percent')} %: inconclusive: {report.summary}"
+    c.set_step("canary", RUNNING, detail={"holding": reason})
+    key = f"{c.release.version}/{c.cfg.name}/{c.current().attempt}/canary-{step.detail['index']}"
+    c.alert(key, f"{reason}; `release advance` or `release abort`", report)
+    c.note = f"{c.what}: {reason}"
+
+
+def advance(c: Change, *, actor: str, reason: str | None) -> None:
+    """The next step's split now; after the last step, 100 % and live."""
+    step = running(c)
+    assert step is not None
+    steps: list[int] = list(step.detail["steps"])
+    nxt = int(step.detail["index"]) + 1
+    if nxt < len(steps):
+        c.set_step("canary", RUNNING, detail={"index": nxt, "holding": None})
+        _split(c, steps[nxt])
+        c.note = f"{c.what}: canary advanced to {steps[nxt]} % by {actor}"
+        return
+    c.set_step("canary", "passed", finished_at=c.now, detail={"holding": None})
+    _split(c, 100)
+    c.set_step("bake", "passed", finished_at=c.now)
+    c.move(State.LIVE, actor=actor, reason=reason or f"canary passed {steps}")
+
+
+def abort(c: Change, *, actor: str, reason: str) -> None:
+    step = in_step(c)
+    why = f"canary aborted at {step.detail.get('percent')} %: {reason or 'no reason given'}"
+    c.set_step("canary", "aborted", finished_at=c.now, reason=why)
+    c.set_step("bake", "failed", finished_at=c.now, reason=why)
+    c.begin_rollback(restore_target(c.env, c.current(), None), actor=actor, reason=why)
+
+
+def ended(c: Change) -> None:
+    """The bake failed during a canary step (breach, judge `fail`, metrics): the step ends too."""
+    if running(c) is not None:
+        c.set_step("canary", "aborted", finished_at=c.now)
+
+
+def traffic_split(c: Change, msg: TrafficSplit) -> None:
+    """Record what a split did; a split that failed during the canary rolls back."""
+    r = c.current()
+    step = r.steps.get("canary")
+    if r.attempt != msg.attempt or step is None:
+        c.note = f"traffic split for attempt {msg.attempt} ignored: rollout is {r.state}"
+        return
+    report = msg.report
+    evidence: dict[str, Any] = {
+        "percent": msg.percent,
+        "ok": report.ok,
+        "ran": report.ran,
+        "summary": report.summary,
+        "at": c.now.isoformat(),
+    }
+    c.set_step("canary", step.status, detail={"split": evidence})
+    if r.state in (State.ROLLING_BACK, State.ROLLED_BACK) and report.ran and report.ok:
+        _restore_again(c, msg.percent)
+        return
+    if report.ok or not report.ran:
+        c.note = f"{c.what}: traffic split {msg.percent} %: {report.summary}"
+        return
+    reason = f"traffic split to {msg.percent} % failed: {report.summary}"
+    if r.state is State.BAKING and step.status == RUNNING:
+        c.set_step("canary", "aborted", finished_at=c.now, reason=reason)
+        c.set_step("bake", "failed", finished_at=c.now, reason=reason)
+        target = restore_target(c.env, r, None)
+        c.begin_rollback(target, actor="deploy-target", reason=reason)
+    else:
+        key = f"{c.release.version}/{c.cfg.name}/{r.attempt}/split-{msg.percent}"
+        c.alert(key, reason, report)
+
+
+def _restore_again(c: Change, percent: int) -> None:
+    """A split carried out after the rollback's restore (their effects run independently) would
+    leave the new release serving: restore the rollback's target once more (safe to repeat)."""
+    r = c.current()
+    record = r.steps.get("rollback")
+    wanted = record.detail.get("target") if record else None
+    target = next((d for d in (c.env.current, c.env.previous) if d and d.release == wanted), None)
+    if target is None:
+        c.note = f"{c.what}: a {percent} % split landed during the rollback; nothing to restore"
+        return
+    c.effects.append(Restore(release=r.release, env=r.env, attempt=r.attempt, target=target))
+    c.note = f"{c.what}: a {percent} % split landed during the rollback; {wanted} restored again"
+
+
+def _split(c: Change, percent: int) -> None:
+    r = c.current()
+    deploy = r.steps.get("deploy")
+    recorded: dict[str, str] = dict(deploy.detail.get("artifacts", {})) if deploy else {}
+    status = r.steps["canary"].status
+    c.set_step("canary", status, detail={"percent": percent, "stepSince": c.now.isoformat()})
+    stable = restore_target(c.env, r, None)
+    c.effects.append(
+        SplitTraffic(
+            release=r.release,
+            env=r.env,
+            attempt=r.attempt,
+            percent=percent,
+            canary=recorded,
+            stable=stable,
+        )
+    )
+
+
+def _when(value: object) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def progress(rollout: Rollout, stable: str | None) -> dict[str, Any] | None:
+    """What `status` shows of a rollout's canary: the step, the split, and any hold."""
+    step = rollout.steps.get("canary")
+    if step is None or rollout.state is not State.BAKING or step.status != RUNNING:
+        return None
+    d = step.detail
+    percent = int(d.get("percent", 0))
+    split = {rollout.release: percent, **({stable: 100 - percent} if stable else {})}
+    applied = d.get("split") or {}
+    return {
+        "step": int(d.get("index", 0)) + 1,
+        "steps": list(d.get("steps", [])),
+        "percent": percent,
+        "split": split,
+        "stepSince": d.get("stepSince"),
+        "applied": applied.get("percent") == percent and bool(applied.get("ok")),
+        "holding": d.get("holding"),
+    }
