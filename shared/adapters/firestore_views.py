@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel
 
 from shared.adapters.firestore_store import (
@@ -17,6 +19,7 @@ from shared.adapters.firestore_store import (
 from shared.config import PlaneConfig
 from shared.dead_letters import DeadLetter, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
+from shared.dora.model import MOVES, Change, Move, Report, report
 from shared.service.ports import Processed
 
 
@@ -99,3 +102,40 @@ def processed(db: Any, topic: str, event_id: str) -> Processed | None:
 def dead_letters(db: Any, limit: int = 20) -> list[DeadLetter]:
     query = db.collection(DEAD_LETTERS).order_by("receivedAt", direction="DESCENDING").limit(limit)
     return [DeadLetter.model_validate(s.to_dict()) for s in query.stream()]
+
+
+def env_moves(db: Any, env: str, since: datetime, until: datetime | None = None) -> list[Move]:
+    """The history moves DORA needs of one environment since `since`, oldest first: one
+    collection-group query on (env, to, at), index in firestore.indexes.json."""
+    query = (
+        db.collection_group(HISTORY)
+        .where(filter=FieldFilter("env", "==", env))
+        .where(filter=FieldFilter("to", "in", list(MOVES)))
+        .where(filter=FieldFilter("at", ">=", since))
+    )
+    if until is not None:
+        query = query.where(filter=FieldFilter("at", "<", until))
+    moves = []
+    for snap in query.order_by("at").stream():
+        data = snap.to_dict()
+        release = snap.reference.parent.parent.id  # releases/{id}/history/{seq}
+        moves.append(Move(release, int(data["attempt"]), str(data["to"]), data["at"]))
+    return moves
+
+
+def changes(db: Any, versions: set[str]) -> dict[str, Change]:
+    """When each release's change was made (its commit time if recorded, else its creation)."""
+    refs = [db.collection(RELEASES).document(v) for v in sorted(versions)]
+    found = {}
+    for snap in db.get_all(refs, field_paths=["version", "branch", "createdAt", "committedAt"]):
+        if snap.exists:
+            data = snap.to_dict()
+            when = data.get("committedAt") or data["createdAt"]
+            found[snap.id] = Change(str(data["version"]), str(data.get("branch", "")), when)
+    return found
+
+
+def dora(db: Any, env: str, since: datetime, now: datetime) -> Report:
+    """DORA's five figures for one environment over [since, now), with their series."""
+    moves = env_moves(db, env, since)
+    return report(env, moves, changes(db, {m.release for m in moves}), since, now)
