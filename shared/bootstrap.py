@@ -31,6 +31,7 @@ from shared.service.ports import (
 
 if TYPE_CHECKING:
     from shared.adapters.pubsub import Publisher
+    from shared.dashboard.app import Dashboard
     from shared.flags.handler import FlagGuard
     from shared.gates.checks_file import ChecksConfig
     from shared.gates.handler import ComplianceGates
@@ -368,3 +369,37 @@ def migration_engine(
         chunk_size=chunk_size,
         progress=progress or NoProgress,
     )
+
+
+def dashboard(settings: Settings | None = None) -> Dashboard:
+    """The release dashboard: Firestore reads; on the local stack no sign-in, on Google Cloud
+    Firebase Auth session cookies. Decisions go out through the CLI's one publishing path."""
+    from shared.approvals.credentials import approval_token, password_id_token
+    from shared.cli import context
+    from shared.cli.sending import publish
+    from shared.dashboard.app import Dashboard
+    from shared.dashboard.auth import FirebaseSessions, LocalAccess
+    from shared.dashboard.reader import FirestoreReader
+
+    settings = settings or context.settings()
+    plane = settings.plane
+
+    def env_db(env: str) -> Any:
+        from google.cloud import firestore
+
+        return firestore.Client(project=plane.env(env).project)
+
+    def engine(env: str) -> Engine:
+        return migration_engine(env, actor="dashboard", settings=settings)
+
+    def token_for(name: str) -> str | None:
+        signed = plane.control.signed_approvals
+        return approval_token(settings, name, utcnow()) if signed else None
+
+    def sign_in(email: str, password: str) -> str:
+        return password_id_token(settings, email, password)
+
+    local = settings.local or settings.local_dir is not None
+    access = LocalAccess(token_for) if local else FirebaseSessions(settings.project, sign_in)
+    reader = FirestoreReader(control_db(settings), plane, env_db, engine)
+    return Dashboard(reader, access, plane, publish, utcnow)

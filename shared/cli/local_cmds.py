@@ -13,6 +13,7 @@ from shared.cli.output import console, err_console, table
 from shared.config import DEFAULT_CONFIG_FILE
 from shared.errors import ControlPlaneError
 from shared.local.state import Part, StackState, health, load, local_dir_from_env, recorded
+from shared.topics import DASHBOARD_TARGET
 
 app = typer.Typer(help="Run the control plane locally against the emulators.", no_args_is_help=True)
 LocalDir = Annotated[
@@ -62,9 +63,11 @@ def up(
 
 def _next_steps(stack: StackState) -> None:
     apps = ", ".join(f"{env} {app.url}" for env, app in stack.apps.items())
+    board = stack.functions.get(DASHBOARD_TARGET)
     console.print(
         "\n[bold green]local stack is up[/]\n"
-        f"  firestore emulator  http://{stack.firestore_host}\n"
+        + (f"  release dashboard   http://127.0.0.1:{board.port}/\n" if board else "")
+        + f"  firestore emulator  http://{stack.firestore_host}\n"
         f"  pubsub emulator     {stack.pubsub_host}\n"
         f"  sample apps         {apps}\n"
         f"  logs                {stack.local_dir / 'logs'} (builds: {stack.local_dir / 'builds'})\n"

@@ -40,10 +40,17 @@ def build(payload: dict[str, Any]) -> Command:
         raise typer.Exit(2) from None
 
 
-def send(command: Command, *, wait: bool, timeout: float) -> None:
+def publish(command: Command) -> str:
+    """Publish one command to `release-commands`: the one path every human command takes, from
+    `releasectl` and from the dashboard's approve and reject buttons. Returns the message id."""
     topic = context.settings().release_commands_topic
     data = command.model_dump_json(exclude_none=True).encode()
-    message_id = context.publisher().publish(topic, data)
+    return context.publisher().publish(topic, data)
+
+
+def send(command: Command, *, wait: bool, timeout: float) -> None:
+    topic = context.settings().release_commands_topic
+    message_id = publish(command)
     output.console.print(f"published [bold]{command.type}[/] (message {message_id})")
     if not wait:
         return

@@ -48,7 +48,7 @@ from shared.local.state import (
     recorded,
 )
 from shared.local.subscriptions import default_targets, serve_functions, subscribe
-from shared.topics import FLAG_TRIGGER_TARGET
+from shared.topics import DASHBOARD_TARGET, FLAG_TRIGGER_TARGET
 
 SAMPLE_APP = REPO_ROOT / "examples" / "sample-app" / "app.py"
 FLAG_DOCUMENTS = "featureFlags/{flag}"
@@ -176,6 +176,11 @@ def _start(
         functions.update({t: Proc(pid=s.pid, port=s.port) for t, s in wiring.servers.items()})
         if flag_target:
             _register_flag_triggers(firestore.host_port, plane)
+    if has_target(DASHBOARD_TARGET):
+        server = start_function(DASHBOARD_TARGET, env, logs)
+        started.pids.append(server.pid)
+        functions[DASHBOARD_TARGET] = Proc(pid=server.pid, port=server.port)
+        say(f"release dashboard on {server.url}")
     ticker = _spawn(
         _ticker_command(project, options.tick_seconds), logs / "ticker.log", env, started
     )
