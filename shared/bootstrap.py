@@ -402,4 +402,13 @@ def dashboard(settings: Settings | None = None) -> Dashboard:
     local = settings.local or settings.local_dir is not None
     access = LocalAccess(token_for) if local else FirebaseSessions(settings.project, sign_in)
     reader = FirestoreReader(control_db(settings), plane, env_db, engine)
-    return Dashboard(reader, access, plane, publish, utcnow)
+    inbox = None
+    if settings.local_dir is not None:
+        from shared.local.inbox import Inbox
+
+        received = Inbox(settings.local_dir / "inbox")
+
+        def inbox() -> list[dict[str, Any]]:
+            return [n.model_dump() for n in reversed(received.read())]
+
+    return Dashboard(reader, access, plane, publish, utcnow, inbox)

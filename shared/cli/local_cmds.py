@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from shared.cli import context
 from shared.cli.output import console, err_console, table
@@ -167,3 +168,27 @@ def demo(local_dir: LocalDir = None) -> None:
     stack = _stack(local_dir)
     if not run(stack):
         raise typer.Exit(1)
+
+
+@app.command()
+def inbox(
+    local_dir: LocalDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")] = False,
+) -> None:
+    """What the local Slack, Discord and e-mail receivers got, oldest first."""
+    from shared.local.inbox import Inbox
+
+    directory = _dir(local_dir)
+    if recorded(directory) is None:
+        err_console.print(
+            f"no local stack is recorded in {directory}: start one with `./deploy.sh local`"
+        )
+        raise typer.Exit(1)
+    notices = Inbox(directory / "inbox").read()
+    if as_json:
+        print(json.dumps({"notices": [n.model_dump(mode="json") for n in notices]}, indent=2))
+        return
+    shown = table("Notifications received", "at", "channel", "title")
+    for n in notices:
+        shown.add_row(n.received_at.strftime("%H:%M:%S"), n.channel, Text(n.title))
+    console.print(shown)
