@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -106,11 +106,12 @@ def dead_letters(db: Any, limit: int = 20) -> list[DeadLetter]:
 
 def env_moves(db: Any, env: str, since: datetime, until: datetime | None = None) -> list[Move]:
     """The history moves DORA needs of one environment since `since`, oldest first: one
-    collection-group query on (env, to, at), index in firestore.indexes.json."""
+    collection-group query on (env, at), index in firestore.indexes.json. The moves DORA does
+    not use are dropped here: an `in` on `to` runs as one query per value (six times the
+    work on the emulator, for a day's worth of moves)."""
     query = (
         db.collection_group(HISTORY)
         .where(filter=FieldFilter("env", "==", env))
-        .where(filter=FieldFilter("to", "in", list(MOVES)))
         .where(filter=FieldFilter("at", ">=", since))
     )
     if until is not None:
@@ -118,6 +119,8 @@ def env_moves(db: Any, env: str, since: datetime, until: datetime | None = None)
     moves = []
     for snap in query.order_by("at").stream():
         data = snap.to_dict()
+        if data["to"] not in MOVES:
+            continue
         release = snap.reference.parent.parent.id  # releases/{id}/history/{seq}
         moves.append(Move(release, int(data["attempt"]), str(data["to"]), data["at"]))
     return moves
@@ -137,5 +140,83 @@ def changes(db: Any, versions: set[str]) -> dict[str, Change]:
 
 def dora(db: Any, env: str, since: datetime, now: datetime) -> Report:
     """DORA's five figures for one environment over [since, now), with their series."""
-    moves = env_moves(db, env, since)
-    return report(env, moves, changes(db, {m.release for m in moves}), since, now)
+    moves, known = settled_moves(db, env, since, now)
+    known.update(changes(db, {m.release for m in moves} - set(known)))
+    return report(env, moves, known, since, now)
+
+
+DORA_DAYS = "doraDays"
+# History is appended at the time of the move, so a day's moves are final once it is over; an
+# hour's margin covers a transaction that read its clock before midnight and committed after.
+SETTLED = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+
+def _midnight(at: datetime) -> datetime:
+    return datetime.combine(at.date(), datetime.min.time(), at.tzinfo)
+
+
+def settled_moves(
+    db: Any, env: str, since: datetime, now: datetime
+) -> tuple[list[Move], dict[str, Change]]:
+    """`env_moves` since `since`, with every settled day kept in one `doraDays/{env}:{date}`
+    document (its moves and its releases' change times): a year is one query over 365 small
+    documents (index env + day) plus one for the day not settled yet. A missing day is filled
+    from the history once (one query over the missing span), then never asked again."""
+    first, open_from = _midnight(since), _midnight(now - SETTLED)
+    query = (
+        db.collection(DORA_DAYS)
+        .where(filter=FieldFilter("env", "==", env))
+        .where(filter=FieldFilter("day", ">=", first))
+        .where(filter=FieldFilter("day", "<", open_from))
+    )
+    kept = {s.id: s.to_dict() for s in query.stream()}
+    days = [first + i * _DAY for i in range(max((open_from - first).days, 0))]
+    missing = [d for d in days if _day_id(env, d) not in kept]
+    if missing:
+        kept.update(_settle(db, env, missing))
+    moves = [
+        Move(m["release"], int(m["attempt"]), m["to"], m["at"])
+        for day in kept.values()
+        for m in day.get("moves", [])
+    ]
+    known = {
+        r: Change(c["version"], c["branch"], c["changedAt"])
+        for day in kept.values()
+        for r, c in day.get("changes", {}).items()
+    }
+    moves += env_moves(db, env, max(open_from, first))
+    return sorted((m for m in moves if m.at >= since), key=lambda m: m.at), known
+
+
+def _day_id(env: str, day: datetime) -> str:
+    return f"{env}:{day.date().isoformat()}"
+
+
+def _settle(db: Any, env: str, missing: list[datetime]) -> dict[str, dict[str, Any]]:
+    found = env_moves(db, env, missing[0], missing[-1] + _DAY)
+    known = changes(db, {m.release for m in found})
+    made: dict[str, dict[str, Any]] = {}
+    batch, pending = db.batch(), 0
+    for day in missing:
+        mine = [m for m in found if day <= m.at < day + _DAY]
+        made[_day_id(env, day)] = {
+            "env": env,
+            "day": day,
+            "moves": [
+                {"release": m.release, "attempt": m.attempt, "to": m.to, "at": m.at} for m in mine
+            ],
+            "changes": {
+                r: {"version": c.version, "branch": c.branch, "changedAt": c.changed_at}
+                for r in {m.release for m in mine}
+                if (c := known.get(r)) is not None
+            },
+        }
+        batch.set(db.collection(DORA_DAYS).document(_day_id(env, day)), made[_day_id(env, day)])
+        pending += 1
+        if pending == 400:
+            batch.commit()
+            batch, pending = db.batch(), 0
+    if pending:
+        batch.commit()
+    return made

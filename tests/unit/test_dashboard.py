@@ -116,10 +116,14 @@ def test_overview_shows_each_env_what_waits_and_refreshes_while_in_flight(
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "1.1.0</a> waits for you: approve or reject" in html
-    assert 'http-equiv="refresh"' in html  # production's rollout is in flight
+    assert 'data-refresh="5"' in html  # production's rollout is in flight: refresh.js reloads
+    assert 'http-equiv="refresh"' not in html  # never a full-page refresh (WCAG 2.2.1)
     assert "payments incident [INC-7]" in html
     assert html.count("error rate 100.00% (must stay below 5.00%)") <= 2
-    assert "script-src 'none'" in page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in page.headers["Content-Security-Policy"]
+    script = call(board(plane, sent), "/static/refresh.js")
+    assert script.status_code == 200 and script.mimetype == "text/javascript"
+    assert call(board(plane, sent), "/static/../app.py").status_code == 404
 
 
 def test_unknown_release_env_and_path_are_404_pages_that_say_so(
