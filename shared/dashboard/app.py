@@ -84,8 +84,8 @@ class Dashboard:
 
     def respond(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
-        if path.startswith("/static/"):
-            return _static(path.removeprefix("/static/"))
+        if path.startswith("/assets/"):  # not /static/: functions-framework's Flask owns it
+            return _static(path.removeprefix("/assets/"))
         if path == "/session" and request.method == "POST":
             return self._sign_in(request)
         try:

@@ -11,6 +11,7 @@ deploy), the scheduler, then rules and indexes.
 from __future__ import annotations
 
 from shared.deploy.catalog import (
+    DASHBOARD,
     RELEASE_STEPS,
     STEPS_GRANTS,
     FunctionSpec,
@@ -30,6 +31,7 @@ from shared.topics import (
     ALL_TOPICS,
     MAX_DELIVERY_ATTEMPTS,
     MONITORING_TICKS,
+    RELEASE_COMMANDS,
     RELEASE_EVENTS,
     dead_letter_topic,
 )
@@ -161,6 +163,7 @@ class _Builder:
         for spec in (*(spec for _, spec in pubsub_functions()), dead_letter_function()):
             self._account(spec.account_id, self.c, f"runs {spec.target}")
         self._account(account_id(RELEASE_STEPS), self.c, "runs the release-step builds")
+        self._account(DASHBOARD.account_id, self.c, f"runs {DASHBOARD.target}")
         spec = flag_function()
         for project in self.i.env_projects.values():
             self._account(spec.account_id, project, f"runs {spec.target}")
@@ -169,9 +172,11 @@ class _Builder:
         member = f"serviceAccount:{member_email}"
         role = f"--role={grant.role}"
         desc = f"{grant.role} for {member_email.split('@')[0]} on "
-        topic = {Scope.EVENTS_TOPIC: RELEASE_EVENTS, Scope.TICKS_TOPIC: MONITORING_TICKS}.get(
-            grant.scope
-        )
+        topic = {
+            Scope.EVENTS_TOPIC: RELEASE_EVENTS,
+            Scope.TICKS_TOPIC: MONITORING_TICKS,
+            Scope.COMMANDS_TOPIC: RELEASE_COMMANDS,
+        }.get(grant.scope)
         if topic is not None:
             self.add(
                 Step(
@@ -212,6 +217,8 @@ class _Builder:
                 self._grant(grant, email(spec.account_id, self.c), self.c)
         for grant in STEPS_GRANTS:
             self._grant(grant, email(account_id(RELEASE_STEPS), self.c), self.c)
+        for grant in DASHBOARD.grants:
+            self._grant(grant, email(DASHBOARD.account_id, self.c), self.c)
         spec = flag_function()
         for project in self.i.env_projects.values():
             for grant in spec.grants:
@@ -301,6 +308,33 @@ class _Builder:
             )
         )  # fmt: skip
 
+    def dashboard(self) -> None:
+        """HTTP, reachable from the internet: the function itself signs people in (session
+        cookie, viewer role). The Web API key it signs in with is public by design."""
+        spec, sa = DASHBOARD, email(DASHBOARD.account_id, self.c)
+        env = self._env_vars() + f",RELEASECTL_FIREBASE_API_KEY={{{API_KEY_VAR}}}"
+        self.add(
+            Step(
+                f"Deploy {spec.target} ({spec.purpose}), public HTTPS; sign-in by session cookie",
+                captures=(
+                    Capture(KEY_NAME_VAR, (
+                        "gcloud", "services", "api-keys", "list", f"--project={self.c}",
+                        "--filter=displayName~'Browser key'", "--limit=1",
+                        "--format=value(name)")),
+                    Capture(API_KEY_VAR, (
+                        "gcloud", "services", "api-keys", "get-key-string",
+                        f"{{{KEY_NAME_VAR}}}", "--format=value(keyString)")),
+                ),
+                run=("gcloud", "functions", "deploy", spec.target, "--gen2",
+                     f"--project={self.c}", f"--region={self.i.region}", f"--runtime={RUNTIME}",
+                     "--source=.", f"--entry-point={spec.target}", "--trigger-http",
+                     "--allow-unauthenticated", f"--memory={spec.memory}",
+                     f"--timeout={spec.timeout_s}s", f"--service-account={sa}",
+                     f"--set-build-env-vars=GOOGLE_FUNCTION_SOURCE={FUNCTION_SOURCE}",
+                     f"--set-env-vars={env}"),
+            )
+        )  # fmt: skip
+
     def dead_letter_functions(self) -> None:
         spec = dead_letter_function()
         for topic, _ in pubsub_functions():
@@ -375,6 +409,11 @@ class _Builder:
             )  # fmt: skip
 
 
+# The Firebase Web API key the dashboard signs people in with (Firebase's auto-created
+# "Browser key"): looked up at deploy time, not a secret (every web app ships it).
+KEY_NAME_VAR, API_KEY_VAR = "DASHBOARD_KEY_NAME", "FIREBASE_WEB_API_KEY"
+
+
 def build_plan(inputs: DeployInputs) -> Plan:
     """Every command that deploys the control plane for `inputs`, in the order they run."""
     b = _Builder(inputs)
@@ -386,6 +425,7 @@ def build_plan(inputs: DeployInputs) -> Plan:
     b.functions()
     b.dead_letter_functions()
     b.flag_functions()
+    b.dashboard()
     b.scheduler()
     b.rules()
     envs = ", ".join(f"{e}={p}" for e, p in inputs.env_projects.items())

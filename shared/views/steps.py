@@ -25,6 +25,10 @@ WAITING = {
 }
 
 
+# Statuses of a step still going (a build's are Cloud Build's own).
+_RUNNING = frozenset({"running", "waiting", "paused", "QUEUED", "WORKING", "PENDING"})
+
+
 @dataclass(frozen=True)
 class StepLine:
     name: str
@@ -66,7 +70,7 @@ def timeline(rollout: Rollout, now: datetime) -> list[StepLine]:
 
 
 def _line(name: str, step: StepRecord, now: datetime) -> StepLine:
-    end = step.finished_at or (now if step.status in ("running", "waiting", "paused") else None)
+    end = step.finished_at or (now if step.status in _RUNNING else None)
     took = (end - step.started_at).total_seconds() if end and step.started_at else None
     return StepLine(
         name, step.status, step.started_at, step.finished_at, took, step.reason, step.build_id

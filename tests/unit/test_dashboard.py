@@ -121,9 +121,9 @@ def test_overview_shows_each_env_what_waits_and_refreshes_while_in_flight(
     assert "payments incident [INC-7]" in html
     assert html.count("error rate 100.00% (must stay below 5.00%)") <= 2
     assert "script-src 'self';" in page.headers["Content-Security-Policy"]
-    script = call(board(plane, sent), "/static/refresh.js")
+    script = call(board(plane, sent), "/assets/refresh.js")
     assert script.status_code == 200 and script.mimetype == "text/javascript"
-    assert call(board(plane, sent), "/static/../app.py").status_code == 404
+    assert call(board(plane, sent), "/assets/../app.py").status_code == 404
 
 
 def test_unknown_release_env_and_path_are_404_pages_that_say_so(
