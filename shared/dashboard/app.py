@@ -147,7 +147,7 @@ class Dashboard:
             {
                 "status": e,
                 "timeline": steps.timeline(e.in_flight, now) if e.in_flight else [],
-                "position": steps.position(e.in_flight) if e.in_flight else None,
+                "step": steps.step_label(e.in_flight) if e.in_flight else None,
                 "waiting": steps.waiting(e.in_flight),
                 "breach": _breach(e.live),
             }
@@ -166,7 +166,7 @@ class Dashboard:
         rollouts = [
             {
                 "rollout": r,
-                "position": steps.position(r),
+                "step": steps.step_label(r),
                 "timeline": steps.timeline(r, now),
                 "waiting": steps.waiting(r),
                 "charts": self._charts(r.env, r.steps),
@@ -354,13 +354,13 @@ def _checks(step: Any) -> list[dict[str, Any]]:
 
 def dora_charts(found: Any) -> list[charts.Chart]:
     def label(p: Any) -> str:
-        return f"{p.start:%m-%d}"
+        return f"{p.start:%m-%d %H:%M}"
 
     series = found.series
     return [
         charts.bars("deployments", [(label(p), float(p.deployments), "plain") for p in series]),
         charts.bars(
-            "lead time (h)", [(label(p), p.lead_time.value, "plain") for p in series], fmt="{:.1f}"
+            "lead time (h)", [(label(p), p.lead_time.value, "plain") for p in series], fmt="{:.2f}"
         ),
         charts.bars(
             "change fail rate (%)",

@@ -28,6 +28,7 @@ class Chart:
     limit_y: float | None  # the threshold's line, when the limit is a fixed number
     limit_label: str | None
     top: str  # the value the chart's top stands for
+    span: str  # the first and last bar's captions
 
 
 def bars(
@@ -52,6 +53,7 @@ def bars(
         limit_y,
         f"limit {fmt.format(limit)}" if limit is not None else None,
         fmt.format(top / 1.1),
+        f"{values[0][0]} to {values[-1][0]}" if values else "",
     )
 
 

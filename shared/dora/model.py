@@ -219,9 +219,11 @@ def period(
 
 
 def buckets(since: datetime, now: datetime) -> list[tuple[datetime, datetime]]:
-    """Chart buckets: days for up to two weeks, weeks up to half a year, else 30 days."""
+    """Chart buckets: hours for up to two days, days for up to two weeks, weeks up to half a
+    year, else 30 days."""
     span = now - since
-    size = DAY if span <= 14 * DAY else (7 * DAY if span <= 183 * DAY else 30 * DAY)
+    sizes = ((2 * DAY, DAY / 24), (14 * DAY, DAY), (183 * DAY, 7 * DAY))
+    size = next((size for longest, size in sizes if span <= longest), 30 * DAY)
     out, at = [], since
     while at < now:
         out.append((at, min(at + size, now)))

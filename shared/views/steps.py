@@ -44,12 +44,18 @@ def step_of(rollout: Rollout) -> str | None:
     return _STEP_OF_STATE.get(rollout.state.value)
 
 
-def position(rollout: Rollout) -> str:
-    """`baking, step 6/6 (bake)`: the state and the step it is on."""
+def step_label(rollout: Rollout) -> str | None:
+    """`step 6/6 (bake)`, for a rollout on one of the forward steps."""
     step = step_of(rollout)
     if step in ORDER:
-        return f"{rollout.state.value}, step {ORDER.index(step) + 1}/{len(ORDER)} ({step})"
-    return rollout.state.value
+        return f"step {ORDER.index(step) + 1}/{len(ORDER)} ({step})"
+    return None
+
+
+def position(rollout: Rollout) -> str:
+    """`baking, step 6/6 (bake)`: the state and the step it is on."""
+    label = step_label(rollout)
+    return f"{rollout.state.value}, {label}" if label else rollout.state.value
 
 
 def waiting(rollout: Rollout | None) -> str | None:

@@ -101,7 +101,11 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
         )
         return got if any("live" in title for _, title in got) else None
 
-    got = eventually(notices, timeout=60)
+    try:
+        got = eventually(notices, timeout=90)
+    except AssertionError:
+        received = [(n.channel, n.title) for n in Inbox(stack.local_dir / "inbox").read()]
+        raise AssertionError(f"no live notice for {VERSION}; the inbox has {received}") from None
     waiting = [k for k in got if "approval" in k[1].lower()]
     assert {channel for channel, _ in waiting} == {"slack", "discord", "email"}, got
     assert all(got[k] == 1 for k in got), got  # each notice once per channel
