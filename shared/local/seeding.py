@@ -81,8 +81,10 @@ def migrate(state: StackState, env: str) -> None:
 
 def seed(state: StackState, plane: PlaneConfig, say: Callable[[str], None]) -> None:
     for name, env in plane.environments.items():
-        migrate(state, name)
-        seed_evidence(env)
+        # Secrets first: the migrations write flags, whose notices read the webhook secrets
+        # (and the notifier remembers a missing one for a while).
         urls = state.receivers.webhook_urls(name) if state.receivers else None
         made = seed_secrets(env, state.secrets_dir, urls)
+        migrate(state, name)
+        seed_evidence(env)
         say(f"seeded {name}: migrations, demo compliance evidence, {made} demo secrets")

@@ -105,7 +105,11 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
         got = eventually(notices, timeout=90)
     except AssertionError:
         received = [(n.channel, n.title) for n in Inbox(stack.local_dir / "inbox").read()]
-        raise AssertionError(f"no live notice for {VERSION}; the inbox has {received}") from None
+        log = (stack.local_dir / "logs" / "on_release_event.log").read_text(errors="replace")
+        said = [line[:300] for line in log.splitlines() if VERSION in line][-6:]
+        raise AssertionError(
+            f"no live notice for {VERSION}; the inbox has {received}; the notifier said {said}"
+        ) from None
     waiting = [k for k in got if "approval" in k[1].lower()]
     assert {channel for channel, _ in waiting} == {"slack", "discord", "email"}, got
     assert all(got[k] == 1 for k in got), got  # each notice once per channel
