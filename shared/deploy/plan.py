@@ -411,7 +411,8 @@ class _Builder:
 
 # The Firebase Web API key the dashboard signs people in with (Firebase's auto-created
 # "Browser key"): looked up at deploy time, not a secret (every web app ships it).
-KEY_NAME_VAR, API_KEY_VAR = "DASHBOARD_KEY_NAME", "FIREBASE_WEB_API_KEY"
+_SIGN_IN_VARS = ("DASHBOARD_KEY_NAME", "FIREBASE_WEB_API_KEY")  # shell variables of the plan
+KEY_NAME_VAR, API_KEY_VAR = _SIGN_IN_VARS
 
 
 def build_plan(inputs: DeployInputs) -> Plan:
