@@ -15,6 +15,7 @@ from shared.adapters.firestore_store import (
     PROCESSED,
     RELEASES,
     ROLLOUTS,
+    history_id,
 )
 from shared.config import PlaneConfig
 from shared.dead_letters import DeadLetter, doc_id, event_key
@@ -80,18 +81,26 @@ def read_rollout(db: Any, release: str, env: str) -> Rollout | None:
 
 
 def release_view(db: Any, version: str) -> ReleaseView | None:
+    """A release, its rollouts and its history, read by document id (the history's ids follow
+    the release's `historySeq`; the rollouts' are the envs its history names): no query."""
     ref = db.collection(RELEASES).document(version)
     snap = ref.get()
     if not snap.exists:
         return None
-    rollouts = [Rollout.model_validate(s.to_dict()) for s in ref.collection(ROLLOUTS).stream()]
-    history = [
-        HistoryEntry.model_validate(s.to_dict())
-        for s in ref.collection(HISTORY).order_by("seq").stream()
-    ]
-    return ReleaseView(
-        release=Release.model_validate(snap.to_dict()), rollouts=rollouts, history=history
-    )
+    release = Release.model_validate(snap.to_dict())
+    history = _history(db, ref, release.history_seq)
+    envs = sorted({h.env for h in history})
+    refs = [ref.collection(ROLLOUTS).document(env) for env in envs]
+    found = {s.id: s for s in db.get_all(refs)} if refs else {}
+    rollouts = [Rollout.model_validate(found[e].to_dict()) for e in envs if found[e].exists]
+    return ReleaseView(release=release, rollouts=rollouts, history=history)
+
+
+def _history(db: Any, release_ref: Any, count: int) -> list[HistoryEntry]:
+    refs = [release_ref.collection(HISTORY).document(history_id(n)) for n in range(1, count + 1)]
+    snaps = db.get_all(refs) if refs else []
+    entries = [HistoryEntry.model_validate(s.to_dict()) for s in snaps if s.exists]
+    return sorted(entries, key=lambda e: e.seq)
 
 
 def processed(db: Any, topic: str, event_id: str) -> Processed | None:
@@ -185,8 +194,30 @@ def settled_moves(
         for day in kept.values()
         for r, c in day.get("changes", {}).items()
     }
-    moves += env_moves(db, env, max(open_from, first))
+    moves += recent_moves(db, env, max(open_from, first))
     return sorted((m for m in moves if m.at >= since), key=lambda m: m.at), known
+
+
+def recent_moves(db: Any, env: str, since: datetime) -> list[Move]:
+    """`env_moves` for a short recent span, found through the rollouts that moved in it (each
+    move stamps its rollout's `updatedAt`; index rollouts env + updatedAt) and their releases'
+    history read by id: a query over one document per rollout, not one per move."""
+    query = (
+        db.collection_group(ROLLOUTS)
+        .where(filter=FieldFilter("env", "==", env))
+        .where(filter=FieldFilter("updatedAt", ">=", since))
+    )
+    versions = sorted({str(s.to_dict()["release"]) for s in query.stream()})
+    refs = [db.collection(RELEASES).document(v) for v in versions]
+    moves = []
+    for snap in db.get_all(refs) if refs else []:
+        if not snap.exists:
+            continue
+        count = int((snap.to_dict() or {}).get("historySeq", 0))
+        for h in _history(db, snap.reference, count):
+            if h.env == env and h.at >= since and h.to_state.value in MOVES:
+                moves.append(Move(snap.id, h.attempt, h.to_state.value, h.at))
+    return moves
 
 
 def _day_id(env: str, day: datetime) -> str:

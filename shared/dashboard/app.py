@@ -131,6 +131,11 @@ class Dashboard:
         }
         if path in simple:
             return simple[path]()
+        if path == "/release":  # the overview's "go to release" form
+            version = str(args.get("version", "")).strip()
+            if not version:
+                raise BadRequest("name a release")
+            return self.release(version)
         if path == "/metrics":
             return self.metrics(args.get("env", "production"), args.get("since", "30d"))
         found = _RELEASE.match(path)
@@ -154,8 +159,7 @@ class Dashboard:
             for e in envs
         ]
         moving = any(e.in_flight is not None and e.in_flight.state in IN_FLIGHT for e in envs)
-        recent = self.reader.recent(10)
-        context = {"rows": rows, "recent": recent, "refresh": REFRESH_S if moving else None}
+        context = {"rows": rows, "refresh": REFRESH_S if moving else None}
         return Page("overview.html", context)
 
     def release(self, version: str, sent: str | None = None) -> Page:

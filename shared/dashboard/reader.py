@@ -8,11 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters import firestore_views as views
-from shared.adapters.firestore_store import RELEASES
 from shared.config import PlaneConfig
 from shared.dashboard.ports import EnvFlags, EnvMigrations
 from shared.dead_letters import DeadLetter
-from shared.domain.model import Release
 from shared.dora.model import Report
 from shared.errors import ControlPlaneError
 
@@ -29,10 +27,6 @@ class FirestoreReader:
 
     def environments(self) -> list[views.EnvStatus]:
         return views.env_status(self.db, self.plane)
-
-    def recent(self, limit: int) -> list[Release]:
-        query = self.db.collection(RELEASES).order_by("createdAt", direction="DESCENDING")
-        return [Release.model_validate(s.to_dict()) for s in query.limit(limit).stream()]
 
     def release(self, version: str) -> views.ReleaseView | None:
         return views.release_view(self.db, version)

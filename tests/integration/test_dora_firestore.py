@@ -26,7 +26,13 @@ def seed(db: Any, version: str, env: str, at: datetime, *moves: str) -> None:
             "branch": "main",
             "author": "dev",
             "createdAt": at - timedelta(hours=3),
+            "historySeq": len(moves),
         }
+    )
+    # what every move also writes: the rollout, stamped with the move's time
+    last = at + timedelta(minutes=10 * (len(moves) - 1))
+    ref.collection("rollouts").document(env).set(
+        {"release": version, "env": env, "state": moves[-1], "updatedAt": last}
     )
     for i, to in enumerate(moves):
         ref.collection("history").document(f"{i + 1:06d}").set(

@@ -17,7 +17,6 @@ from shared.dashboard.auth import SESSION_COOKIE, LocalAccess
 from shared.dashboard.ports import EnvFlags, EnvMigrations, Forbidden, SignInNeeded, Viewer
 from shared.dead_letters import DeadLetter
 from shared.domain.commands import Command
-from shared.domain.model import Release
 from shared.domain.states import State
 from shared.dora.model import Report, report
 from tests.unit.test_status_view import T0, release_view, rollout, rows, step
@@ -34,9 +33,6 @@ class FakeReader:
 
     def environments(self) -> list[EnvStatus]:
         return self.envs
-
-    def recent(self, limit: int) -> list[Release]:
-        return [v.release for v in self.releases.values()][:limit]
 
     def release(self, version: str) -> ReleaseView | None:
         self.reads.append(version)
@@ -223,3 +219,5 @@ def test_every_page_renders(plane: PlaneConfig, sent: list[Command]) -> None:
     d = board(plane, sent)
     for path in ["/", "/releases/1.4.0", "/flags", "/migrations", "/dead-letters", "/metrics"]:
         assert call(d, path).status_code == 200, path
+    assert call(d, "/release?version=1.4.0").status_code == 200  # the overview's form
+    assert call(d, "/release?version=").status_code == 400
