@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 from cloudevents.http import CloudEvent
+from flask import Request, Response
 
 from shared import bootstrap
 from shared import entrypoints as boundary
 
 if TYPE_CHECKING:
+    from shared.dashboard.app import Dashboard
     from shared.flags.handler import FlagGuard
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
@@ -47,6 +49,11 @@ def _flag_guard() -> FlagGuard:
 @cache
 def _letters() -> DeadLetters:
     return bootstrap.dead_letters()
+
+
+@cache
+def _dashboard() -> Dashboard:
+    return bootstrap.dashboard()
 
 
 @functions_framework.cloud_event
@@ -89,3 +96,9 @@ def on_release_event(event: CloudEvent) -> None:
 def on_dead_letter(event: CloudEvent) -> None:
     """Pub/Sub `<topic>-dead-letter`: a message whose delivery attempts ran out → `deadLetters`."""
     boundary.dead_letter(_letters(), event)
+
+
+@functions_framework.http
+def release_dashboard(request: Request) -> Response:
+    """HTTP: the release dashboard (signed-in viewers on Google Cloud; docs/DASHBOARD.md)."""
+    return _dashboard().respond(request)

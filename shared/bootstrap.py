@@ -33,6 +33,7 @@ from shared.service.ports import (
 if TYPE_CHECKING:
     from shared.adapters.pubsub import Publisher
     from shared.backups.handler import Backups
+    from shared.dashboard.app import Dashboard
     from shared.flags.handler import FlagGuard
     from shared.gates.checks_file import ChecksConfig
     from shared.gates.handler import ComplianceGates
@@ -455,3 +456,48 @@ def migration_engine(
         chunk_size=chunk_size,
         progress=progress or NoProgress,
     )
+
+
+def dashboard(settings: Settings | None = None) -> Dashboard:
+    """The release dashboard: Firestore reads; on the local stack no sign-in, on Google Cloud
+    Firebase Auth session cookies. Decisions go out through the CLI's one publishing path."""
+    from shared.approvals.credentials import command_token, password_id_token
+    from shared.approvals.signing import must_sign
+    from shared.cli import context
+    from shared.cli.sending import publish
+    from shared.dashboard.app import Dashboard
+    from shared.dashboard.auth import FirebaseSessions, LocalAccess
+    from shared.dashboard.reader import FirestoreReader
+
+    settings = settings or context.settings()
+    plane = settings.plane
+
+    def env_db(env: str) -> Any:
+        from google.cloud import firestore
+
+        return firestore.Client(project=plane.env(env).project)
+
+    def engine(env: str) -> Engine:
+        return migration_engine(env, actor="dashboard", settings=settings)
+
+    def token_for(name: str) -> str | None:
+        # signed as `releasectl release approve` signs (emulator token, the local user's roles)
+        signed = must_sign(plane.control, "release.approve")
+        return command_token(settings, name, utcnow()) if signed else None
+
+    def sign_in(email: str, password: str) -> str:
+        return password_id_token(settings, email, password)
+
+    local = settings.local or settings.local_dir is not None
+    access = LocalAccess(token_for) if local else FirebaseSessions(settings.project, sign_in)
+    reader = FirestoreReader(control_db(settings), plane, env_db, engine)
+    inbox = None
+    if settings.local_dir is not None:
+        from shared.local.inbox import Inbox
+
+        received = Inbox(settings.local_dir / "inbox")
+
+        def inbox() -> list[dict[str, Any]]:
+            return [n.model_dump() for n in reversed(received.read())]
+
+    return Dashboard(reader, access, plane, publish, utcnow, inbox)

@@ -37,3 +37,7 @@ def source_topic(dead_letter: str) -> str | None:
         return None
     source = dead_letter.removesuffix(DEAD_LETTER_SUFFIX)
     return source if source in PUBSUB_TRIGGERS else None
+
+
+# The HTTP target: the release dashboard (docs/DASHBOARD.md).
+DASHBOARD_TARGET = "release_dashboard"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel
 
 from shared.adapters.firestore_store import (
@@ -13,11 +15,13 @@ from shared.adapters.firestore_store import (
     PROCESSED,
     RELEASES,
     ROLLOUTS,
+    history_id,
 )
 from shared.config import PlaneConfig
 from shared.dead_letters import DeadLetter, doc_id, event_key
 from shared.domain import canary
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
+from shared.dora.model import MOVES, Change, Move, Report, report
 from shared.service.ports import Processed
 
 
@@ -82,18 +86,26 @@ def read_rollout(db: Any, release: str, env: str) -> Rollout | None:
 
 
 def release_view(db: Any, version: str) -> ReleaseView | None:
+    """A release, its rollouts and its history, read by document id (the history's ids follow
+    the release's `historySeq`; the rollouts' are the envs its history names): no query."""
     ref = db.collection(RELEASES).document(version)
     snap = ref.get()
     if not snap.exists:
         return None
-    rollouts = [Rollout.model_validate(s.to_dict()) for s in ref.collection(ROLLOUTS).stream()]
-    history = [
-        HistoryEntry.model_validate(s.to_dict())
-        for s in ref.collection(HISTORY).order_by("seq").stream()
-    ]
-    return ReleaseView(
-        release=Release.model_validate(snap.to_dict()), rollouts=rollouts, history=history
-    )
+    release = Release.model_validate(snap.to_dict())
+    history = _history(db, ref, release.history_seq)
+    envs = sorted({h.env for h in history})
+    refs = [ref.collection(ROLLOUTS).document(env) for env in envs]
+    found = {s.id: s for s in db.get_all(refs)} if refs else {}
+    rollouts = [Rollout.model_validate(found[e].to_dict()) for e in envs if found[e].exists]
+    return ReleaseView(release=release, rollouts=rollouts, history=history)
+
+
+def _history(db: Any, release_ref: Any, count: int) -> list[HistoryEntry]:
+    refs = [release_ref.collection(HISTORY).document(history_id(n)) for n in range(1, count + 1)]
+    snaps = db.get_all(refs) if refs else []
+    entries = [HistoryEntry.model_validate(s.to_dict()) for s in snaps if s.exists]
+    return sorted(entries, key=lambda e: e.seq)
 
 
 def processed(db: Any, topic: str, event_id: str) -> Processed | None:
@@ -104,3 +116,143 @@ def processed(db: Any, topic: str, event_id: str) -> Processed | None:
 def dead_letters(db: Any, limit: int = 20) -> list[DeadLetter]:
     query = db.collection(DEAD_LETTERS).order_by("receivedAt", direction="DESCENDING").limit(limit)
     return [DeadLetter.model_validate(s.to_dict()) for s in query.stream()]
+
+
+def env_moves(db: Any, env: str, since: datetime, until: datetime | None = None) -> list[Move]:
+    """The history moves DORA needs of one environment since `since`, oldest first: one
+    collection-group query on (env, at), index in firestore.indexes.json. The moves DORA does
+    not use are dropped here: an `in` on `to` runs as one query per value (six times the
+    work on the emulator, for a day's worth of moves)."""
+    query = (
+        db.collection_group(HISTORY)
+        .where(filter=FieldFilter("env", "==", env))
+        .where(filter=FieldFilter("at", ">=", since))
+    )
+    if until is not None:
+        query = query.where(filter=FieldFilter("at", "<", until))
+    moves = []
+    for snap in query.order_by("at").stream():
+        data = snap.to_dict()
+        if data["to"] not in MOVES:
+            continue
+        release = snap.reference.parent.parent.id  # releases/{id}/history/{seq}
+        moves.append(Move(release, int(data["attempt"]), str(data["to"]), data["at"]))
+    return moves
+
+
+def changes(db: Any, versions: set[str]) -> dict[str, Change]:
+    """When each release's change was made (its commit time if recorded, else its creation)."""
+    refs = [db.collection(RELEASES).document(v) for v in sorted(versions)]
+    found = {}
+    for snap in db.get_all(refs, field_paths=["version", "branch", "createdAt", "committedAt"]):
+        if snap.exists:
+            data = snap.to_dict()
+            when = data.get("committedAt") or data["createdAt"]
+            found[snap.id] = Change(str(data["version"]), str(data.get("branch", "")), when)
+    return found
+
+
+def dora(db: Any, env: str, since: datetime, now: datetime) -> Report:
+    """DORA's five figures for one environment over [since, now), with their series."""
+    moves, known = settled_moves(db, env, since, now)
+    known.update(changes(db, {m.release for m in moves} - set(known)))
+    return report(env, moves, known, since, now)
+
+
+DORA_DAYS = "doraDays"
+# History is appended at the time of the move, so a day's moves are final once it is over; an
+# hour's margin covers a transaction that read its clock before midnight and committed after.
+SETTLED = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+
+def _midnight(at: datetime) -> datetime:
+    return datetime.combine(at.date(), datetime.min.time(), at.tzinfo)
+
+
+def settled_moves(
+    db: Any, env: str, since: datetime, now: datetime
+) -> tuple[list[Move], dict[str, Change]]:
+    """`env_moves` since `since`, with every settled day kept in one `doraDays/{env}:{date}`
+    document (its moves and its releases' change times): a year is one query over 365 small
+    documents (index env + day) plus one for the day not settled yet. A missing day is filled
+    from the history once (one query over the missing span), then never asked again."""
+    first, open_from = _midnight(since), _midnight(now - SETTLED)
+    query = (
+        db.collection(DORA_DAYS)
+        .where(filter=FieldFilter("env", "==", env))
+        .where(filter=FieldFilter("day", ">=", first))
+        .where(filter=FieldFilter("day", "<", open_from))
+    )
+    kept = {s.id: s.to_dict() for s in query.stream()}
+    days = [first + i * _DAY for i in range(max((open_from - first).days, 0))]
+    missing = [d for d in days if _day_id(env, d) not in kept]
+    if missing:
+        kept.update(_settle(db, env, missing))
+    moves = [
+        Move(m["release"], int(m["attempt"]), m["to"], m["at"])
+        for day in kept.values()
+        for m in day.get("moves", [])
+    ]
+    known = {
+        r: Change(c["version"], c["branch"], c["changedAt"])
+        for day in kept.values()
+        for r, c in day.get("changes", {}).items()
+    }
+    moves += recent_moves(db, env, max(open_from, first))
+    return sorted((m for m in moves if m.at >= since), key=lambda m: m.at), known
+
+
+def recent_moves(db: Any, env: str, since: datetime) -> list[Move]:
+    """`env_moves` for a short recent span, found through the rollouts that moved in it (each
+    move stamps its rollout's `updatedAt`; index rollouts env + updatedAt) and their releases'
+    history read by id: a query over one document per rollout, not one per move."""
+    query = (
+        db.collection_group(ROLLOUTS)
+        .where(filter=FieldFilter("env", "==", env))
+        .where(filter=FieldFilter("updatedAt", ">=", since))
+    )
+    versions = sorted({str(s.to_dict()["release"]) for s in query.stream()})
+    refs = [db.collection(RELEASES).document(v) for v in versions]
+    moves = []
+    for snap in db.get_all(refs) if refs else []:
+        if not snap.exists:
+            continue
+        count = int((snap.to_dict() or {}).get("historySeq", 0))
+        for h in _history(db, snap.reference, count):
+            if h.env == env and h.at >= since and h.to_state.value in MOVES:
+                moves.append(Move(snap.id, h.attempt, h.to_state.value, h.at))
+    return moves
+
+
+def _day_id(env: str, day: datetime) -> str:
+    return f"{env}:{day.date().isoformat()}"
+
+
+def _settle(db: Any, env: str, missing: list[datetime]) -> dict[str, dict[str, Any]]:
+    found = env_moves(db, env, missing[0], missing[-1] + _DAY)
+    known = changes(db, {m.release for m in found})
+    made: dict[str, dict[str, Any]] = {}
+    batch, pending = db.batch(), 0
+    for day in missing:
+        mine = [m for m in found if day <= m.at < day + _DAY]
+        made[_day_id(env, day)] = {
+            "env": env,
+            "day": day,
+            "moves": [
+                {"release": m.release, "attempt": m.attempt, "to": m.to, "at": m.at} for m in mine
+            ],
+            "changes": {
+                r: {"version": c.version, "branch": c.branch, "changedAt": c.changed_at}
+                for r in {m.release for m in mine}
+                if (c := known.get(r)) is not None
+            },
+        }
+        batch.set(db.collection(DORA_DAYS).document(_day_id(env, day)), made[_day_id(env, day)])
+        pending += 1
+        if pending == 400:
+            batch.commit()
+            batch, pending = db.batch(), 0
+    if pending:
+        batch.commit()
+    return made

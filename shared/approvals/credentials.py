@@ -455,6 +455,17 @@ def login(
     return session
 
 
+def password_id_token(
+    settings: Settings, email: str, password: str, http: httpx.Client | None = None
+) -> str:
+    """A fresh ID token for `email` (the dashboard's sign-in and its signed decisions); nothing
+    is stored."""
+    remember(password)
+    with _client(settings, http) as client:
+        reply = client.sign_in(email, password)
+    return reply.id_token
+
+
 def logout(settings: Settings) -> bool:
     """Delete the stored session of the control project; False if there was none."""
     return delete_session(settings.project)

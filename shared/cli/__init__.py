@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from shared.cli import context, env_cmds, read_cmds, release_cmds
+from shared.cli import context, env_cmds, metrics_cmds, read_cmds, release_cmds
 from shared.cli.output import exit_codes
 
 
@@ -52,6 +52,7 @@ def _edge(
 app.command("status")(read_cmds.status)
 app.command("history")(read_cmds.history)
 app.command("dead-letters")(read_cmds.dead_letters)
+app.command("metrics")(metrics_cmds.metrics)
 app.add_typer(release_cmds.app, name="release")
 app.add_typer(env_cmds.app, name="env")
 # Later command groups register here: (module, name) pairs, imported on start.

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from shared.cli import context
 from shared.cli.output import console, err_console, table
 from shared.config import DEFAULT_CONFIG_FILE
 from shared.errors import ControlPlaneError
 from shared.local.state import Part, StackState, health, load, local_dir_from_env, recorded
+from shared.topics import DASHBOARD_TARGET
 
 app = typer.Typer(help="Run the control plane locally against the emulators.", no_args_is_help=True)
 LocalDir = Annotated[
@@ -62,9 +64,11 @@ def up(
 
 def _next_steps(stack: StackState) -> None:
     apps = ", ".join(f"{env} {app.url}" for env, app in stack.apps.items())
+    board = stack.functions.get(DASHBOARD_TARGET)
     console.print(
         "\n[bold green]local stack is up[/]\n"
-        f"  firestore emulator  http://{stack.firestore_host}\n"
+        + (f"  release dashboard   http://127.0.0.1:{board.port}/\n" if board else "")
+        + f"  firestore emulator  http://{stack.firestore_host}\n"
         f"  pubsub emulator     {stack.pubsub_host}\n"
         f"  sample apps         {apps}\n"
         f"  logs                {stack.local_dir / 'logs'} (builds: {stack.local_dir / 'builds'})\n"
@@ -184,3 +188,27 @@ def demo(local_dir: LocalDir = None) -> None:
     stack = _stack(local_dir)
     if not run(stack):
         raise typer.Exit(1)
+
+
+@app.command()
+def inbox(
+    local_dir: LocalDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")] = False,
+) -> None:
+    """What the local Slack, Discord and e-mail receivers got, oldest first."""
+    from shared.local.inbox import Inbox
+
+    directory = _dir(local_dir)
+    if recorded(directory) is None:
+        err_console.print(
+            f"no local stack is recorded in {directory}: start one with `./deploy.sh local`"
+        )
+        raise typer.Exit(1)
+    notices = Inbox(directory / "inbox").read()
+    if as_json:
+        print(json.dumps({"notices": [n.model_dump(mode="json") for n in notices]}, indent=2))
+        return
+    shown = table("Notifications received", "at", "channel", "title")
+    for n in notices:
+        shown.add_row(n.received_at.strftime("%H:%M:%S"), n.channel, Text(n.title))
+    console.print(shown)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from shared.adapters import firestore_views as views
 from shared.cli import context, output
+from shared.cli import status_view as view
 from shared.cli.output import console
-from shared.domain.model import LastMove, Rollout
-from shared.domain.workflow import paused_bake
+from shared.clock import utcnow
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
 EnvOpt = Annotated[
@@ -19,106 +19,58 @@ EnvOpt = Annotated[
 
 
 def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
-    """What runs where, each environment's last rollout move and its reason, which environments
-    are frozen; with --env, the steps of the rollout in flight there."""
+    """What runs where, what is in flight, what waits for a person, what is frozen."""
     if env is not None:
         context.plane().env(env)  # unknown env: one clear error, exit 2
     rows = views.env_status(context.db(), context.plane(), env)
     if as_json:
         output.print_json({"environments": rows})
         return
-    t = output.table(
-        "Environments", "env", "project", "current", "previous", "last rollout", "frozen"
-    )
-    for row in rows:
-        s = row.state
-        flight = _last(s.last)
-        frozen = f"[red]yes[/] ({s.frozen.by}: {s.frozen.reason})" if s.frozen else "no"
-        t.add_row(
-            row.env,
-            row.project,
-            s.current.release if s.current else "-",
-            s.previous.release if s.previous else "-",
-            flight,
-            frozen,
+    for table in view.env_table(rows, console.width):
+        console.print(table)
+    for line in view.notices(rows):
+        console.print(line)
+    if env is not None:
+        _full(rows[0])
+
+
+def _full(row: views.EnvStatus) -> None:
+    """One environment in full: the last move's whole reason and its rollout's steps."""
+    last = row.state.last
+    if last is not None and last.reason:
+        console.print(
+            f"[bold]last move[/]: {last.release} {output.state(last.state)}: {last.reason}"
         )
-    console.print(t)
-    for row in rows:
-        _breach(row.live)
-        _paused(row.in_flight)
-        _canary(row.env, row.canary)
-    for row in rows:
-        if env is not None and row.in_flight is not None:
-            _steps(row.in_flight)
+    breach = view.live_breach(row.live, full=True)
+    if breach:
+        console.print(breach)
+    shown = row.in_flight
+    if shown is None and last is not None:
+        shown = views.read_rollout(context.db(), last.release, row.env)
+    if shown is not None:
+        console.print(view.steps_table(shown, utcnow(), console.width))
 
 
-def _breach(live: Rollout | None) -> None:
-    """The live watch's last confirmed breach of the release serving now, if any."""
-    watch = live.steps.get("watch") if live is not None and live.state == "live" else None
-    if live is None or watch is None or watch.status != "breach":
+def history(
+    release: Annotated[str, typer.Argument(help="Release id (its version).")],
+    full: Annotated[bool, typer.Option("--full", help="Every reason in full (wraps).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """A release's rollouts and its append-only audit trail."""
+    found = views.release_view(context.db(), release)
+    if found is None:
+        output.err_console.print(f"[red]error:[/red] unknown release {release!r}")
+        raise typer.Exit(1)
+    if as_json:
+        output.print_json(found)
         return
-    since = watch.detail.get("breachStart", "?")
-    last = watch.detail.get("breachEnd", "?")
-    console.print(
-        f"[red]{live.env}: {live.release} breached while live[/] (windows {since} … {last}): "
-        f"{watch.reason or ''}"
-    )
-
-
-def _paused(rollout: Rollout | None) -> None:
-    """A bake held for a person (inconclusive, or metrics unreadable): what to do about it."""
-    if rollout is None or not paused_bake(rollout):
-        return
-    bake = rollout.steps["bake"]
-    console.print(
-        f"[yellow]{rollout.env}: {rollout.release} bake paused, waiting for a person[/] "
-        f"({bake.reason or ''}): `releasectl release approve {rollout.release} --env "
-        f"{rollout.env}` takes it live, `releasectl release rollback --env {rollout.env}` "
-        "rolls it back"
-    )
-
-
-def _canary(env: str, canary: dict[str, Any] | None) -> None:
-    """The in-flight canary step: which step, the split, and whether it waits for a person."""
-    if canary is None:
-        return
-    split = ", ".join(f"{release} {pct} %" for release, pct in canary["split"].items())
-    pending = "" if canary["applied"] else " (split not confirmed yet)"
-    console.print(
-        f"[bold]{env}[/]: canary step {canary['step']}/{len(canary['steps'])} "
-        f"({canary['percent']} %): {split}{pending}"
-    )
-    if canary["holding"]:
-        console.print(f"[yellow]  held: {canary['holding']}[/]")
-
-
-def _last(last: LastMove | None) -> str:
-    if last is None:
-        return "-"
-    why = f": {last.reason}" if last.reason else ""
-    return f"{last.release} {output.state(last.state)}{why}"
-
-
-def _steps(rollout: Rollout) -> None:
-    t = output.table(
-        f"{rollout.release} in {rollout.env} (attempt {rollout.attempt})",
-        "step",
-        "status",
-        "started",
-        "finished",
-        "build",
-        "reason",
-    )
-    for name, step in rollout.steps.items():
-        t.add_row(
-            name,
-            step.status,
-            output.when(step.started_at),
-            output.when(step.finished_at),
-            step.build_id or "-",
-            step.reason or "",
-        )
-    console.print(t)
+    for item in view.history_tables(found, width=console.width, full=full):
+        console.print(item)
+    if found.release.artifacts:
+        a = output.table("Artifacts", "name", "reference")
+        for name, ref in sorted(found.release.artifacts.items()):
+            a.add_row(name, ref + _local_copy(ref))
+        console.print(a)
 
 
 def _local_copy(ref: str) -> str:
@@ -130,52 +82,6 @@ def _local_copy(ref: str) -> str:
 
     path = local_object(local_dir_from_env(), ref)
     return f"\n(local copy: {path})" if path.is_file() else ""
-
-
-def history(
-    release: Annotated[str, typer.Argument(help="Release id (its version).")],
-    as_json: JsonOpt = False,
-) -> None:
-    """A release's rollouts and its append-only audit trail."""
-    view = views.release_view(context.db(), release)
-    if view is None:
-        output.err_console.print(f"[red]error:[/red] unknown release {release!r}")
-        raise typer.Exit(1)
-    if as_json:
-        output.print_json(view)
-        return
-    r = view.release
-    console.print(
-        f"[bold]{r.version}[/] commit {r.commit} on {r.branch} by {r.author}, "
-        f"created {output.when(r.created_at)}"
-    )
-    if r.artifacts:
-        a = output.table("Artifacts", "name", "reference")
-        for name, ref in sorted(r.artifacts.items()):
-            a.add_row(name, ref + _local_copy(ref))
-        console.print(a)
-    t = output.table("Rollouts", "env", "state", "attempt", "since", "reason")
-    for ro in view.rollouts:
-        t.add_row(
-            ro.env,
-            output.state(ro.state),
-            str(ro.attempt),
-            output.when(ro.state_since),
-            ro.reason or "",
-        )
-    console.print(t)
-    h = output.table("History", "#", "at", "env", "from", "to", "actor", "reason")
-    for e in view.history:
-        h.add_row(
-            str(e.seq),
-            output.when(e.at),
-            e.env,
-            output.state(e.from_state),
-            output.state(e.to_state),
-            e.actor,
-            e.reason or "",
-        )
-    console.print(h)
 
 
 def dead_letters(

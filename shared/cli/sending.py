@@ -78,12 +78,19 @@ ACHIEVED: dict[str, frozenset[State]] = {
 WAITS_FOR_A_PERSON = frozenset({State.AWAITING_APPROVAL})
 
 
+def publish(command: Command) -> str:
+    """Publish one command to `release-commands`: the one path every human command takes, from
+    `releasectl` and from the dashboard's approve and reject buttons. Returns the message id."""
+    topic = context.settings().release_commands_topic
+    data = command.model_dump_json(exclude_none=True).encode()
+    return context.publisher().publish(topic, data)
+
+
 def send(command: Command, *, wait: bool, timeout: float, follow_rollout: bool = True) -> None:
     """Publish `command`; with `wait`, wait until it is handled (exit 1 if refused) and,
     with `follow_rollout`, until its rollout rests."""
     topic = context.settings().release_commands_topic
-    data = command.model_dump_json(exclude_none=True).encode()
-    message_id = context.publisher().publish(topic, data)
+    message_id = publish(command)
     output.console.print(f"published [bold]{command.type}[/] (message {message_id})")
     if not wait:
         return

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.topics import (
+    DASHBOARD_TARGET,
     DEAD_LETTER_TARGET,
     FLAG_TRIGGER_TARGET,
     MONITORING_TICKS,
     PUBSUB_TRIGGERS,
+    RELEASE_COMMANDS,
     RELEASE_EVENTS,
 )
 
@@ -23,6 +25,7 @@ class Scope(StrEnum):
     CONTROL = "control project"
     ENVS = "each environment project"
     EVENTS_TOPIC = f"topic {RELEASE_EVENTS}"
+    COMMANDS_TOPIC = f"topic {RELEASE_COMMANDS}"
     TICKS_TOPIC = f"topic {MONITORING_TICKS}"
     STEPS_SA = "release-steps service account"
     OWN_PROJECT = "its own project"
@@ -152,6 +155,36 @@ _COMMANDS: tuple[Grant, ...] = (
     ),
 )
 
+# The dashboard: an HTTP function anyone may reach; it checks a Firebase Auth session itself.
+DASHBOARD = FunctionSpec(
+    DASHBOARD_TARGET,
+    "512Mi",
+    60,
+    (
+        Grant(
+            "roles/datastore.user",
+            Scope.CONTROL,
+            "reads release state and dead letters, keeps settled DORA days in doraDays",
+        ),
+        Grant(
+            "roles/pubsub.publisher",
+            Scope.COMMANDS_TOPIC,
+            "approve / reject from the page publish the CLI's command (only that topic)",
+        ),
+        Grant(
+            "roles/datastore.viewer",
+            Scope.ENVS,
+            "shows each environment's flags and migration history (read only)",
+        ),
+        Grant(
+            "roles/firebaseauth.admin",
+            Scope.CONTROL,
+            "makes and verifies sign-in session cookies (createSessionCookie needs admin)",
+        ),
+    ),
+    "the release dashboard (HTTP; Firebase Auth session, viewer role)",
+)
+
 SPECS: dict[str, FunctionSpec] = {
     "on_release_command": FunctionSpec(
         "on_release_command", "512Mi", 120, _COMMANDS, "operator commands from release-commands"
@@ -265,6 +298,9 @@ STEPS_GRANTS: tuple[Grant, ...] = (
 
 class MissingSpec(ValueError):
     """A function target of `shared.topics` has no deployment spec here."""
+
+
+SPECS[DASHBOARD_TARGET] = DASHBOARD
 
 
 def spec(target: str) -> FunctionSpec:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from shared.deploy.catalog import (
     BACKUP_LIFECYCLE,
+    DASHBOARD,
     RELEASE_STEPS,
     STEPS_GRANTS,
     FunctionSpec,
@@ -32,6 +33,7 @@ from shared.topics import (
     ALL_TOPICS,
     MAX_DELIVERY_ATTEMPTS,
     MONITORING_TICKS,
+    RELEASE_COMMANDS,
     RELEASE_EVENTS,
     dead_letter_topic,
 )
@@ -200,6 +202,7 @@ class _Builder:
         for spec in (*(spec for _, spec in pubsub_functions()), dead_letter_function()):
             self._account(spec.account_id, self.c, f"runs {spec.target}")
         self._account(account_id(RELEASE_STEPS), self.c, "runs the release-step builds")
+        self._account(DASHBOARD.account_id, self.c, f"runs {DASHBOARD.target}")
         spec = flag_function()
         for project in self.i.env_projects.values():
             self._account(spec.account_id, project, f"runs {spec.target}")
@@ -208,9 +211,11 @@ class _Builder:
         member = f"serviceAccount:{member_email}"
         role = f"--role={grant.role}"
         desc = f"{grant.role} for {member_email.split('@')[0]} on "
-        topic = {Scope.EVENTS_TOPIC: RELEASE_EVENTS, Scope.TICKS_TOPIC: MONITORING_TICKS}.get(
-            grant.scope
-        )
+        topic = {
+            Scope.EVENTS_TOPIC: RELEASE_EVENTS,
+            Scope.TICKS_TOPIC: MONITORING_TICKS,
+            Scope.COMMANDS_TOPIC: RELEASE_COMMANDS,
+        }.get(grant.scope)
         if topic is not None:
             self.add(
                 Step(
@@ -262,6 +267,8 @@ class _Builder:
                 self._grant(grant, email(spec.account_id, self.c), self.c)
         for grant in STEPS_GRANTS:
             self._grant(grant, email(account_id(RELEASE_STEPS), self.c), self.c)
+        for grant in DASHBOARD.grants:
+            self._grant(grant, email(DASHBOARD.account_id, self.c), self.c)
         spec = flag_function()
         for project in self.i.env_projects.values():
             for grant in spec.grants:
@@ -352,6 +359,33 @@ class _Builder:
             )
         )  # fmt: skip
 
+    def dashboard(self) -> None:
+        """HTTP, reachable from the internet: the function itself signs people in (session
+        cookie, viewer role). The Web API key it signs in with is public by design."""
+        spec, sa = DASHBOARD, email(DASHBOARD.account_id, self.c)
+        env = self._env_vars() + f",RELEASECTL_FIREBASE_API_KEY={{{API_KEY_VAR}}}"
+        self.add(
+            Step(
+                f"Deploy {spec.target} ({spec.purpose}), public HTTPS; sign-in by session cookie",
+                captures=(
+                    Capture(KEY_NAME_VAR, (
+                        "gcloud", "services", "api-keys", "list", f"--project={self.c}",
+                        "--filter=displayName~'Browser key'", "--limit=1",
+                        "--format=value(name)")),
+                    Capture(API_KEY_VAR, (
+                        "gcloud", "services", "api-keys", "get-key-string",
+                        f"{{{KEY_NAME_VAR}}}", "--format=value(keyString)")),
+                ),
+                run=("gcloud", "functions", "deploy", spec.target, "--gen2",
+                     f"--project={self.c}", f"--region={self.i.region}", f"--runtime={RUNTIME}",
+                     "--source=.", f"--entry-point={spec.target}", "--trigger-http",
+                     "--allow-unauthenticated", f"--memory={spec.memory}",
+                     f"--timeout={spec.timeout_s}s", f"--service-account={sa}",
+                     f"--set-build-env-vars=GOOGLE_FUNCTION_SOURCE={FUNCTION_SOURCE}",
+                     f"--set-env-vars={env}"),
+            )
+        )  # fmt: skip
+
     def dead_letter_functions(self) -> None:
         spec = dead_letter_function()
         for topic, _ in pubsub_functions():
@@ -426,6 +460,12 @@ class _Builder:
             )  # fmt: skip
 
 
+# The Firebase Web API key the dashboard signs people in with (Firebase's auto-created
+# "Browser key"): looked up at deploy time, not a secret (every web app ships it).
+_SIGN_IN_VARS = ("DASHBOARD_KEY_NAME", "FIREBASE_WEB_API_KEY")  # shell variables of the plan
+KEY_NAME_VAR, API_KEY_VAR = _SIGN_IN_VARS
+
+
 def build_plan(inputs: DeployInputs) -> Plan:
     """Every command that deploys the control plane for `inputs`, in the order they run."""
     b = _Builder(inputs)
@@ -438,6 +478,7 @@ def build_plan(inputs: DeployInputs) -> Plan:
     b.functions()
     b.dead_letter_functions()
     b.flag_functions()
+    b.dashboard()
     b.scheduler()
     b.rules()
     envs = ", ".join(f"{e}={p}" for e, p in inputs.env_projects.items())

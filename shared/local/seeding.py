@@ -11,6 +11,7 @@ import subprocess  # nosec B404 -- subprocess runs fixed argv lists, never a she
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from shared.clock import utcnow
 from shared.config import REPO_ROOT, EnvConfig, PlaneConfig
@@ -21,27 +22,41 @@ from shared.secrets.model import SecretSpec
 _STRIPE_PREFIX = {"secret_key": "sk", "publishable_key": "pk", "restricted_key": "rk"}  # nosec B105 -- Stripe key prefixes, not keys
 
 
-def demo_value(spec: SecretSpec, live: bool) -> bytes:
+def demo_value(spec: SecretSpec, live: bool, urls: dict[str, str] | None = None) -> bytes:
     token = secrets.token_hex(16)
+    if urls and spec.name in urls:  # the local stack's notification receivers
+        return urls[spec.name].encode()
     if spec.stripe is not None:
         return f"{_STRIPE_PREFIX[spec.stripe]}_{'live' if live else 'test'}_{token}".encode()
     if spec.name.endswith("WEBHOOK_SECRET"):
         return f"whsec_{token}".encode()
-    if spec.name.endswith("_URL"):  # notification webhooks: nothing listens there locally
+    if spec.name.endswith("_URL"):  # a webhook with no receiver: nothing listens there
         return f"http://127.0.0.1:9/{spec.name.lower()}/{token}".encode()
     return token.encode()
 
 
-def seed_secrets(env: EnvConfig, secrets_dir: Path) -> int:
+def seed_secrets(env: EnvConfig, secrets_dir: Path, urls: dict[str, str] | None = None) -> int:
     from shared.secrets.handler import SecretsSettings
     from shared.secrets.local_store import LocalSecretStore
 
     config = SecretsSettings().config()
     store = LocalSecretStore(secrets_dir, env.project)
-    missing = [s for s in config.for_env(env.name) if store.describe(s.name) is None]
+    specs = config.for_env(env.name)
+    missing = [s for s in specs if store.describe(s.name) is None]
     for spec in missing:
-        store.add_version(spec.name, demo_value(spec, config.live_mode(env.name)))
+        store.add_version(spec.name, demo_value(spec, config.live_mode(env.name), urls))
+    # Webhooks seeded by an earlier stack point at its receivers' ports (or nowhere): re-point.
+    for name, url in (urls or {}).items():
+        if store.describe(name) is not None and _latest(store, name) != url:
+            store.add_version(name, url.encode())
     return len(missing)
+
+
+def _latest(store: Any, name: str) -> str | None:
+    """The newest enabled version's value (None: there is none)."""
+    info = store.describe(name)
+    enabled = [v for v in info.versions if v.state.value == "enabled"] if info else []
+    return str(store.access(name, enabled[-1].id)) if enabled else None
 
 
 def seed_evidence(env: EnvConfig) -> None:
@@ -73,7 +88,10 @@ def seed(state: StackState, plane: PlaneConfig, say: Callable[[str], None]) -> N
     if added:
         say(f"local users with roles (emulator tokens): {', '.join(added)} ({path})")
     for name, env in plane.environments.items():
+        # Secrets first: the migrations write flags, whose notices read the webhook secrets
+        # (and the notifier remembers a missing one for a while).
+        urls = state.receivers.webhook_urls(name) if state.receivers else None
+        made = seed_secrets(env, state.secrets_dir, urls)
         migrate(state, name)
         seed_evidence(env)
-        made = seed_secrets(env, state.secrets_dir)
         say(f"seeded {name}: migrations, demo compliance evidence, {made} demo secrets")

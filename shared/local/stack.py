@@ -36,10 +36,13 @@ from shared.local.emulators import (
 )
 from shared.local.functions_server import has_target, start_function
 from shared.local.state import (
+    NOTIFY_FILE,
+    NOTIFY_FILE_ENV,
     STATE_FILE,
     App,
     Part,
     Proc,
+    Receivers,
     StackState,
     alive,
     environment,
@@ -48,7 +51,7 @@ from shared.local.state import (
     recorded,
 )
 from shared.local.subscriptions import default_targets, serve_functions, subscribe
-from shared.topics import FLAG_TRIGGER_TARGET
+from shared.topics import DASHBOARD_TARGET, FLAG_TRIGGER_TARGET
 
 SAMPLE_APP = REPO_ROOT / "examples" / "sample-app" / "app.py"
 FLAG_DOCUMENTS = "featureFlags/{flag}"
@@ -154,6 +157,9 @@ def _start(
         "GOOGLE_CLOUD_PROJECT": project,
     }
     say(f"pubsub emulator on {pubsub.host_port}")
+    receivers = start_receivers(options.local_dir, logs, started)
+    env[NOTIFY_FILE_ENV] = str(local_notify_config(options.local_dir, receivers))
+    say(f"notification receivers: http://{HOST}:{receivers.port}, smtp :{receivers.smtp_port}")
     apps = {name: _start_app(name, options.local_dir, logs, started) for name in plane.environments}
     functions: dict[str, Proc] = {}
     flag_target = FLAG_TRIGGER_TARGET if has_target(FLAG_TRIGGER_TARGET) else None
@@ -176,6 +182,11 @@ def _start(
         functions.update({t: Proc(pid=s.pid, port=s.port) for t, s in wiring.servers.items()})
         if flag_target:
             _register_flag_triggers(firestore.host_port, plane)
+    if has_target(DASHBOARD_TARGET):
+        server = start_function(DASHBOARD_TARGET, env, logs)
+        started.pids.append(server.pid)
+        functions[DASHBOARD_TARGET] = Proc(pid=server.pid, port=server.port)
+        say(f"release dashboard on {server.url}")
     ticker = _spawn(
         _ticker_command(project, options.tick_seconds), logs / "ticker.log", env, started
     )
@@ -187,12 +198,45 @@ def _start(
         functions=functions,
         apps=apps,
         ticker=Proc(pid=ticker),
+        receivers=receivers,
         config_file=config,
         tick_seconds=options.tick_seconds,
     )
     state.save()
     say(f"functions: {', '.join(f'{t} :{p.port}' for t, p in functions.items())}")
     return state
+
+
+def start_receivers(
+    local_dir: Path, logs: Path, started: _Started, port: int | None = None, smtp: int | None = None
+) -> Receivers:
+    """The loopback Slack/Discord webhooks and SMTP server (`shared.local.inbox`)."""
+    smtp_port = smtp or free_port()
+    log = logs / "receivers.log"
+
+    def start(at: int) -> Receivers:
+        cmd = [sys.executable, "-m", "shared.local.inbox", "--port", str(at)]
+        cmd += ["--smtp-port", str(smtp_port), "--dir", str(local_dir / "inbox")]
+        proc = spawn(cmd, log, {})
+        started.pids.append(proc.pid)
+        wait_ready(f"http://{HOST}:{at}/inbox", "notification receivers", proc, log)
+        return Receivers(pid=proc.pid, port=at, smtp_port=smtp_port)
+
+    return on_free_port(start, port)
+
+
+def local_notify_config(local_dir: Path, receivers: Receivers) -> Path:
+    """config/notifications.toml with its mail server swapped for the loopback one."""
+    from shared.notify.settings import DEFAULT_NOTIFY_FILE, load_notify_config
+
+    text = DEFAULT_NOTIFY_FILE.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^host\s*=.*$", f'host = "{HOST}"', text)
+    text = re.sub(r"(?m)^port\s*=.*$", f"port = {receivers.smtp_port}", text)
+    text = re.sub(r"(?m)^security\s*=.*$", 'security = "none"', text)
+    target = local_dir / NOTIFY_FILE
+    target.write_text(text, encoding="utf-8")
+    load_notify_config(target)  # what the functions will read: refuse a broken copy here
+    return target
 
 
 def _register_flag_triggers(firestore_host: str, plane: PlaneConfig) -> None:
@@ -267,6 +311,8 @@ class _Restart:
         self.logs = state.local_dir / "logs"
 
     def run(self, seed: bool) -> None:
+        if self.state.receivers and {"webhooks", "smtp"} & self.dead:
+            self._receivers(self.state.receivers)
         if "pubsub" in self.dead:
             self._pubsub()
         if "firestore" in self.dead:
@@ -336,6 +382,16 @@ class _Restart:
         app = _start_app(env, self.state.local_dir, self.logs, _Started(), port)
         self.state.apps[env] = app
         self.say(f"restarted the {env} sample app on {app.url} (pid {app.pid})")
+
+    def _receivers(self, old: Receivers) -> None:
+        if alive(old.pid):
+            stop_group(old.pid)  # one process serves both: restart it whole
+            for port in (old.port, old.smtp_port):
+                wait_port_free(port)
+        self.state.receivers = start_receivers(
+            self.state.local_dir, self.logs, _Started(), old.port, old.smtp_port
+        )
+        self.say(f"restarted the notification receivers (pid {self.state.receivers.pid})")
 
     def _ticker(self) -> None:
         command = _ticker_command(self.project, self.state.tick_seconds)

@@ -21,7 +21,9 @@ from shared.local.emulators import HOST, port_open
 
 DEFAULT_LOCAL_DIR = REPO_ROOT / ".local"
 STATE_FILE = "stack.json"
-PartKind = Literal["emulator", "function", "app", "ticker"]
+NOTIFY_FILE = "notifications.toml"  # the local copy: mail goes to the loopback SMTP server
+NOTIFY_FILE_ENV = "RELEASECTL_NOTIFY_FILE"
+PartKind = Literal["emulator", "function", "app", "ticker", "simulator"]
 PartStatus = Literal["running", "dead"]
 
 
@@ -40,6 +42,23 @@ class App(BaseModel):
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+
+class Receivers(BaseModel):
+    """The loopback notification receivers (`shared.local.inbox`): webhooks and SMTP."""
+
+    pid: int
+    port: int  # HTTP: the Slack- and Discord-compatible webhooks
+    smtp_port: int
+
+    def webhook_urls(self, env: str) -> dict[str, str]:
+        """The secret each env's notification webhook URL is seeded with (made-up ids)."""
+        base = f"http://{HOST}:{self.port}"
+        tag = "".join(c for c in env if c.isalnum()).upper() or "ENV"
+        return {
+            "SLACK_WEBHOOK_URL": f"{base}/services/TLOCAL/B{tag}/local{tag.lower()}hook",
+            "DISCORD_WEBHOOK_URL": f"{base}/api/webhooks/{len(env)}0001/local-{tag.lower()}",
+        }
 
 
 class Part(BaseModel):
@@ -71,6 +90,7 @@ class StackState(BaseModel):
     functions: dict[str, Proc]
     apps: dict[str, App]
     ticker: Proc | None = None
+    receivers: Receivers | None = None  # older stacks had none
     config_file: Path
     tick_seconds: float = 3.0  # what a restarted ticker runs with (older files: the default)
 
@@ -87,7 +107,10 @@ class StackState(BaseModel):
         return Path(self.environment()["RELEASECTL_SECRETS_DIR"])
 
     def environment(self) -> dict[str, str]:
-        return environment(self.local_dir, self.firestore_host, self.pubsub_host, self.config_file)
+        env = environment(self.local_dir, self.firestore_host, self.pubsub_host, self.config_file)
+        if self.receivers is not None:
+            env[NOTIFY_FILE_ENV] = str(self.local_dir / NOTIFY_FILE)
+        return env
 
     def parts(self) -> list[Part]:
         """Every recorded process, in start order; `status` unchecked (see `health`)."""
@@ -95,7 +118,28 @@ class StackState(BaseModel):
         parts.append(_part("pubsub", "emulator", self.pubsub))
         parts += [_part(target, "function", p) for target, p in self.functions.items()]
         parts += [_part(f"app-{env}", "app", a) for env, a in self.apps.items()]
-        return parts + ([_part("ticker", "ticker", self.ticker)] if self.ticker else [])
+        parts += [_part("ticker", "ticker", self.ticker)] if self.ticker else []
+        if self.receivers is not None:
+            r = self.receivers
+            parts.append(
+                Part(
+                    name="webhooks",
+                    kind="simulator",
+                    pid=r.pid,
+                    port=r.port,
+                    url=f"http://{HOST}:{r.port}",
+                )
+            )
+            parts.append(
+                Part(
+                    name="smtp",
+                    kind="simulator",
+                    pid=r.pid,
+                    port=r.smtp_port,
+                    url=f"smtp://{HOST}:{r.smtp_port}",
+                )
+            )
+        return parts
 
     def pids(self) -> list[int]:
         return [part.pid for part in self.parts()]

@@ -195,14 +195,16 @@ def test_a_split_that_lands_after_the_rollback_began_is_undone(d: Driver) -> Non
 
 
 def test_status_prints_the_step_the_split_and_a_hold(d: Driver) -> None:
-    from shared.cli import read_cmds
+    from shared.cli import status_view
     from shared.cli.output import console
 
     live_with_stable(d)
     d.w.bake.report = StepReport(ran=False, ok=False, summary="judge: nodata")
     bake_one_step(d)
     with console.capture() as shown:
-        read_cmds._canary("staging", canary_progress(d.rollout("1.1.0", "staging"), "1.0.0"))
+        progress = canary_progress(d.rollout("1.1.0", "staging"), "1.0.0")
+        assert progress is not None
+        console.print(status_view.canary_line("staging", progress), soft_wrap=True)
     text = shown.get()
     assert "staging: canary step 1/2 (10 %): 1.1.0 10 %, 1.0.0 90 %" in text
     assert "held: canary at 10 %: inconclusive: judge: nodata" in text

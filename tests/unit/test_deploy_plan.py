@@ -16,6 +16,7 @@ from shared.deploy.plan import build_plan
 from shared.deploy.steps import Plan
 from shared.topics import (
     ALL_TOPICS,
+    DASHBOARD_TARGET,
     DEAD_LETTER_TARGET,
     FLAG_TRIGGER_TARGET,
     PUBSUB_TRIGGERS,
@@ -80,8 +81,12 @@ def test_every_trigger_of_shared_topics_is_deployed_with_its_trigger_and_retries
         dlt = dead_letter_topic(topic)
         (line,) = [c for c in deploys if f" --trigger-topic={dlt} " in c]
         assert f"--entry-point={DEAD_LETTER_TARGET}" in line and "--retry" in line
+    # the dashboard: HTTP, public (it signs people in itself), no retries
+    (board,) = [c for c in deploys if c.startswith(f"gcloud functions deploy {DASHBOARD_TARGET} ")]
+    assert "--trigger-http" in board and "--allow-unauthenticated" in board
+    assert "--retry" not in board and "RELEASECTL_FIREBASE_API_KEY={" in board
     # exactly the targets of shared.topics: no function for a topic without a consumer
-    assert len(deploys) == 2 * len(PUBSUB_TRIGGERS) + len(ENVS)
+    assert len(deploys) == 2 * len(PUBSUB_TRIGGERS) + len(ENVS) + 1
     consumed = set(PUBSUB_TRIGGERS) | {dead_letter_topic(t) for t in PUBSUB_TRIGGERS}
     assert {
         c.split("--trigger-topic=")[1].split()[0] for c in deploys if "--trigger-topic" in c
@@ -89,7 +94,12 @@ def test_every_trigger_of_shared_topics_is_deployed_with_its_trigger_and_retries
 
 
 def test_function_targets_exist_and_have_a_spec() -> None:
-    targets = [*PUBSUB_TRIGGERS.values(), FLAG_TRIGGER_TARGET, DEAD_LETTER_TARGET]
+    targets = [
+        *PUBSUB_TRIGGERS.values(),
+        FLAG_TRIGGER_TARGET,
+        DEAD_LETTER_TARGET,
+        DASHBOARD_TARGET,
+    ]
     assert set(targets) <= set(SPECS)  # the catalog may know a target before it is wired
     for target in targets:
         assert callable(getattr(entrypoints, target))

@@ -1,0 +1,73 @@
+"""The dashboard's reads, each one query or batched get on the control project (or an env's
+own Firestore for flags and migrations): nothing is scanned that the page does not show."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from shared.adapters import firestore_views as views
+from shared.config import PlaneConfig
+from shared.dashboard.ports import EnvFlags, EnvMigrations
+from shared.dead_letters import DeadLetter
+from shared.dora.model import Report
+from shared.errors import ControlPlaneError
+
+
+class FirestoreReader:
+    def __init__(
+        self,
+        db: Any,
+        plane: PlaneConfig,
+        env_db: Callable[[str], Any],
+        migrations: Callable[[str], Any],
+    ) -> None:
+        self.db, self.plane, self.env_db, self._engine = db, plane, env_db, migrations
+
+    def environments(self) -> list[views.EnvStatus]:
+        return views.env_status(self.db, self.plane)
+
+    def release(self, version: str) -> views.ReleaseView | None:
+        return views.release_view(self.db, version)
+
+    def flags(self) -> list[EnvFlags]:
+        from shared.flags.evaluation import FlagSnapshot
+        from shared.flags.store import FirestoreFlagStore
+
+        out = []
+        for env in self.plane.environments:
+            docs = FirestoreFlagStore(self.env_db(env)).all_docs()
+            snap = FlagSnapshot.from_docs(docs.items())
+            flags = [
+                {"name": n, **f.model_dump(mode="json", by_alias=True)}
+                for n, f in sorted(snap.flags.items())
+            ]
+            out.append(EnvFlags(env, flags, dict(snap.problems)))
+        return out
+
+    def migrations(self) -> list[EnvMigrations]:
+        out = []
+        for env in self.plane.environments:
+            try:
+                plan = self._engine(env).plan()
+            except ControlPlaneError as exc:  # a broken ledger is shown, not a 500
+                out.append(EnvMigrations(env, None, [], str(exc)))
+                continue
+            items = [
+                {
+                    "version": i.version,
+                    "status": i.status.value,
+                    "description": i.description,
+                    "applied_at": i.applied_at,
+                }
+                for i in plan.items
+            ]
+            out.append(EnvMigrations(env, plan.current, items))
+        return out
+
+    def dead_letters(self, limit: int) -> list[DeadLetter]:
+        return views.dead_letters(self.db, limit)
+
+    def dora(self, env: str, since: datetime, now: datetime) -> Report:
+        return views.dora(self.db, env, since, now)

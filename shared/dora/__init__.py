@@ -1,0 +1,1 @@
+"""DORA delivery metrics from the release history."""

@@ -1,0 +1,1 @@
+"""Read-side presentation shared by `releasectl` and the dashboard (pure)."""
