@@ -71,6 +71,7 @@ class StackState(BaseModel):
     functions: dict[str, Proc]
     apps: dict[str, App]
     ticker: Proc | None = None
+    remote_config: Proc | None = None  # the Remote Config simulator (older files: none)
     config_file: Path
     tick_seconds: float = 3.0  # what a restarted ticker runs with (older files: the default)
 
