@@ -342,3 +342,32 @@ def _unquote_list(name: str, text: str) -> list[str]:
     if ", ".join(f"'{i}'" for i in items) != text.strip():
         raise Unreadable(f"{name}: cannot read the user list")
     return [re.sub(r"\\(.)", r"\1", i) for i in items]
+
+
+def drift(namespace: str, template: Mapping[str, Any], flags: Mapping[str, Flag]) -> dict[str, str]:
+    """Each flag whose parameter does not deliver what Firestore says, and how."""
+    out: dict[str, str] = {}
+    for name, flag in sorted(flags.items()):
+        try:
+            seen = read(namespace, template, name)
+        except Unreadable as exc:
+            out[name] = f"unreadable: {exc}"
+            continue
+        expected = delivery(name, flag)
+        if seen is None:
+            out[name] = "missing from the template"
+        elif seen != expected:
+            out[name] = f"template {describe(seen)}, Firestore {describe(expected)}"
+    for name in sorted(managed(template, ()) - set(flags)):
+        out[name] = "in the template, not in Firestore"
+    return out
+
+
+def describe(d: Delivery) -> str:
+    parts = [f"{d.micro / 1_000_000:g}% (seed {d.seed})" if d.micro is not None else ""]
+    parts[0] = parts[0] or ("on" if d.default else "off")
+    if d.allow:
+        parts.append(f"allow {len(d.allow)}")
+    if d.deny:
+        parts.append(f"deny {len(d.deny)}")
+    return ", ".join(parts)

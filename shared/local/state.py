@@ -21,7 +21,8 @@ from shared.local.emulators import HOST, port_open
 
 DEFAULT_LOCAL_DIR = REPO_ROOT / ".local"
 STATE_FILE = "stack.json"
-PartKind = Literal["emulator", "function", "app", "ticker"]
+PartKind = Literal["emulator", "function", "app", "ticker", "simulator"]
+REMOTE_CONFIG_PART = "remote-config"
 PartStatus = Literal["running", "dead"]
 
 
@@ -96,6 +97,8 @@ class StackState(BaseModel):
         parts.append(_part("pubsub", "emulator", self.pubsub))
         parts += [_part(target, "function", p) for target, p in self.functions.items()]
         parts += [_part(f"app-{env}", "app", a) for env, a in self.apps.items()]
+        if self.remote_config is not None:
+            parts.append(_part(REMOTE_CONFIG_PART, "simulator", self.remote_config))
         return parts + ([_part("ticker", "ticker", self.ticker)] if self.ticker else [])
 
     def pids(self) -> list[int]:
