@@ -153,16 +153,18 @@ class RemoteConfigGovernor:
 
         number = update.version.version_number
         current = self.api.get(update.project, namespace)
-        if current.version.version_number != number or current.version.ours:
-            return []  # another namespace's version, or superseded: the newer one is judged
+        if not current.version.same_as(update.version) or current.version.ours:
+            return []  # the other template's version, or superseded: the newer one is judged
         store = self.stores(update.project)
         flags, _invalid = read_flags(store)
         decisions = judge(self.plane.env(env), namespace, current.template, flags)
         entries = [self._carry_out(env, namespace, update, store, d) for d in decisions]
         if any(e.action == "reverted" for e in entries):
-            published = self.publisher.publish(env, f"revert console edit {namespace} v{number}")
+            # Only this template: an edit of the other one waits for its own event's judgement.
+            why = f"revert console edit {namespace} v{number}"
+            version, _ = self.publisher.publish_namespace(env, namespace, why)
             for entry in entries:
-                store.note_versions(entry.flag, entry.id, published.versions)
+                store.note_versions(entry.flag, entry.id, {namespace: version})
         for entry in entries:
             self.notices.publish(entry)
         return entries

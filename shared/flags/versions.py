@@ -57,6 +57,18 @@ class Version(BaseModel):
     def who(self) -> str:
         return self.update_user.email or self.update_user.name or "unknown user"
 
+    def same_as(self, other: Version) -> bool:
+        """Whether an event names this template version. Events do not say which template
+        (client or server) changed and each numbers its versions on its own, so the number
+        alone may name the other one: who, how and when must match too."""
+        when = self.update_time is None or other.update_time is None
+        return (
+            self.version_number == other.version_number
+            and self.update_user == other.update_user
+            and self.update_origin == other.update_origin
+            and (when or self.update_time == other.update_time)
+        )
+
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 

@@ -371,7 +371,7 @@ def console_edit(
     """An edit "in the Firebase console": read the template, `edit(template)` it in place,
     publish it as `user` with origin CONSOLE. Returns the new version."""
     url = f"{base_url.rstrip('/')}/v1/projects/{project}/namespaces/{namespace}/remoteConfig"
-    got = httpx.get(url, headers={CONSOLE_HEADER: user}, timeout=10.0)
+    got = httpx.get(url, headers={CONSOLE_HEADER: user}, timeout=60.0)
     got.raise_for_status()
     template = got.json()
     edit(template)
@@ -379,7 +379,7 @@ def console_edit(
         url,
         headers={CONSOLE_HEADER: user, "If-Match": got.headers["etag"]},
         json={k: v for k, v in template.items() if k != "version"},
-        timeout=10.0,
+        timeout=60.0,
     )
     put.raise_for_status()
     version: dict[str, Any] = put.json()["version"]

@@ -205,12 +205,16 @@ class SimApi:
         return Fetched(template=done, etag=self.sim.etag(project, namespace, number))
 
     def console(
-        self, project: str, namespace: str, edit: Callable[[dict[str, Any]], None]
+        self,
+        project: str,
+        namespace: str,
+        edit: Callable[[dict[str, Any]], None],
+        user: str = "alice@avalo.app",
     ) -> Version:
         tpl = json.loads(json.dumps(self.sim.get(project, namespace)))
         edit(tpl)
         tpl.pop("version", None)
-        done = self.sim.put(project, namespace, tpl, "*", user="alice@avalo.app", origin="CONSOLE")
+        done = self.sim.put(project, namespace, tpl, "*", user=user, origin="CONSOLE")
         return Version.model_validate(done["version"])
 
     def list_versions(self, project: str, namespace: str, page_size: int = 20) -> list[Version]:
@@ -400,3 +404,19 @@ def test_the_boundary_dead_letters_what_can_never_be_judged() -> None:
     reasons = sorted(str(letter.reason) for letter in letters.values())
     assert any("belongs to no configured environment" in r for r in reasons)
     assert len(reasons) == 2 and api.calls == []
+
+
+def test_an_event_judges_only_the_template_it_names() -> None:
+    """Events do not name the template, and both number their versions from 1: mallory's
+    server v2 must not be taken for alice's client v2."""
+    api, store = SimApi(), Store(DOCS)
+    gov = governor(api, store)
+    gov.publisher.publish("production")
+    mallory = api.console(PROD, SERVER, set_default("panicTracking", "false"), "mallory@x.io")
+    alice = api.console(PROD, CLIENT, set_percent("25"))
+    assert mallory.version_number == alice.version_number
+    (reverted,) = handle(gov, PROD, mallory)
+    assert reverted.flag == "panicTracking" and reverted.action == "reverted"
+    assert store.docs["videoCalls"]["rolloutPercent"] == 10  # not adopted as mallory's edit
+    (adopted,) = handle(gov, PROD, alice, "evt-2")
+    assert adopted.flag == "videoCalls" and adopted.actor.startswith("alice@avalo.app")
