@@ -112,11 +112,38 @@ def get(
 
 
 def _write(env: str, flag: str, change: Callable[[Flag | None], Flag], actor: str | None) -> None:
-    with exit_codes(FlagInvalid, InvalidUserId):
+    from shared.flags.versions import TemplateRejected
+
+    with exit_codes(FlagInvalid, InvalidUserId, TemplateRejected):
         check_name(flag)
-        new = _env_store(env).change(flag, change, actor or context.default_actor(), utcnow())
+        store = _env_store(env)
+        _deliverable(env, flag, change, store)
+        new = store.change(flag, change, actor or context.default_actor(), utcnow())
     state = "KILLED" if new.kill_switch else "on" if new.enabled else "off"
     console.print(f"{flag} in {env}: {state}, rollout {new.rollout_percent:g}%")
+
+
+def _deliverable(
+    env: str, flag: str, change: Callable[[Flag | None], Flag], store: FirestoreFlagStore
+) -> None:
+    """Refuse, before writing, a change Remote Config would refuse to publish (validateOnly)."""
+    from shared import bootstrap
+    from shared.flags.model import parse_flag
+    from shared.flags.versions import TemplateRejected
+
+    doc = store.get_doc(flag)
+    new = change(parse_flag(flag, doc) if doc is not None else None)  # FlagInvalid: exit 2
+    try:
+        publisher = bootstrap.template_publisher(context.settings())
+        if publisher is not None:  # None: flags are not delivered through Remote Config here
+            publisher.check(env, flag, new)
+    except (TemplateRejected, FlagInvalid):
+        raise
+    except Exception as exc:  # Remote Config unreachable must never block a change (a kill)
+        err_console.print(
+            f"[yellow]warning:[/] Remote Config not checked ({exc}); the change is written "
+            "and on_flag_written publishes it"
+        )
 
 
 @app.command("set")

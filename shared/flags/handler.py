@@ -29,6 +29,7 @@ from shared.flags.events import FlagWrite
 from shared.flags.guard import Ignore, decide, own_revert_id
 from shared.flags.model import Flag
 from shared.flags.ports import FlagStore, NoticePublisher, RemoteConfig
+from shared.flags.versions import TemplateRejected
 from shared.service.ports import DeadLetters
 
 if TYPE_CHECKING:
@@ -77,6 +78,11 @@ class FlagGuard:
         why = f"{write.flag} {stored.action if stored else 'written'} (event {write.event_id})"
         try:
             published = self.publisher.publish(env, why)
+        except TemplateRejected as exc:  # retrying cannot help: say why, loudly, once
+            log.error("Remote Config refused %s's templates: %s", env, exc.reason)
+            if stored is not None:
+                self.notices.publish(publish_failed(stored, exc, self.clock()))
+            return
         except Exception as exc:
             if stored is not None:
                 alert = publish_failed(stored, exc, self.clock())
@@ -116,10 +122,14 @@ def publish_failed(entry: AuditEntry, exc: Exception, now: datetime) -> AuditEnt
         update={
             "id": f"{entry.id}-publish",
             "action": "publish_failed",
-            "reason": f"NOT DELIVERED to Remote Config yet (retrying): {reason}"[:500],
+            "reason": f"NOT DELIVERED to Remote Config ({_outlook(exc)}): {reason}"[:500],
             "at": now,
         }
     )
+
+
+def _outlook(exc: Exception) -> str:
+    return "refused, fix the flag" if isinstance(exc, TemplateRejected) else "retrying"
 
 
 @dataclass

@@ -29,7 +29,13 @@ from shared.flags import templates
 from shared.flags.model import Flag, FlagInvalid, parse_flag
 from shared.flags.ports import FlagStore, RemoteConfig
 from shared.flags.templates import NAMESPACES
-from shared.flags.versions import OUR_MARK, EtagMismatch, Fetched, RemoteConfigUnavailable
+from shared.flags.versions import (
+    OUR_MARK,
+    EtagMismatch,
+    Fetched,
+    RemoteConfigUnavailable,
+    TemplateRejected,
+)
 
 log = logging.getLogger(__name__)
 MAX_CONFLICTS = 8
@@ -54,6 +60,10 @@ def read_flags(store: FlagStore) -> tuple[dict[str, Flag], frozenset[str]]:
     flags: dict[str, Flag] = {}
     invalid: set[str] = set()
     for name, doc in store.all_docs().items():
+        if not templates.deliverable(name):
+            log.warning("flag %s is not a valid Remote Config key: not published", name)
+            invalid.add(name)
+            continue
         try:
             flags[name] = parse_flag(name, doc)
         except FlagInvalid:
@@ -108,6 +118,25 @@ class TemplatePublisher:
             versions[namespace], wrote[namespace] = self.publish_namespace(env, namespace, why)
         log.info("remote config of %s: %s", env, versions, extra={"env": env})
         return Published(env=env, versions=versions, wrote=wrote)
+
+    def check(self, env: str, name: str, flag: Flag) -> None:
+        """Would Remote Config accept the templates with `flag` as `name`? (`validateOnly`;
+        `TemplateRejected` with its reason if not.) Lets a change be refused before it is
+        written to Firestore."""
+        project = self.plane.env(env).project
+        if not templates.deliverable(name):
+            raise TemplateRejected(
+                f"{name!r} cannot be a Remote Config parameter key (letters, digits and _ only)"
+            )
+        flags, invalid = read_flags(self.stores(project))
+        flags[name] = flag
+        for namespace in NAMESPACES:
+            fetched = self.api.get(project, namespace)
+            body = render_into(namespace, fetched, flags, invalid - {name})
+            if not same(fetched.template, body):
+                self.api.publish(
+                    project, namespace, body, fetched.etag, description=OUR_MARK, validate_only=True
+                )
 
     def publish_namespace(self, env: str, namespace: str, why: str) -> tuple[int, bool]:
         project = self.plane.env(env).project

@@ -33,7 +33,9 @@ MARK = "releasectl"
 DESCRIPTION = f"{MARK}: feature flag, published from Firestore; console edits are governed"
 USER_SIGNAL = "userId"  # the custom signal carrying the user id (server context, client apps)
 MAX_SIGNAL_VALUES = 100  # Remote Config's limit of target values in one custom-signal condition
-_KINDS = ("deny", "allow", "rollout")
+# Remote Config parameter keys: a letter or underscore, then letters, digits, underscores (our
+# flag names may also hold "-": such a flag cannot be delivered and is reported, not published).
+_RC_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
 _COND = re.compile(rf"^{MARK}\.(?P<flag>[A-Za-z][A-Za-z0-9_-]*)\.(?P<kind>deny|allow|rollout)")
 
 
@@ -58,6 +60,10 @@ class Delivery:
 
 OFF = Delivery(default=False)
 ON = Delivery(default=True)
+
+
+def deliverable(name: str) -> bool:
+    return bool(_RC_KEY.match(name))
 
 
 def server_context(user_id: str) -> dict[str, str]:

@@ -216,3 +216,50 @@ def test_a_burst_of_publishes_coalesces(
     assert 1 <= len(versions) <= 2  # ten calls, at most one run plus one catching up
     template = api.get(DEV, SERVER).template
     assert {f"flag{i}" for i in range(10)} <= set(template["parameters"])
+
+
+# -- releasectl flags publish / status / history, and a change Remote Config would refuse ------
+
+
+@pytest.fixture
+def cli_env(sim: Running, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from typer.testing import CliRunner
+
+    from shared.cli import context, flags_cmds
+
+    monkeypatch.setenv("RELEASECTL_REMOTE_CONFIG_URL", sim.url)
+    context.settings.cache_clear()
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(flags_cmds.app, list(args), env={"RELEASECTL_ACTOR": "ops"})
+    context.settings.cache_clear()
+
+
+def test_flags_publish_status_and_history(
+    flags_db: firestore.Client, cli_env: Any, sim: Running
+) -> None:
+    import json
+
+    put_flag(flags_db, "videoCalls", enabled=True, rolloutPercent=10)
+    drifted = json.loads(cli_env("status", "--env", "dev", "--json").stdout)
+    assert drifted["templates"][SERVER]["drift"] == {"videoCalls": "missing from the template"}
+    done = cli_env("publish", "--env", "dev", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["published"] == {SERVER: True, CLIENT: True}
+    console_edit(sim.url, DEV, CLIENT, "alice@avalo.app", welcome)
+    status = json.loads(cli_env("status", "--env", "dev", "--json").stdout)
+    assert status["templates"][SERVER]["drift"] == {} and status["templates"][CLIENT]["drift"] == {}
+    assert status["templates"][CLIENT]["version"]["updateUser"]["email"] == "alice@avalo.app"
+    history = json.loads(cli_env("history", "--env", "dev", "--json").stdout)
+    assert [v["updateOrigin"] for v in history[CLIENT]] == ["CONSOLE", "REST_API"]
+    assert history[CLIENT][1]["description"].startswith("releasectl: releasectl flags publish")
+
+
+def test_a_change_remote_config_would_refuse_is_not_written(
+    flags_db: firestore.Client, cli_env: Any
+) -> None:
+    result = cli_env("set", "new-flag", "--create", "--enabled", "--rollout", "5", "--env", "dev")
+    assert result.exit_code == 2
+    assert "cannot be a Remote Config parameter key" in result.output
+    assert not flags_db.collection("featureFlags").document("new-flag").get().exists
+    ok = cli_env("set", "newFlag", "--create", "--enabled", "--rollout", "5", "--env", "dev")
+    assert ok.exit_code == 0, ok.output

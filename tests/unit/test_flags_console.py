@@ -420,3 +420,77 @@ def test_an_event_judges_only_the_template_it_names() -> None:
     assert store.docs["videoCalls"]["rolloutPercent"] == 10  # not adopted as mallory's edit
     (adopted,) = handle(gov, PROD, alice, "evt-2")
     assert adopted.flag == "videoCalls" and adopted.actor.startswith("alice@avalo.app")
+
+
+# -- publishing from the guard: every judged write publishes; failures alert -------------------
+
+
+class FailingPublisher:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def publish(self, env: str, why: str = "") -> Any:
+        raise self.exc
+
+
+def guarded_write(event_id: str = "w-1") -> Any:
+    from shared.flags.events import FlagWrite
+
+    return FlagWrite(
+        event_id=event_id,
+        project=PROD,
+        flag="videoCalls",
+        before={"enabled": True, "rolloutPercent": 10},
+        after={"enabled": True, "rolloutPercent": 20, "updatedBy": "ops", "updatedAt": NOW},
+        after_update_ns=1,
+        auth_id=None,
+        at=NOW,
+    )
+
+
+def flag_guard(store: Store, publisher: Any) -> Any:
+    from shared.flags.handler import FlagGuard
+
+    return FlagGuard(
+        plane=PLANE,
+        stores=lambda _p: store,
+        notices=Notices(),
+        letters=FakeDeadLetters(),
+        clock=lambda: NOW,
+        publisher=publisher,
+    )
+
+
+def test_the_guard_publishes_each_write_and_records_the_versions_on_its_audit_entry() -> None:
+    api, store = SimApi(), Store({**DOCS, "videoCalls": {"enabled": True, "rolloutPercent": 20}})
+    guard = flag_guard(store, TemplatePublisher(plane=PLANE, stores=lambda _p: store, api=api))
+    entry = guard.handle(guarded_write())
+    assert entry.action == "changed"
+    assert store.versions[entry.id] == {SERVER: 1, CLIENT: 1}
+    assert templates.read(
+        SERVER, api.get(PROD, SERVER).template, "videoCalls"
+    ) == templates.Delivery(False, micro=20_000_000, seed="videoCalls")
+    guard.handle(guarded_write())  # a redelivery: same entry, nothing new to publish
+    assert api.get(PROD, SERVER).version.version_number == 1
+
+
+def test_a_publish_that_fails_alerts_once_per_change_and_is_retried() -> None:
+    from shared.flags.versions import RemoteConfigUnavailable
+
+    store = Store(DOCS)
+    guard = flag_guard(store, FailingPublisher(RemoteConfigUnavailable("429 quota")))
+    with pytest.raises(RemoteConfigUnavailable):
+        guard.handle(guarded_write())  # escapes: the trigger is delivered again
+    (alert,) = guard.notices.sent[-1:]
+    assert alert.action == "publish_failed" and "retrying" in alert.reason
+    assert alert.id.endswith("-publish")  # its notice key: one alert per change
+
+
+def test_a_template_remote_config_refuses_alerts_and_is_not_retried() -> None:
+    from shared.flags.versions import TemplateRejected
+
+    guard = flag_guard(Store(DOCS), FailingPublisher(TemplateRejected("bad key")))
+    entry = guard.handle(guarded_write())  # returns: redelivering cannot help
+    assert entry.action == "changed"
+    alert = guard.notices.sent[-1]
+    assert alert.action == "publish_failed" and "refused" in alert.reason
