@@ -60,13 +60,15 @@ class Version(BaseModel):
     def same_as(self, other: Version) -> bool:
         """Whether an event names this template version. Events do not say which template
         (client or server) changed and each numbers its versions on its own, so the number
-        alone may name the other one: who, how and when must match too."""
-        when = self.update_time is None or other.update_time is None
+        alone may name the other one: who and how must match too. (Not the time: its
+        precision may differ between the event and the template; two templates at the same
+        number by the same user and origin are both that user's edits, so judging both is
+        right.)"""
         return (
             self.version_number == other.version_number
             and self.update_user == other.update_user
             and self.update_origin == other.update_origin
-            and (when or self.update_time == other.update_time)
+            and self.update_type == other.update_type
         )
 
     def to_json(self) -> dict[str, Any]:

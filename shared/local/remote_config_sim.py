@@ -226,6 +226,12 @@ class Simulator:
         self.events.put(None)
 
 
+def _number(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise _Error(400, f"not a version number: {text[:40]!r}")
+    return int(text)
+
+
 class _Handler(BaseHTTPRequestHandler):
     sim: Simulator
 
@@ -299,17 +305,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Error(404, f"unknown namespace {ns}")
         sim = self.sim
         if verb == ":listVersions" and method == "GET":
-            size = int(query.get("pageSize", "100"))
+            size = _number(query.get("pageSize", "100"))
             return self._reply(200, {"versions": sim.list_versions(project, ns, size)})
         if verb == ":rollback" and method == "POST":
             user, origin = self._user()
-            number = int(str(self._body().get("versionNumber", "0")))
+            number = _number(str(self._body().get("versionNumber", "")))
             done = sim.rollback(project, ns, number, user, origin)
             return self._reply(
                 200, done, sim.etag(project, ns, int(done["version"]["versionNumber"]))
             )
         if verb is None and method == "GET":
-            wanted = int(query["versionNumber"]) if "versionNumber" in query else None
+            wanted = _number(query["versionNumber"]) if "versionNumber" in query else None
             tpl = sim.get(project, ns, wanted)
             version = int(tpl.get("version", {}).get("versionNumber", 0))
             return self._reply(200, tpl, sim.etag(project, ns, version))
