@@ -148,14 +148,19 @@ class TemplatePublisher:
             if same(fetched.template, body):
                 return fetched.version.version_number, False
             description = f"{OUR_MARK} {why}"[:256]
-            self.api.publish(
-                project, namespace, body, fetched.etag, description=description, validate_only=True
-            )
             try:
+                self.api.publish(
+                    project,
+                    namespace,
+                    body,
+                    fetched.etag,
+                    description=description,
+                    validate_only=True,
+                )
                 done = self.api.publish(
                     project, namespace, body, fetched.etag, description=description
                 )
-            except EtagMismatch:
+            except EtagMismatch:  # from the validation or the publish: someone published
                 log.info("remote config %s/%s changed meanwhile: applying again", env, namespace)
                 continue
             return done.version.version_number, True

@@ -494,3 +494,22 @@ def test_a_template_remote_config_refuses_alerts_and_is_not_retried() -> None:
     assert entry.action == "changed"
     alert = guard.notices.sent[-1]
     assert alert.action == "publish_failed" and "refused" in alert.reason
+
+
+def test_a_conflict_met_by_the_validation_is_read_again_and_applied_again() -> None:
+    class RacesValidation(SimApi):
+        raced = False
+
+        def publish(self, project: str, namespace: str, *args: Any, **kwargs: Any) -> Fetched:
+            if kwargs.get("validate_only") and not self.raced:
+                self.raced = True
+                self.console(project, namespace, lambda t: t["parameters"].update(x={}))
+            return super().publish(project, namespace, *args, **kwargs)
+
+    api, store = RacesValidation(), Store(DOCS)
+    publisher = TemplatePublisher(plane=PLANE, stores=lambda _p: store, api=api)
+    done = publisher.publish("production")
+    assert api.raced and done.wrote[SERVER]
+    template = api.get(PROD, SERVER).template
+    assert "x" in template["parameters"]  # the racing edit survived
+    assert templates.read(SERVER, template, "panicTracking") == templates.ON
