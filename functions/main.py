@@ -17,7 +17,7 @@ from shared import entrypoints as boundary
 
 if TYPE_CHECKING:
     from shared.dashboard.app import Dashboard
-    from shared.flags.handler import FlagGuard
+    from shared.flags.handler import FlagGuard, RemoteConfigGovernor
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
     from shared.service.messagebus import MessageBus
@@ -44,6 +44,11 @@ def _metrics() -> MetricsHandler:
 @cache
 def _flag_guard() -> FlagGuard:
     return bootstrap.flag_guard()
+
+
+@cache
+def _governor() -> RemoteConfigGovernor:
+    return bootstrap.remote_config_governor()
 
 
 @cache
@@ -84,6 +89,13 @@ def on_app_metrics(event: CloudEvent) -> None:
 def on_flag_written(event: CloudEvent) -> None:
     """Firestore `featureFlags/{flag}` written (console edits): JSON locally, protobuf on GCP."""
     boundary.flag_written(_flag_guard(), event)
+
+
+@functions_framework.cloud_event
+def on_remote_config_updated(event: CloudEvent) -> None:
+    """Eventarc `google.firebase.remoteconfig.remoteConfig.v1.updated` (each env project): a
+    console edit of our parameters is adopted into Firestore or reverted (docs/FLAGS.md)."""
+    boundary.remote_config_updated(_governor(), event)
 
 
 @functions_framework.cloud_event

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from shared.adapters.pubsub import Publisher
     from shared.backups.handler import Backups
     from shared.dashboard.app import Dashboard
-    from shared.flags.handler import FlagGuard
+    from shared.flags.handler import FlagGuard, RemoteConfigGovernor
+    from shared.flags.ports import RemoteConfig
+    from shared.flags.publishing import TemplatePublisher
     from shared.gates.checks_file import ChecksConfig
     from shared.gates.handler import ComplianceGates
     from shared.local.state import StackState
@@ -386,23 +388,92 @@ def notifier(settings: Settings | None = None) -> Notifier:
     )
 
 
-def flag_guard(settings: Settings | None = None) -> FlagGuard:
-    """`on_flag_written`: each env project's `featureFlags`, notices on `release-events`."""
+def remote_config_url(settings: Settings) -> str | None:
+    """Where Remote Config is: the setting, else a running local stack's simulator, else
+    Google's on Google Cloud; None on bare emulators (flags are then not delivered)."""
+    from shared.flags.remote_config import GOOGLE
+
+    if settings.remote_config_url:
+        return settings.remote_config_url
+    if settings.local_dir is not None:
+        from shared.local.state import load
+
+        stack = load(settings.local_dir)
+        if stack is not None and stack.remote_config is not None:
+            return f"http://127.0.0.1:{stack.remote_config.port}"
+    return None if settings.local else GOOGLE
+
+
+def remote_config(settings: Settings) -> RemoteConfig | None:
+    """The REST adapter (the same against Google and the simulator: only the URL differs)."""
+    from shared.flags.remote_config import RemoteConfigRest, google_token, local_token
+
+    url = remote_config_url(settings)
+    if url is None:
+        return None
+    if settings.local:  # the simulator records this identity as the publishing user
+        return RemoteConfigRest(url, local_token(f"releasectl@{settings.project}.local"))
+    return RemoteConfigRest(url, google_token())
+
+
+def _flag_stores(settings: Settings) -> Callable[[str], Any]:
     from google.cloud import firestore
 
-    from shared.flags.handler import FlagGuard
-    from shared.flags.notices import PubSubFlagNotices
     from shared.flags.store import FirestoreFlagStore
-
-    settings = settings or Settings()
 
     @cache
     def store(project: str) -> FirestoreFlagStore:
         return FirestoreFlagStore(firestore.Client(project=cloud_project(settings, project)))
 
+    return store
+
+
+def template_publisher(
+    settings: Settings | None = None, api: RemoteConfig | None = None
+) -> TemplatePublisher | None:
+    """Publishes each env's flags to its Remote Config templates (None: no Remote Config)."""
+    from shared.flags.publishing import TemplatePublisher
+
+    settings = settings or Settings()
+    api = api or remote_config(settings)
+    if api is None:
+        return None
+    return TemplatePublisher(plane=settings.plane, stores=_flag_stores(settings), api=api)
+
+
+def flag_guard(settings: Settings | None = None) -> FlagGuard:
+    """`on_flag_written`: each env project's `featureFlags`, notices on `release-events`, then
+    the env's Remote Config templates published."""
+    from shared.flags.handler import FlagGuard
+    from shared.flags.notices import PubSubFlagNotices
+
+    settings = settings or Settings()
     return FlagGuard(
         plane=settings.plane,
-        stores=store,
+        stores=_flag_stores(settings),
+        notices=PubSubFlagNotices(publisher(settings), settings.release_events_topic),
+        letters=dead_letters(settings),
+        publisher=template_publisher(settings),
+    )
+
+
+def remote_config_governor(settings: Settings | None = None) -> RemoteConfigGovernor:
+    """`on_remote_config_updated`: console edits of Remote Config adopted or reverted."""
+    from shared.flags.handler import RemoteConfigGovernor
+    from shared.flags.notices import PubSubFlagNotices
+
+    settings = settings or Settings()
+    api = remote_config(settings)
+    if api is None:
+        raise ConfigError("no Remote Config: set RELEASECTL_REMOTE_CONFIG_URL")
+    publishing = template_publisher(settings, api)
+    if publishing is None:  # unreachable with an api; said plainly rather than asserted
+        raise ConfigError("no Remote Config publisher")
+    return RemoteConfigGovernor(
+        plane=settings.plane,
+        stores=_flag_stores(settings),
+        api=api,
+        publisher=publishing,
         notices=PubSubFlagNotices(publisher(settings), settings.release_events_topic),
         letters=dead_letters(settings),
     )

@@ -259,6 +259,9 @@ class Settings(BaseSettings):
     firestore_emulator_host: str | None = Field(
         None, validation_alias=AliasChoices("FIRESTORE_EMULATOR_HOST")
     )
+    # Remote Config's REST base URL: Google's on Google Cloud; the local simulator's with the
+    # emulators (a running local stack names its own); unset on bare emulators: not delivered
+    remote_config_url: str | None = None
 
     @property
     def local(self) -> bool:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
     from shared.flags.audit import AuditEntry
-    from shared.flags.handler import FlagGuard
+    from shared.flags.handler import FlagGuard, RemoteConfigGovernor
 
 Decode = Callable[[PubSubMessage], object]
 log = logging.getLogger(__name__)
@@ -86,6 +86,10 @@ def release_event(notifier: Consumer, event: CloudEvent) -> None:
 
 def flag_written(guard: FlagGuard, event: CloudEvent) -> AuditEntry | None:
     return guard_flag_write_event(guard, event.get_attributes(), event.data)
+
+
+def remote_config_updated(governor: RemoteConfigGovernor, event: CloudEvent) -> list[AuditEntry]:
+    return govern_remote_config_event(governor, event.get_attributes(), event.data)
 
 
 def dead_letter(letters: DeadLetters, event: CloudEvent) -> DeadLetter:
@@ -236,6 +240,36 @@ def guard_flag_write_event(
             now=guard.clock(),
         )
         return None
+
+
+# Dead letters of `on_remote_config_updated` are filed under its event, like the flag guard's.
+REMOTE_CONFIG_UPDATES = "remoteConfig"
+
+
+def govern_remote_config_event(
+    governor: RemoteConfigGovernor, attributes: Mapping[str, Any], data: Any
+) -> list[AuditEntry]:
+    """`on_remote_config_updated`: decode Eventarc's Remote Config update and hand it to the
+    governor; an event that can never be judged (it does not decode, or no environment uses its
+    project) is dead-lettered and acknowledged. Anything else escapes: Eventarc redelivers."""
+    from shared.flags.rc_events import decode_update
+
+    try:
+        update = decoded(
+            lambda raw: decode_update(attributes, raw), data, what="Remote Config update"
+        )
+        return governor.handle(update)
+    except Refused as exc:
+        refuse(
+            governor.letters.put,
+            exc.reason,
+            event_id=str(attributes.get("id") or "unknown"),
+            topic=REMOTE_CONFIG_UPDATES,
+            payload=raw_bytes(data),
+            attributes={k: str(v) for k, v in attributes.items() if k in _KEPT_ATTRIBUTES},
+            now=governor.clock(),
+        )
+        return []
 
 
 def record_exhausted(

@@ -19,6 +19,8 @@ PUBSUB_TRIGGERS: dict[str, str] = {
 ALL_TOPICS = (CLOUD_BUILDS, RELEASE_COMMANDS, MONITORING_TICKS, APP_METRICS, RELEASE_EVENTS)
 # The Firestore-triggered target (document writes of featureFlags/{flag} in each env project).
 FLAG_TRIGGER_TARGET = "on_flag_written"
+# The Eventarc-triggered target of Remote Config updates (each env project).
+REMOTE_CONFIG_TARGET = "on_remote_config_updated"
 
 # Messages a trigger's subscription gave up on (max delivery attempts) go to `<topic>-dead-letter`,
 # whose subscription triggers `on_dead_letter`: it records them in `deadLetters`.

@@ -1,7 +1,9 @@
-"""`releasectl flags list|get|set|kill|unkill|eval`: one environment's feature flags.
+"""`releasectl flags list|get|set|kill|unkill|eval|publish|status|history`: one environment's
+feature flags and their Remote Config templates.
 
 Writes go straight to the env project's `featureFlags/{flag}` in a validated transaction; the
-console-edit guard (`on_flag_written`) then audits them like any other edit.
+console-edit guard (`on_flag_written`) then audits them like any other edit and publishes the
+env's Remote Config templates.
 """
 
 from __future__ import annotations
@@ -112,11 +114,38 @@ def get(
 
 
 def _write(env: str, flag: str, change: Callable[[Flag | None], Flag], actor: str | None) -> None:
-    with exit_codes(FlagInvalid, InvalidUserId):
+    from shared.flags.versions import TemplateRejected
+
+    with exit_codes(FlagInvalid, InvalidUserId, TemplateRejected):
         check_name(flag)
-        new = _env_store(env).change(flag, change, actor or context.default_actor(), utcnow())
+        store = _env_store(env)
+        _deliverable(env, flag, change, store)
+        new = store.change(flag, change, actor or context.default_actor(), utcnow())
     state = "KILLED" if new.kill_switch else "on" if new.enabled else "off"
     console.print(f"{flag} in {env}: {state}, rollout {new.rollout_percent:g}%")
+
+
+def _deliverable(
+    env: str, flag: str, change: Callable[[Flag | None], Flag], store: FirestoreFlagStore
+) -> None:
+    """Refuse, before writing, a change Remote Config would refuse to publish (validateOnly)."""
+    from shared import bootstrap
+    from shared.flags.model import parse_flag
+    from shared.flags.versions import TemplateRejected
+
+    doc = store.get_doc(flag)
+    new = change(parse_flag(flag, doc) if doc is not None else None)  # FlagInvalid: exit 2
+    try:
+        publisher = bootstrap.template_publisher(context.settings())
+        if publisher is not None:  # None: flags are not delivered through Remote Config here
+            publisher.check(env, flag, new)
+    except (TemplateRejected, FlagInvalid):
+        raise
+    except Exception as exc:  # Remote Config unreachable must never block a change (a kill)
+        err_console.print(
+            f"[yellow]warning:[/] Remote Config not checked ({exc}); the change is written "
+            "and on_flag_written publishes it"
+        )
 
 
 @app.command("set")
@@ -182,3 +211,113 @@ def eval_flag(
 
 def _why(reason: Reason) -> str:
     return reason.value.replace("_", " ")
+
+
+# -- Remote Config: the templates that deliver the flags (docs/FLAGS.md) ------------------------
+
+
+def _remote_config() -> Any:
+    from shared import bootstrap
+
+    api = bootstrap.remote_config(context.settings())
+    if api is None:
+        from shared.errors import ConfigError
+
+        raise ConfigError(
+            "no Remote Config to talk to: start the local stack (./deploy.sh local) or set "
+            "RELEASECTL_REMOTE_CONFIG_URL"
+        )
+    return api
+
+
+@app.command()
+def publish(env: EnvOpt, as_json: JsonOpt = False) -> None:
+    """Publish ENV's flags to its Remote Config templates now (a no-op if they already agree)."""
+    from shared import bootstrap
+    from shared.flags.versions import TemplateRejected
+
+    with exit_codes(FlagInvalid, TemplateRejected):
+        context.plane().env(env)
+        publisher = bootstrap.template_publisher(context.settings(), _remote_config())
+        assert publisher is not None
+        done = publisher.publish(env, f"releasectl flags publish by {context.default_actor()}")
+    if as_json:
+        output.print_json(done.to_json())
+        return
+    for namespace, version in done.versions.items():
+        what = "published" if done.wrote[namespace] else "already up to date"
+        console.print(f"{namespace}: version {version} ({what})")
+
+
+@app.command()
+def status(env: EnvOpt, as_json: JsonOpt = False) -> None:
+    """ENV's templates: version, who changed them last and how, drift from Firestore."""
+    from shared.flags import templates
+    from shared.flags.publishing import read_flags
+
+    with exit_codes(FlagInvalid):
+        project = context.plane().env(env).project
+        api = _remote_config()
+        flags, invalid = read_flags(_env_store(env))
+        report = {}
+        for namespace in templates.NAMESPACES:
+            fetched = api.get(project, namespace)
+            drift = templates.drift(namespace, fetched.template, flags)
+            report[namespace] = {"version": fetched.version.to_json(), "drift": drift}
+    if as_json:
+        output.print_json({"env": env, "templates": report, "invalidFlags": sorted(invalid)})
+        return
+    for namespace, info in report.items():
+        v = info["version"]
+        who = v.get("updateUser", {}).get("email", "?")
+        how = f"{v.get('updateOrigin', '?')}, {v.get('updateType', '?')}"
+        console.print(
+            f"[bold]{namespace}[/] v{v['versionNumber']} by {who} ({how}) {v.get('updateTime', '')}"
+        )
+        if not info["drift"]:
+            console.print("  [green]in sync with Firestore[/]")
+        for flag, how in info["drift"].items():
+            console.print(f"  [yellow]drift[/] {flag}: {how}")
+    for name in sorted(invalid):
+        err_console.print(f"[yellow]invalid in Firestore (not published):[/] {name}")
+
+
+@app.command()
+def history(
+    env: EnvOpt,
+    limit: Annotated[int, typer.Option(min=1, max=300, help="Versions per template.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """ENV's template versions, newest first, with who made each and how."""
+    from shared.flags import templates
+
+    with exit_codes(FlagInvalid):
+        project = context.plane().env(env).project
+        api = _remote_config()
+        versions = {ns: api.list_versions(project, ns, limit) for ns in templates.NAMESPACES}
+    if as_json:
+        output.print_json({ns: [v.to_json() for v in vs] for ns, vs in versions.items()})
+        return
+    t = output.table(
+        f"Remote Config history of {env}",
+        "template",
+        "version",
+        "at",
+        "by",
+        "origin",
+        "type",
+        "description",
+    )
+    for namespace, vs in versions.items():
+        for v in vs:
+            at = output.when(v.update_time) if v.update_time else "-"
+            t.add_row(
+                namespace,
+                str(v.version_number),
+                at,
+                v.who,
+                v.update_origin,
+                v.update_type,
+                v.description,
+            )
+    console.print(t)

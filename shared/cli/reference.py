@@ -64,6 +64,8 @@ ENVIRONMENT: dict[str, str] = {
     "`.local/backups` (docs/BACKUPS.md).",
     "RELEASECTL_USERS_FILE": "The local people and their roles, whose emulator tokens sign "
     "commands. Default: `$RELEASECTL_LOCAL_DIR/auth/users.json` (docs/GATES.md).",
+    "RELEASECTL_REMOTE_CONFIG_URL": "Where Remote Config's REST API is (flags are delivered "
+    "there). Default: the local stack's simulator, else Google's (docs/FLAGS.md).",
     "RELEASECTL_MIGRATE_LEASE_S": "The migration lock's lease in seconds. Default: 600.",
     "RELEASECTL_SNAPSHOT_DIR": "Where production migration snapshots of the emulator go. "
     "Default: `.local/snapshots`.",

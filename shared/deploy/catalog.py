@@ -18,6 +18,7 @@ from shared.topics import (
     PUBSUB_TRIGGERS,
     RELEASE_COMMANDS,
     RELEASE_EVENTS,
+    REMOTE_CONFIG_TARGET,
 )
 
 
@@ -264,8 +265,49 @@ SPECS: dict[str, FunctionSpec] = {
                 Scope.EVENTS_TOPIC,
                 "publishes flag reverts on release-events in the control project (only there)",
             ),
+            Grant(
+                "roles/cloudconfig.admin",
+                Scope.OWN_PROJECT,
+                "publishes the env's Remote Config templates after each flag change (the "
+                "narrowest role that can publish; cloudconfig.viewer can only read)",
+            ),
         ),
-        "console edits of featureFlags/{flag}: validate, revert, audit (one per env project)",
+        "console edits of featureFlags/{flag}: validate, revert, audit, publish to Remote Config "
+        "(one per env project)",
+    ),
+    REMOTE_CONFIG_TARGET: FunctionSpec(
+        REMOTE_CONFIG_TARGET,
+        "256Mi",
+        120,
+        (
+            Grant(
+                "roles/cloudconfig.admin",
+                Scope.OWN_PROJECT,
+                "reads the edited template version and reverts a forbidden console edit by "
+                "publishing ours (If-Match)",
+            ),
+            Grant(
+                "roles/datastore.user",
+                Scope.OWN_PROJECT,
+                "adopts an allowed console edit into featureFlags/{flag} and audits it",
+            ),
+            Grant(
+                "roles/eventarc.eventReceiver",
+                Scope.OWN_PROJECT,
+                "receives the Remote Config update events of its Eventarc trigger",
+            ),
+            Grant(
+                "roles/pubsub.publisher",
+                Scope.EVENTS_TOPIC,
+                "publishes adopted and reverted console edits on release-events (only there)",
+            ),
+            Grant(
+                "roles/datastore.user",
+                Scope.CONTROL,
+                "dead-letters update events that can never be judged (deadLetters)",
+            ),
+        ),
+        "console edits of Remote Config: adopt into Firestore or revert (one per env project)",
     ),
 }
 
@@ -322,6 +364,15 @@ def flag_function() -> FunctionSpec:
     return spec(FLAG_TRIGGER_TARGET)
 
 
+def remote_config_function() -> FunctionSpec:
+    return spec(REMOTE_CONFIG_TARGET)
+
+
+def env_functions() -> tuple[FunctionSpec, ...]:
+    """The functions deployed in each environment project (triggered by its own events)."""
+    return (flag_function(), remote_config_function())
+
+
 def dead_letter_function() -> FunctionSpec:
     return spec(DEAD_LETTER_TARGET)
 
@@ -364,6 +415,7 @@ def env_apis() -> tuple[str, ...]:
         "cloudbuild.googleapis.com",
         "cloudfunctions.googleapis.com",
         "eventarc.googleapis.com",
+        "firebaseremoteconfig.googleapis.com",  # flags are delivered by Remote Config
         "firebaserules.googleapis.com",
         "firestore.googleapis.com",
         "pubsub.googleapis.com",

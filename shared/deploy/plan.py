@@ -24,8 +24,10 @@ from shared.deploy.catalog import (
     dead_letter_function,
     dead_letter_function_name,
     env_apis,
+    env_functions,
     flag_function,
     pubsub_functions,
+    remote_config_function,
 )
 from shared.deploy.inputs import SOURCE_ROOT, DeployInputs
 from shared.deploy.steps import Argv, Capture, Plan, Step
@@ -44,6 +46,7 @@ DEAD_LETTER_RETENTION = "7d"
 SCHEDULER_JOB = "releasectl-monitoring-tick"
 TICK_SCHEDULE = "* * * * *"
 FIRESTORE_WRITTEN = "google.cloud.firestore.document.v1.written"
+RC_UPDATED = "google.firebase.remoteconfig.remoteConfig.v1.updated"
 FLAG_DOCUMENTS = "featureFlags/{flag}"
 CONTROL_FIREBASE_CONFIG = "firebase.json"
 APP_FIREBASE_CONFIG = "config/firebase.app.json"
@@ -203,9 +206,9 @@ class _Builder:
             self._account(spec.account_id, self.c, f"runs {spec.target}")
         self._account(account_id(RELEASE_STEPS), self.c, "runs the release-step builds")
         self._account(DASHBOARD.account_id, self.c, f"runs {DASHBOARD.target}")
-        spec = flag_function()
-        for project in self.i.env_projects.values():
-            self._account(spec.account_id, project, f"runs {spec.target}")
+        for spec in env_functions():
+            for project in self.i.env_projects.values():
+                self._account(spec.account_id, project, f"runs {spec.target}")
 
     def _grant(self, grant: Grant, member_email: str, own_project: str) -> None:
         member = f"serviceAccount:{member_email}"
@@ -269,10 +272,10 @@ class _Builder:
             self._grant(grant, email(account_id(RELEASE_STEPS), self.c), self.c)
         for grant in DASHBOARD.grants:
             self._grant(grant, email(DASHBOARD.account_id, self.c), self.c)
-        spec = flag_function()
-        for project in self.i.env_projects.values():
-            for grant in spec.grants:
-                self._grant(grant, email(spec.account_id, project), project)
+        for spec in env_functions():
+            for project in self.i.env_projects.values():
+                for grant in spec.grants:
+                    self._grant(grant, email(spec.account_id, project), project)
 
     # --- functions --------------------------------------------------------------------------
 
@@ -417,6 +420,20 @@ class _Builder:
             )
             self._invoker(spec, project)
 
+    def remote_config_functions(self) -> None:
+        spec = remote_config_function()
+        # Remote Config events are global: the trigger lives in location `global`.
+        trigger = ("--trigger-location=global", f"--trigger-event-filters=type={RC_UPDATED}")
+        for env, project in self.i.env_projects.items():
+            self.add(
+                Step(
+                    f"Deploy {spec.target} in {project} ({env}): Eventarc trigger on Remote "
+                    "Config template updates, with retries",
+                    self._deploy(spec, project, trigger),
+                )
+            )
+            self._invoker(spec, project)
+
     # --- scheduler, rules, indexes ----------------------------------------------------------
 
     def scheduler(self) -> None:
@@ -479,6 +496,7 @@ def build_plan(inputs: DeployInputs) -> Plan:
     b.dead_letter_functions()
     b.flag_functions()
     b.dashboard()
+    b.remote_config_functions()
     b.scheduler()
     b.rules()
     envs = ", ".join(f"{e}={p}" for e, p in inputs.env_projects.items())

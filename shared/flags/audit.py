@@ -13,7 +13,7 @@ from pydantic.alias_generators import to_camel
 from shared.flags import values
 from shared.redaction import redact
 
-Action = Literal["created", "changed", "deleted", "reverted", "superseded"]
+Action = Literal["created", "changed", "deleted", "reverted", "superseded", "publish_failed"]
 GUARD_ACTOR = "flag-guard"
 # The guard signs its own revert in `updatedBy`, naming the audit entry that explains it.
 _TOKEN = re.compile(r"^flag-guard \(revert ([A-Za-z0-9_.-]{1,200})\)$")
@@ -56,6 +56,8 @@ class AuditEntry(BaseModel):
     before: dict[str, Any] | str | None = None
     after: dict[str, Any] | str | None = None
     wrote: dict[str, Any] | None = None  # what the guard wrote back (reverts only)
+    # Remote Config template versions (namespace → number) that deliver this change
+    template_versions: dict[str, int] | None = None
     event_id: str
     at: datetime
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from shared.flags.audit import AuditEntry
 from shared.flags.guard import FlagRevert
 from shared.flags.model import Flag
+from shared.flags.versions import Fetched, Version
 
 Change = Callable[[Flag | None], Flag]
 
@@ -30,6 +31,33 @@ class FlagStore(Protocol):
         """Read, apply `change`, validate, write, in one transaction."""
         ...
 
+    def note_versions(self, flag: str, audit_id: str, versions: dict[str, int]) -> None:
+        """Record on an audit entry the Remote Config template versions that deliver it."""
+        ...
+
 
 class NoticePublisher(Protocol):
     def publish(self, entry: AuditEntry) -> None: ...
+
+
+class RemoteConfig(Protocol):
+    """Remote Config's REST API for one template per (project, namespace)
+    (`shared.flags.remote_config.RemoteConfigRest`; the local simulator speaks it too)."""
+
+    def get(self, project: str, namespace: str, version: int | None = None) -> Fetched: ...
+
+    def publish(
+        self,
+        project: str,
+        namespace: str,
+        template: dict[str, Any],
+        etag: str,
+        *,
+        description: str,
+        validate_only: bool = False,
+    ) -> Fetched:
+        """`EtagMismatch` if `etag` is stale, `TemplateRejected` if the template is invalid."""
+        ...
+
+    def list_versions(self, project: str, namespace: str, page_size: int = 20) -> list[Version]: ...
+    def rollback(self, project: str, namespace: str, version: int) -> Fetched: ...

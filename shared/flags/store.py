@@ -65,6 +65,9 @@ class FirestoreFlagStore:
         result: AuditEntry = run(self.db.transaction())
         return result
 
+    def note_versions(self, flag: str, audit_id: str, versions: dict[str, int]) -> None:
+        self._audit_ref(flag, audit_id).set({"templateVersions": versions}, merge=True)
+
     def change(self, flag: str, change: Change, actor: str, now: datetime) -> Flag:
         ref = self._ref(flag)
 

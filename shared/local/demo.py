@@ -4,7 +4,9 @@ A push to `main` runs CI and goes live in staging; `release/X.0.0` waits for app
 approved and goes live in production; `release/X.1.0` follows; then an operator rolls
 production back and the sample app serves X.0.0 again; a bad X.2.0 is rolled back by its smoke
 test; in dev, a bad X.4.0 that passes the smoke test goes live and is rolled back by the live
-watch once the app reports its failing payments, and X.3.0 serves again.
+watch once the app reports its failing payments, and X.3.0 serves again. Last, two edits "in
+the Firebase console" of production's Remote Config: panicTracking turned off is rolled back,
+videoCalls moved to 25 % is adopted into Firestore (`shared.local.demo_flags`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from shared.domain.states import RESTING, State
 from shared.domain.workflow import paused_bake
 from shared.gates.evidence import CiBuild
 from shared.gates.settings import SCAN_GATES
+from shared.local import demo_flags
 from shared.local.build_runner import builds_dir
 from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
 from shared.local.sample_app import serving
@@ -169,6 +172,7 @@ def run(stack: StackState) -> bool:
             lambda: _payments_fail_while_live(stack, worse),
         ),
         (f"dev serves {good} again", lambda: _serves(stack, "dev", good)),
+        *demo_flags.acts(stack),
     ]
     ok = all(t.act(name, step) for name, step in acts)
     t.show()

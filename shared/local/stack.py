@@ -38,6 +38,7 @@ from shared.local.functions_server import has_target, start_function
 from shared.local.state import (
     NOTIFY_FILE,
     NOTIFY_FILE_ENV,
+    REMOTE_CONFIG_PART,
     STATE_FILE,
     App,
     Part,
@@ -51,7 +52,7 @@ from shared.local.state import (
     recorded,
 )
 from shared.local.subscriptions import default_targets, serve_functions, subscribe
-from shared.topics import DASHBOARD_TARGET, FLAG_TRIGGER_TARGET
+from shared.topics import DASHBOARD_TARGET, FLAG_TRIGGER_TARGET, REMOTE_CONFIG_TARGET
 
 SAMPLE_APP = REPO_ROOT / "examples" / "sample-app" / "app.py"
 FLAG_DOCUMENTS = "featureFlags/{flag}"
@@ -156,12 +157,20 @@ def _start(
         **environment(options.local_dir, f"{HOST}:{firestore_port}", pubsub.host_port, config),
         "GOOGLE_CLOUD_PROJECT": project,
     }
+    remote_config_port = free_port()
+    env["RELEASECTL_REMOTE_CONFIG_URL"] = f"http://{HOST}:{remote_config_port}"
     say(f"pubsub emulator on {pubsub.host_port}")
     receivers = start_receivers(options.local_dir, logs, started)
     env[NOTIFY_FILE_ENV] = str(local_notify_config(options.local_dir, receivers))
     say(f"notification receivers: http://{HOST}:{receivers.port}, smtp :{receivers.smtp_port}")
     apps = {name: _start_app(name, options.local_dir, logs, started) for name in plane.environments}
     functions: dict[str, Proc] = {}
+    if has_target(REMOTE_CONFIG_TARGET):
+        governor = start_function(REMOTE_CONFIG_TARGET, env, logs)
+        started.pids.append(governor.pid)
+        functions[REMOTE_CONFIG_TARGET] = Proc(pid=governor.pid, port=governor.port)
+    remote_config = _start_remote_config(remote_config_port, functions, logs, started)
+    say(f"remote config simulator on {HOST}:{remote_config.port}")
     flag_target = FLAG_TRIGGER_TARGET if has_target(FLAG_TRIGGER_TARGET) else None
     if flag_target:
         server = start_function(flag_target, env, logs)
@@ -199,6 +208,7 @@ def _start(
         apps=apps,
         ticker=Proc(pid=ticker),
         receivers=receivers,
+        remote_config=remote_config,
         config_file=config,
         tick_seconds=options.tick_seconds,
     )
@@ -237,6 +247,20 @@ def local_notify_config(local_dir: Path, receivers: Receivers) -> Path:
     target.write_text(text, encoding="utf-8")
     load_notify_config(target)  # what the functions will read: refuse a broken copy here
     return target
+
+
+def _start_remote_config(
+    port: int, functions: dict[str, Proc], logs: Path, started: _Started
+) -> Proc:
+    """The Remote Config simulator, delivering its update events to the governor's server
+    (as Eventarc would): started after that server, so no event finds nobody listening."""
+    governor = functions.get(REMOTE_CONFIG_TARGET)
+    deliver = ["--deliver-to", f"http://{HOST}:{governor.port}/"] if governor else []
+    command = [sys.executable, "-m", "shared.local.remote_config_sim", "--port", str(port)]
+    proc = spawn([*command, *deliver], logs / f"{REMOTE_CONFIG_PART}.log", {})
+    started.pids.append(proc.pid)
+    wait_ready(f"http://{HOST}:{port}/health", "remote config simulator", proc)
+    return Proc(pid=proc.pid, port=port)
 
 
 def _register_flag_triggers(firestore_host: str, plane: PlaneConfig) -> None:
@@ -330,6 +354,8 @@ class _Restart:
                 self._refill_firestore(seed)
         for env in [e for e in self.state.apps if f"app-{e}" in self.dead]:
             self._app(env)
+        if REMOTE_CONFIG_PART in self.dead and self.state.remote_config is not None:
+            self._remote_config()
         if "ticker" in self.dead:
             self._ticker()
 
@@ -392,6 +418,19 @@ class _Restart:
             self.state.local_dir, self.logs, _Started(), old.port, old.smtp_port
         )
         self.say(f"restarted the notification receivers (pid {self.state.receivers.pid})")
+
+    def _remote_config(self) -> None:
+        assert self.state.remote_config is not None
+        port = self.state.remote_config.port
+        assert port is not None
+        self.state.remote_config = _start_remote_config(
+            port, self.state.functions, self.logs, _Started()
+        )
+        self.say(
+            f"restarted the remote config simulator on :{port}: it starts empty (its template "
+            "versions were lost); the next flag change publishes every env's templates again, "
+            "or `releasectl flags publish --env E` now"
+        )
 
     def _ticker(self) -> None:
         command = _ticker_command(self.project, self.state.tick_seconds)

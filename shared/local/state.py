@@ -24,6 +24,7 @@ STATE_FILE = "stack.json"
 NOTIFY_FILE = "notifications.toml"  # the local copy: mail goes to the loopback SMTP server
 NOTIFY_FILE_ENV = "RELEASECTL_NOTIFY_FILE"
 PartKind = Literal["emulator", "function", "app", "ticker", "simulator"]
+REMOTE_CONFIG_PART = "remote-config"
 PartStatus = Literal["running", "dead"]
 
 
@@ -91,6 +92,7 @@ class StackState(BaseModel):
     apps: dict[str, App]
     ticker: Proc | None = None
     receivers: Receivers | None = None  # older stacks had none
+    remote_config: Proc | None = None  # the Remote Config simulator (older files: none)
     config_file: Path
     tick_seconds: float = 3.0  # what a restarted ticker runs with (older files: the default)
 
@@ -118,6 +120,8 @@ class StackState(BaseModel):
         parts.append(_part("pubsub", "emulator", self.pubsub))
         parts += [_part(target, "function", p) for target, p in self.functions.items()]
         parts += [_part(f"app-{env}", "app", a) for env, a in self.apps.items()]
+        if self.remote_config is not None:
+            parts.append(_part(REMOTE_CONFIG_PART, "simulator", self.remote_config))
         parts += [_part("ticker", "ticker", self.ticker)] if self.ticker else []
         if self.receivers is not None:
             r = self.receivers

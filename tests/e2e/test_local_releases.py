@@ -337,3 +337,30 @@ def test_a_breach_while_live_rolls_back_once_from_the_app_metrics(stack: StackSt
     assert [h.to_state for h in history.history].count("rolling_back") == 1
     assert views.read_rollout(context.db(), "8.0.0", "dev").state == "live"  # type: ignore[union-attr]
     assert serving(stack.apps["dev"].url) == "8.0.0"
+
+
+def test_console_edits_of_remote_config_are_rolled_back_or_adopted(stack: StackState) -> None:
+    """The demo's Remote Config act: the seeded flags were published by the guard; an edit "in
+    the console" turning panicTracking off is rolled back and one moving videoCalls to 25 % is
+    adopted, with no command; the CLI shows the result and no drift."""
+    from shared.local.demo_flags import ConsoleAct
+
+    shown = json.loads(releasectl("local", "status", "--json").stdout)
+    (simulator,) = [p for p in shown["parts"] if p["name"] == "remote-config"]
+    assert simulator["status"] == "running" and simulator["url"].startswith("http://127.0.0.1:")
+    act = ConsoleAct(stack)
+    assert "rolled back" in act.panic_tracking_off()
+    assert "adopted" in act.video_calls_to_25()
+    flags = json.loads(releasectl("flags", "list", "--env", "production", "--json").stdout)
+    assert flags["flags"]["videoCalls"]["rolloutPercent"] == 25
+    assert flags["flags"]["videoCalls"]["updatedBy"].startswith("dana@avalo.app")
+
+    def in_sync() -> dict[str, Any] | None:
+        status = json.loads(releasectl("flags", "status", "--env", "production", "--json").stdout)
+        drift = [t["drift"] for t in status["templates"].values()]
+        return status if not any(drift) else None
+
+    eventually(in_sync, timeout=120.0)
+    history = json.loads(releasectl("flags", "history", "--env", "production", "--json").stdout)
+    origins = {v.get("updateOrigin") for vs in history.values() for v in vs}
+    assert {"CONSOLE", "REST_API"} <= origins

@@ -86,7 +86,16 @@ def test_every_trigger_of_shared_topics_is_deployed_with_its_trigger_and_retries
     assert "--trigger-http" in board and "--allow-unauthenticated" in board
     assert "--retry" not in board and "RELEASECTL_FIREBASE_API_KEY={" in board
     # exactly the targets of shared.topics: no function for a topic without a consumer
-    assert len(deploys) == 2 * len(PUBSUB_TRIGGERS) + len(ENVS) + 1
+    rc_deploys = [c for c in deploys if " on_remote_config_updated " in c]
+    assert len(rc_deploys) == len(ENVS)
+    for project, line in zip(ENVS.values(), rc_deploys, strict=True):
+        assert f"--project={project}" in line and "--retry" in line
+        assert "--trigger-location=global" in line
+        assert (
+            "--trigger-event-filters=type=google.firebase.remoteconfig.remoteConfig.v1.updated"
+            in line
+        )
+    assert len(deploys) == 2 * len(PUBSUB_TRIGGERS) + 2 * len(ENVS) + 1
     consumed = set(PUBSUB_TRIGGERS) | {dead_letter_topic(t) for t in PUBSUB_TRIGGERS}
     assert {
         c.split("--trigger-topic=")[1].split()[0] for c in deploys if "--trigger-topic" in c
