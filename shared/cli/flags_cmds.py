@@ -239,7 +239,8 @@ def publish(env: EnvOpt, as_json: JsonOpt = False) -> None:
     with exit_codes(FlagInvalid, TemplateRejected):
         context.plane().env(env)
         publisher = bootstrap.template_publisher(context.settings(), _remote_config())
-        assert publisher is not None
+        if publisher is None:  # an api was given, so there is always one
+            raise TemplateRejected("no Remote Config to publish to")
         done = publisher.publish(env, f"releasectl flags publish by {context.default_actor()}")
     if as_json:
         output.print_json(done.to_json())

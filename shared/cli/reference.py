@@ -56,8 +56,8 @@ ENVIRONMENT: dict[str, str] = {
     "Default: `.local/` in the checkout.",
     "RELEASECTL_FIREBASE_API_KEY": "The control project's Firebase Web API key, for `auth login`.",
     "RELEASECTL_EMAIL": "`auth login`: the approver's email (instead of the prompt).",
-    "RELEASECTL_PASSWORD": "`auth login`: the password (instead of the hidden prompt).",
-    "RELEASECTL_ID_TOKEN": "An ID token obtained elsewhere, attached to commands as is.",
+    "RELEASECTL_PASSWORD": "`auth login`'s password, not prompted.",  # nosec B105 -- a doc line
+    "RELEASECTL_ID_TOKEN": "An ID token from elsewhere, sent as is.",  # nosec B105 -- a doc line
     "XDG_CONFIG_HOME": "Where `auth login` keeps its session (`releasectl/login-<project>.json`)."
     " Default: `~/.config`.",
     "RELEASECTL_BACKUP_DIR": "Where backups of the emulator's env databases go. Default: "

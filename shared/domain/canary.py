@@ -51,7 +51,8 @@ def on_tick(c: Change, report: StepReport) -> None:
     """A bake tick with no breach during a canary step: at the step's end, the next step;
     an inconclusive analysis there holds the step for a person (alerted once)."""
     step = running(c)
-    assert step is not None
+    if step is None:  # the caller checked; a tick outside a canary step changes nothing
+        return
     since = step.detail.get("stepSince")
     if since is None or c.now - _when(since) < timedelta(minutes=c.cfg.bake_minutes):
         return
@@ -71,7 +72,8 @@ def on_tick(c: Change, report: StepReport) -> None:
 def advance(c: Change, *, actor: str, reason: str | None) -> None:
     """The next step's split now; after the last step, 100 % and live."""
     step = running(c)
-    assert step is not None
+    if step is None:  # the command handler refuses this before; nothing to advance
+        return
     steps: list[int] = list(step.detail["steps"])
     nxt = int(step.detail["index"]) + 1
     if nxt < len(steps):

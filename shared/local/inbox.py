@@ -116,7 +116,8 @@ def discord_notice(path: str, body: Any, now: datetime) -> Notice:
 
 def mail_notice(raw: bytes, recipients: list[str], now: datetime) -> Notice:
     message = email.message_from_bytes(raw, policy=default_policy)
-    assert isinstance(message, EmailMessage)
+    if not isinstance(message, EmailMessage):  # the default policy always makes one
+        raise TypeError("not an email message")
     part = message.get_body(preferencelist=("plain",))
     text = part.get_content() if part is not None else ""
     return Notice(

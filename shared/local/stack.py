@@ -420,9 +420,10 @@ class _Restart:
         self.say(f"restarted the notification receivers (pid {self.state.receivers.pid})")
 
     def _remote_config(self) -> None:
-        assert self.state.remote_config is not None
-        port = self.state.remote_config.port
-        assert port is not None
+        old = self.state.remote_config
+        if old is None or old.port is None:  # only called for a simulator that ran
+            return
+        port = old.port
         self.state.remote_config = _start_remote_config(
             port, self.state.functions, self.logs, _Started()
         )
