@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.model import Deployed, Doc
 from shared.domain.states import State
+from shared.mobile.model import Platform, StoreCall
 
 
 class ReleaseEvent(Doc):
@@ -105,7 +106,27 @@ class SetFlags(_Effect):
     undo: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class MobileStoreCall(BaseModel):
+    """Make a train's store call (Play or App Store Connect); its answer comes back as a
+    `StoreAnswered` follow-up. Safe to repeat: each call sets a state, it does not add one."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["mobile_store"] = "mobile_store"
+    release: str
+    platform: Platform
+    build: int
+    call: StoreCall
+
+
 Effect = Annotated[
-    StartBuild | PublishEvent | Alert | RunGates | RunSmoke | Restore | SetFlags | RecordMigrations,
+    StartBuild
+    | PublishEvent
+    | Alert
+    | RunGates
+    | RunSmoke
+    | Restore
+    | SetFlags
+    | RecordMigrations
+    | MobileStoreCall,
     Field(discriminator="kind"),
 ]

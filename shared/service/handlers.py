@@ -38,6 +38,7 @@ from shared.domain.messages import (
 )
 from shared.domain.model import Freeze, Release
 from shared.errors import ConfigError, NotFound, Refused
+from shared.mobile import handler as mobile
 from shared.service.ports import Tx
 
 
@@ -190,6 +191,7 @@ HANDLERS: dict[type, Handler] = {
     LiveBreach: _on_rollout(workflow.live_breach),
     FlagsSet: _on_rollout(workflow.flags_set),
     MigrationsRecorded: _on_rollout(workflow.migrations_recorded),
+    **mobile.HANDLERS,
 }
 
 
@@ -201,4 +203,6 @@ def coordinates(msg: object) -> tuple[str | None, str | None]:
         except Refused:
             return None, None
         return (source.release, source.env) if isinstance(source, StepBuild) else (None, None)
+    if type(msg) in mobile.HANDLERS:
+        return msg.release, None  # type: ignore[attr-defined]
     return getattr(msg, "release", None), getattr(msg, "env", None)

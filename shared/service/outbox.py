@@ -14,6 +14,7 @@ from typing import Any
 from shared.config import EnvConfig, PlaneConfig
 from shared.domain.effects import (
     Alert,
+    MobileStoreCall,
     PublishEvent,
     RecordMigrations,
     Restore,
@@ -32,6 +33,8 @@ from shared.domain.messages import (
 )
 from shared.domain.model import Release
 from shared.errors import Refused
+from shared.mobile.messages import StoreAnswered
+from shared.mobile.ports import StoreRejected
 from shared.service.ports import Ports
 
 
@@ -103,6 +106,16 @@ def record_migrations(o: Outside, effect: RecordMigrations) -> MigrationsRecorde
     return MigrationsRecorded(**_coords(effect), applied=applied)
 
 
+def mobile_store(o: Outside, effect: MobileStoreCall) -> StoreAnswered:
+    """The store's answer, or what it refused (a 4xx); anything else raises (retried)."""
+    coords = {"release": effect.release, "platform": effect.platform, "call_id": effect.call.id}
+    try:
+        view = o.ports.stores.carry_out(effect)
+    except StoreRejected as exc:
+        return StoreAnswered(**coords, error=exc.reason)
+    return StoreAnswered(**coords, view=view)
+
+
 def _coords(effect: Any) -> dict[str, Any]:
     return {"release": effect.release, "env": effect.env, "attempt": effect.attempt}
 
@@ -117,4 +130,5 @@ RUNNERS: dict[type, Runner] = {
     Restore: restore,
     SetFlags: set_flags,
     RecordMigrations: record_migrations,
+    MobileStoreCall: mobile_store,
 }

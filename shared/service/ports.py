@@ -7,7 +7,7 @@ fakes in `tests/unit/fakes.py`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -27,6 +27,9 @@ from shared.domain.model import (
     Release,
     Rollout,
 )
+from shared.mobile.handler import TrainStores
+from shared.mobile.model import TrackLock, Train, TrainEntry
+from shared.mobile.ports import StoreCalls
 from shared.transport import PubSubMessage
 
 T = TypeVar("T")
@@ -102,8 +105,13 @@ class Tx(Protocol):
         """Artifacts the deploy build of that attempt recorded (`record_deployment`)."""
         ...
 
+    def train(self, version: str, platform: str) -> Train | None: ...
+    def track_lock(self, platform: str, track: str) -> TrackLock | None: ...
     def put_release(self, release: Release) -> None: ...
     def put_rollout(self, rollout: Rollout) -> None: ...
+    def put_train(self, train: Train) -> None: ...
+    def put_track_lock(self, lock: TrackLock) -> None: ...
+    def add_train_history(self, release: str, platform: str, entry: TrainEntry) -> None: ...
     def put_environment(self, env: EnvironmentState) -> None: ...
     def add_history(self, release: str, entry: HistoryEntry) -> None: ...
     def mark_processed(self, record: Processed) -> None: ...
@@ -239,3 +247,5 @@ class Ports:
     ticks: TickPublisher
     migrations: MigrationLedger
     letters: DeadLetters
+    # the app stores (mobile trains); without [mobile] a store call is refused, never made
+    stores: StoreCalls = field(default_factory=lambda: TrainStores(None, None, None))

@@ -1,0 +1,221 @@
+"""The trains on the release bus: one handler per mobile message, run in the bus's transaction,
+and `TrainStores`, which carries a train's store call out to Play or App Store Connect.
+
+A command stages the train with its store call pending, one history line and the call as an
+outbox effect; the store's answer (`StoreAnswered`) is handled the same way and is the only
+thing that moves what the train says the store holds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.domain.commands import (
+    MobileCommand,
+    MobileComplete,
+    MobileHalt,
+    MobilePromote,
+    MobileRelease,
+    MobileResume,
+    MobileSubmit,
+)
+from shared.domain.effects import MobileStoreCall
+from shared.errors import NotFound, Refused
+from shared.mobile import train as rules
+from shared.mobile.messages import StoreAnswered
+from shared.mobile.model import (
+    Platform,
+    StoreCall,
+    StoreView,
+    TrackLock,
+    Train,
+    Verb,
+    mobile_builds,
+    new_train,
+)
+from shared.mobile.ports import AppStore, PlayStore, StoreRejected
+from shared.mobile.settings import MobileConfig
+
+if TYPE_CHECKING:
+    from shared.service.handlers import Context
+
+_VERBS: dict[type, Verb] = {
+    MobilePromote: "promote",
+    MobileSubmit: "submit",
+    MobileRelease: "release",
+    MobileHalt: "halt",
+    MobileResume: "resume",
+    MobileComplete: "complete",
+}
+# Tracks where a build reaches real users: one release at a time per app (the track lock).
+_LOCKED = {"production", "appstore"}
+# A holder that is in one of these no longer blocks the track (fix forward over a halt).
+_SETTLED = {rules.COMPLETED, rules.COMPLETE, rules.HALTED, rules.PAUSED}
+
+
+def mobile_config(ctx: Context, platform: Platform | None = None) -> MobileConfig:
+    cfg = ctx.plane.mobile
+    if cfg is None:
+        raise Refused("no mobile apps are configured ([mobile] in environments.toml)")
+    if platform is not None and getattr(cfg, platform) is None:
+        raise Refused(f"no {platform} app is configured ([mobile.{platform}])")
+    return cfg
+
+
+def load_train(ctx: Context, version: str, platform: Platform) -> Train:
+    """The release's train on `platform`, new if it has none yet."""
+    train = ctx.tx.train(version, platform)
+    if train is not None:
+        return train
+    release = ctx.tx.release(version)
+    if release is None:
+        raise NotFound(f"unknown release {version!r}")
+    build = mobile_builds(release.artifacts).get(platform)
+    if build is None:
+        artifact = "android=versionCode:N" if platform == "android" else "ios=build:N"
+        raise Refused(f"release {version} carries no {platform} build (artifact {artifact})")
+    return new_train(version, platform, build, ctx.now)
+
+
+def approved(ctx: Context, version: str, cfg: MobileConfig) -> bool:
+    """Did the release pass the mobile env's approval (the same approvals as the backend)?"""
+    env = ctx.env_config(cfg.env)
+    if not env.approval_required:
+        return True
+    rollout = ctx.tx.rollout(version, cfg.env)
+    step = rollout.steps.get("approval") if rollout is not None else None
+    return step is not None and step.status == "approved"
+
+
+def on_command(cmd: MobileCommand, ctx: Context) -> None:
+    cfg = mobile_config(ctx, cmd.platform)
+    verb = _VERBS[type(cmd)]
+    track = cmd.track if isinstance(cmd, MobilePromote) else None
+    ask(ctx, cfg, cmd.release, cmd.platform, verb, cmd.actor, cmd.reason, track=track)
+
+
+def ask(
+    ctx: Context,
+    cfg: MobileConfig,
+    version: str,
+    platform: Platform,
+    verb: Verb,
+    actor: str,
+    reason: str = "",
+    *,
+    track: str | None = None,
+    evidence: dict[str, Any] | None = None,
+) -> None:
+    """Plan `verb` on the train and, if it needs a store call, stage it (train, history,
+    outbox). Halting what is halted, promoting to where it is: a note, no write."""
+    train = load_train(ctx, version, platform)
+    ctx.release = version
+    wanted = rules.Ask(verb, ctx.event_id, ctx.now, track, approved(ctx, version, cfg))
+    call = rules.plan(train, wanted, cfg)
+    if call is None:
+        ctx.note = f"{platform} build {train.build}: {verb} changes nothing ({_where(train)})"
+        return
+    _take_track(ctx, train, call)
+    staged = train.model_copy(
+        update={
+            "pending": call,
+            "actor": actor,
+            "reason": reason or None,
+            "updated_at": ctx.now,
+            "seq": train.seq + 1,
+            "evidence": evidence or train.evidence,
+        }
+    )
+    ctx.tx.put_train(staged)
+    line = rules.entry(train, ctx.event_id, verb, actor, "asked", ctx.now, call, reason or None,
+                       evidence)  # fmt: skip
+    ctx.tx.add_train_history(version, platform, line)
+    effect = MobileStoreCall(release=version, platform=platform, build=train.build, call=call)
+    ctx.effects.append(effect)
+    ctx.note = f"{platform} build {train.build}: {verb} asked of the store"
+    ctx.wrote = True
+
+
+def _where(train: Train) -> str:
+    parts = [train.track or "no track", train.status or ""]
+    if train.fraction is not None:
+        parts.append(f"{train.fraction:.0%}")
+    return " ".join(p for p in parts if p)
+
+
+def _take_track(ctx: Context, train: Train, call: StoreCall) -> None:
+    """One release at a time in front of real users on each app's production track."""
+    target = call.track or ("appstore" if call.action == "release" else None)
+    if target not in _LOCKED or call.verb not in ("promote", "release"):
+        return
+    lock = ctx.tx.track_lock(train.platform, target)
+    if lock is not None and lock.release != train.release:
+        holder = ctx.tx.train(lock.release, train.platform)
+        busy = holder is not None and (holder.pending is not None or holder.status not in _SETTLED)
+        if busy:
+            raise Refused(
+                f"{train.platform} {target} is held by release {lock.release} "
+                "(halt or complete it first)"
+            )
+    ctx.tx.put_track_lock(
+        TrackLock(platform=train.platform, track=target, release=train.release, since=ctx.now)
+    )
+
+
+def on_answer(msg: StoreAnswered, ctx: Context) -> None:
+    ctx.release = msg.release
+    train = ctx.tx.train(msg.release, msg.platform)
+    if train is None:
+        raise Refused(f"no {msg.platform} train for release {msg.release}")
+    after, call = rules.confirm(train, msg.call_id, msg.view, msg.error, ctx.now)
+    if call is None:
+        ctx.note = f"a stale store answer ({msg.call_id}); the train waits for another"
+        return
+    outcome = "confirmed" if msg.error is None else "refused by store"
+    after = after.model_copy(update={"seq": train.seq + 1})
+    line = rules.entry(after, ctx.event_id, call.verb, "store", outcome, ctx.now,
+                       reason=msg.error)  # fmt: skip
+    ctx.tx.put_train(after)
+    ctx.tx.add_train_history(msg.release, msg.platform, line)
+    ctx.note = f"{msg.platform} {call.verb} {outcome}" + (f": {msg.error}" if msg.error else "")
+    ctx.wrote = True
+
+
+# Message type -> handler (merged into the bus's `HANDLERS`).
+HANDLERS: dict[type, Any] = {
+    **dict.fromkeys(_VERBS, on_command),
+    StoreAnswered: on_answer,
+}
+
+
+class TrainStores:
+    """Carries a train's store call out to the platform's store (`StoreCalls`)."""
+
+    def __init__(
+        self, cfg: MobileConfig | None, play: PlayStore | None, app_store: AppStore | None
+    ) -> None:
+        self.cfg, self.play, self.app_store = cfg, play, app_store
+
+    def carry_out(self, effect: MobileStoreCall) -> StoreView:
+        call = effect.call
+        if effect.platform == "android":
+            if self.play is None:
+                raise StoreRejected("no Play app is configured ([mobile.android])")
+            assert call.track is not None and call.status is not None
+            return self.play.set_release(
+                call.track, effect.build, call.status, call.fraction, effect.release
+            )
+        if self.app_store is None:
+            raise StoreRejected("no App Store Connect app is configured ([mobile.ios])")
+        return self._ios(self.app_store, effect, call)
+
+    def _ios(self, store: AppStore, effect: MobileStoreCall, call: StoreCall) -> StoreView:
+        if call.action == "testflight":
+            assert self.cfg is not None and self.cfg.ios is not None
+            return store.add_to_group(effect.build, self.cfg.ios.internal_group)
+        if call.action == "submit":
+            return store.submit(effect.build, effect.release)
+        if call.action == "release":
+            return store.release(effect.build)
+        assert call.status is not None
+        return store.set_phase(effect.build, call.status)
