@@ -30,6 +30,8 @@ from shared.service.ports import (
 )
 
 if TYPE_CHECKING:
+    from shared.adapters.app_store_connect import AppStoreConnectApi
+    from shared.adapters.play_store import PlayDeveloperApi
     from shared.adapters.pubsub import Publisher
     from shared.flags.handler import FlagGuard
     from shared.gates.checks_file import ChecksConfig
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from shared.local.state import StackState
     from shared.migrations.handler import Engine
     from shared.migrations.ports import ProgressSink, SnapshotPort
+    from shared.mobile.handler import TrainStores
     from shared.monitoring.bake import MetricsBakeAnalysis
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
@@ -145,8 +148,72 @@ def bus(settings: Settings | None = None) -> MessageBus:
         ticks=PubSubTickPublisher(pub),
         migrations=SchemaHistoryLedger(settings),
         letters=dead_letters(settings, db),
+        stores=mobile_stores(settings),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
+
+
+# -- mobile trains: the app stores ------------------------------------------------------------
+
+
+def mobile_stores(settings: Settings) -> TrainStores:
+    """Play and App Store Connect for the configured apps, credentials from the mobile env's
+    secret store (Secret Manager; files on the local stack), clients built on first use."""
+    from shared.mobile.handler import TrainStores
+
+    cfg = settings.plane.mobile
+    if cfg is None:
+        return TrainStores(None, None, None)
+    return TrainStores(
+        cfg,
+        (lambda: play_store(settings)) if cfg.android else None,
+        (lambda: app_store(settings)) if cfg.ios else None,
+    )
+
+
+def _store_key(settings: Settings, env: str, name: str) -> str:
+    """A store credential's current version (registered for redaction as it is read)."""
+    from shared.secrets.handler import read_value
+
+    value = read_value(secret_store(settings.plane.env(env)), name)
+    if value is None:
+        raise ConfigError(
+            f"secret {name} has no enabled version in the {env} environment's project"
+        )
+    return value
+
+
+def play_store(settings: Settings) -> PlayDeveloperApi:
+    import json
+
+    from shared.adapters.play_store import PlayDeveloperApi
+    from shared.mobile.settings import StoreUrls
+
+    cfg = settings.plane.mobile
+    assert cfg is not None and cfg.android is not None
+    urls = StoreUrls()
+    key = _store_key(settings, cfg.env, cfg.android.service_account_name)
+    return PlayDeveloperApi.connect(
+        cfg.android.package_name, json.loads(key), urls.play_url, urls.store_timeout_s
+    )
+
+
+def app_store(settings: Settings) -> AppStoreConnectApi:
+    from shared.adapters.app_store_connect import AppStoreConnectApi
+    from shared.mobile.settings import StoreUrls
+
+    cfg = settings.plane.mobile
+    assert cfg is not None and cfg.ios is not None
+    urls = StoreUrls()
+    key = _store_key(settings, cfg.env, cfg.ios.signing_key_name)
+    return AppStoreConnectApi(
+        base_url=urls.app_store_connect_url,
+        app_id=cfg.ios.app_id,
+        issuer_id=cfg.ios.issuer_id,
+        key_id=cfg.ios.key_id,
+        private_key_pem=key,
+        timeout_s=urls.store_timeout_s,
+    )
 
 
 def secret_store(env: EnvConfig, settings: SecretsSettings | None = None) -> SecretStore:

@@ -13,10 +13,12 @@ from shared.adapters.firestore_store import (
     PROCESSED,
     RELEASES,
     ROLLOUTS,
+    TRAINS,
 )
 from shared.config import PlaneConfig
 from shared.dead_letters import DeadLetter, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
+from shared.mobile.model import Train, TrainEntry
 from shared.service.ports import Processed
 
 
@@ -99,3 +101,17 @@ def processed(db: Any, topic: str, event_id: str) -> Processed | None:
 def dead_letters(db: Any, limit: int = 20) -> list[DeadLetter]:
     query = db.collection(DEAD_LETTERS).order_by("receivedAt", direction="DESCENDING").limit(limit)
     return [DeadLetter.model_validate(s.to_dict()) for s in query.stream()]
+
+
+def trains(db: Any, release: str | None = None, limit: int = 20) -> list[Train]:
+    """Mobile trains (`releases/{id}/trains/{platform}`): one release's, or the latest."""
+    if release is not None:
+        docs = db.collection(RELEASES).document(release).collection(TRAINS).stream()
+        return [Train.model_validate(d.to_dict()) for d in docs]
+    query = db.collection_group(TRAINS).order_by("updatedAt", direction="DESCENDING").limit(limit)
+    return [Train.model_validate(d.to_dict()) for d in query.stream()]
+
+
+def train_history(db: Any, release: str, platform: str) -> list[TrainEntry]:
+    ref = db.collection(RELEASES).document(release).collection(TRAINS).document(platform)
+    return [TrainEntry.model_validate(d.to_dict()) for d in ref.collection(HISTORY).stream()]

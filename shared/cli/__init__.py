@@ -51,6 +51,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("shared.cli.secrets_cmds", "secrets"),
     ("shared.cli.migrate_cmds", "migrate"),
     ("shared.cli.auth_cmds", "auth"),
+    ("shared.cli.mobile_cmds", "mobile"),
 ]
 
 

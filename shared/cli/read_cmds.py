@@ -10,6 +10,7 @@ from shared.adapters import firestore_views as views
 from shared.cli import context, output
 from shared.cli.output import console
 from shared.domain.model import LastMove, Rollout
+from shared.mobile.model import Train
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
 EnvOpt = Annotated[
@@ -22,8 +23,9 @@ def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     if env is not None:
         context.plane().env(env)  # unknown env: one clear error, exit 2
     rows = views.env_status(context.db(), context.plane(), env)
+    trains = views.trains(context.db()) if context.plane().mobile else []
     if as_json:
-        output.print_json({"environments": rows})
+        output.print_json({"environments": rows, "trains": trains})
         return
     t = output.table(
         "Environments", "env", "project", "current", "previous", "last rollout", "frozen"
@@ -41,11 +43,29 @@ def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
             frozen,
         )
     console.print(t)
+    if trains:
+        _trains(trains)
     for row in rows:
         _breach(row.live)
     for row in rows:
         if env is not None and row.in_flight is not None:
             _steps(row.in_flight)
+
+
+def _trains(trains: list[Train]) -> None:
+    """The mobile trains, as the stores last confirmed them (`releasectl mobile status`)."""
+    t = output.table("Mobile trains", "release", "platform", "build", "track", "status", "users")
+    for train in trains:
+        users = f"{train.fraction:.0%}" if train.fraction is not None else "-"
+        if train.day is not None:
+            users = f"day {train.day}"
+        status = train.status or "-"
+        if train.pending is not None:
+            status += f" (asked: {train.pending.verb})"
+        t.add_row(
+            train.release, train.platform, str(train.build), train.track or "-", status, users
+        )
+    console.print(t)
 
 
 def _breach(live: Rollout | None) -> None:

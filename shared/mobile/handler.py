@@ -8,6 +8,8 @@ thing that moves what the train says the store holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.commands import (
@@ -172,9 +174,11 @@ def on_answer(msg: StoreAnswered, ctx: Context) -> None:
         ctx.note = f"a stale store answer ({msg.call_id}); the train waits for another"
         return
     outcome = "confirmed" if msg.error is None else "refused by store"
-    after = after.model_copy(update={"seq": train.seq + 1})
-    line = rules.entry(after, ctx.event_id, call.verb, "store", outcome, ctx.now,
-                       reason=msg.error)  # fmt: skip
+    line = rules.entry(train, ctx.event_id, call.verb, "store", outcome, ctx.now, reason=msg.error)
+    line = line.model_copy(
+        update={"track": after.track, "status": after.status, "fraction": after.fraction}
+    )
+    after = after.model_copy(update={"seq": line.seq})
     ctx.tx.put_train(after)
     ctx.tx.add_train_history(msg.release, msg.platform, line)
     ctx.note = f"{msg.platform} {call.verb} {outcome}" + (f": {msg.error}" if msg.error else "")
@@ -189,25 +193,39 @@ HANDLERS: dict[type, Any] = {
 
 
 class TrainStores:
-    """Carries a train's store call out to the platform's store (`StoreCalls`)."""
+    """Carries a train's store call out to the platform's store (`StoreCalls`).
+
+    The stores come as factories, called once on first use: a function instance that never
+    talks to a store never reads its credentials or builds its client."""
 
     def __init__(
-        self, cfg: MobileConfig | None, play: PlayStore | None, app_store: AppStore | None
+        self,
+        cfg: MobileConfig | None,
+        play: Callable[[], PlayStore] | None,
+        app_store: Callable[[], AppStore] | None,
     ) -> None:
-        self.cfg, self.play, self.app_store = cfg, play, app_store
+        self.cfg = cfg
+        self._play = cache(play) if play else None
+        self._app_store = cache(app_store) if app_store else None
+
+    def play(self) -> PlayStore:
+        if self._play is None:
+            raise StoreRejected("no Play app is configured ([mobile.android])")
+        return self._play()
+
+    def app_store(self) -> AppStore:
+        if self._app_store is None:
+            raise StoreRejected("no App Store Connect app is configured ([mobile.ios])")
+        return self._app_store()
 
     def carry_out(self, effect: MobileStoreCall) -> StoreView:
         call = effect.call
         if effect.platform == "android":
-            if self.play is None:
-                raise StoreRejected("no Play app is configured ([mobile.android])")
             assert call.track is not None and call.status is not None
-            return self.play.set_release(
+            return self.play().set_release(
                 call.track, effect.build, call.status, call.fraction, effect.release
             )
-        if self.app_store is None:
-            raise StoreRejected("no App Store Connect app is configured ([mobile.ios])")
-        return self._ios(self.app_store, effect, call)
+        return self._ios(self.app_store(), effect, call)
 
     def _ios(self, store: AppStore, effect: MobileStoreCall, call: StoreCall) -> StoreView:
         if call.action == "testflight":

@@ -172,6 +172,11 @@ class Store:
     train_history: dict[tuple[str, str], list[TrainEntry]] = field(default_factory=dict)
     track_locks: dict[str, TrackLock] = field(default_factory=dict)
 
+    def put_train_entry(self, release: str, platform: str, entry: TrainEntry) -> None:
+        """`releases/{id}/trains/{platform}/history/{seq:06d}`, like `put_history`."""
+        entries = [e for e in self.train_history.get((release, platform), []) if e.seq != entry.seq]
+        self.train_history[(release, platform)] = sorted([*entries, entry], key=lambda e: e.seq)
+
     def put_history(self, release: str, entry: HistoryEntry) -> None:
         """`releases/{id}/history/{seq:06d}`: one entry per `seq` (a second replaces the first),
         read in `seq` order."""
@@ -257,7 +262,7 @@ class FakeTx:
         self._stage(
             f"releases/{release}/trains/{platform}/history/{entry.seq:06d}",
             entry,
-            lambda e: self.store.train_history.setdefault((release, platform), []).append(e),
+            lambda e: self.store.put_train_entry(release, platform, e),
         )
 
     def put_release(self, release: Release) -> None:

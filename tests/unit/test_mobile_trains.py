@@ -48,7 +48,7 @@ class Trains:
 def trains(plane: PlaneConfig) -> Trains:
     world = make_world(_plane(plane))
     play, app = FakePlay(), FakeAppStore()
-    world.bus.ports.stores = TrainStores(world.bus.plane.mobile, play, app)
+    world.bus.ports.stores = TrainStores(world.bus.plane.mobile, lambda: play, lambda: app)
     t = Trains(world, play, app)
     artifacts = {"android": "versionCode:4102", "ios": "build:4102", "flags": "videoCalls=10"}
     t.d.command(
@@ -133,7 +133,7 @@ def test_ios_goes_testflight_review_then_phased_release_and_pauses(trains: Train
 
 def test_production_needs_the_release_approved_in_the_mobile_env(plane: PlaneConfig) -> None:
     world = make_world(_plane(plane, env="production"))
-    world.bus.ports.stores = TrainStores(world.bus.plane.mobile, FakePlay(), FakeAppStore())
+    world.bus.ports.stores = TrainStores(world.bus.plane.mobile, FakePlay, FakeAppStore)
     t = Trains(world, FakePlay(), FakeAppStore())
     t.d.command(
         type="release.create", version=RELEASE, commit="ab" * 20, branch="main",
