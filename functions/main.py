@@ -16,6 +16,7 @@ from shared import entrypoints as boundary
 
 if TYPE_CHECKING:
     from shared.flags.handler import FlagGuard
+    from shared.mobile.crashlytics import CrashlyticsAlerts
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
     from shared.service.messagebus import MessageBus
@@ -42,6 +43,11 @@ def _metrics() -> MetricsHandler:
 @cache
 def _flag_guard() -> FlagGuard:
     return bootstrap.flag_guard()
+
+
+@cache
+def _crashlytics() -> CrashlyticsAlerts:
+    return bootstrap.crashlytics_alerts()
 
 
 @cache
@@ -89,3 +95,10 @@ def on_release_event(event: CloudEvent) -> None:
 def on_dead_letter(event: CloudEvent) -> None:
     """Pub/Sub `<topic>-dead-letter`: a message whose delivery attempts ran out → `deadLetters`."""
     boundary.dead_letter(_letters(), event)
+
+
+@functions_framework.cloud_event
+def on_crashlytics_alert(event: CloudEvent) -> None:
+    """Eventarc `google.firebase.firebasealerts.alerts.v1.published` (Crashlytics), attributes
+    `alerttype`, `appid` (docs/MOBILE.md)."""
+    boundary.crashlytics_alert(_crashlytics(), event)

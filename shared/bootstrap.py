@@ -31,6 +31,7 @@ from shared.service.ports import (
 
 if TYPE_CHECKING:
     from shared.adapters.app_store_connect import AppStoreConnectApi
+    from shared.adapters.kill_switches import FlagKillSwitches
     from shared.adapters.play_store import PlayDeveloperApi
     from shared.adapters.pubsub import Publisher
     from shared.flags.handler import FlagGuard
@@ -39,8 +40,10 @@ if TYPE_CHECKING:
     from shared.local.state import StackState
     from shared.migrations.handler import Engine
     from shared.migrations.ports import ProgressSink, SnapshotPort
+    from shared.mobile.crashlytics import CrashlyticsAlerts
     from shared.mobile.handler import TrainStores
     from shared.monitoring.bake import MetricsBakeAnalysis
+    from shared.monitoring.batch import MetricsBatch
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
     from shared.secrets.handler import SecretsSettings
@@ -149,11 +152,50 @@ def bus(settings: Settings | None = None) -> MessageBus:
         migrations=SchemaHistoryLedger(settings),
         letters=dead_letters(settings, db),
         stores=mobile_stores(settings),
+        kill_switches=kill_switches(),
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
 
 
 # -- mobile trains: the app stores ------------------------------------------------------------
+
+
+def crashlytics_alerts(settings: Settings | None = None) -> CrashlyticsAlerts:
+    """`on_crashlytics_alert`: velocity alerts → the release bus; others → release-events."""
+    from shared.adapters.pubsub import PubSubEventPublisher
+    from shared.dead_letters import INTERNAL
+    from shared.mobile.crashlytics import CrashlyticsAlerts
+    from shared.mobile.store import FirestoreTrainFinder
+
+    settings = settings or Settings()
+    cfg = settings.plane.mobile
+    if cfg is None:
+        raise ConfigError("on_crashlytics_alert needs [mobile] in environments.toml")
+    db = control_db(settings)
+    the_bus = cache(lambda: bus(settings))
+    events = PubSubEventPublisher(publisher(settings), settings.release_events_topic)
+    return CrashlyticsAlerts(
+        cfg=cfg,
+        trains=FirestoreTrainFinder(db),
+        report=lambda breach, key: the_bus().handle(breach, event_id=key, topic=INTERNAL),
+        notify=events.alert,
+        letters=dead_letters(settings, db),
+        clock=utcnow,
+    )
+
+
+def kill_switches() -> FlagKillSwitches:
+    """Kill switches through each env's flag service (`featureFlags` in its project)."""
+    from shared.adapters.kill_switches import FlagKillSwitches
+    from shared.flags.store import FirestoreFlagStore
+
+    @cache
+    def store_for(project: str) -> FirestoreFlagStore:
+        from google.cloud import firestore
+
+        return FirestoreFlagStore(firestore.Client(project=project))
+
+    return FlagKillSwitches(store_for)
 
 
 def mobile_stores(settings: Settings) -> TrainStores:
@@ -335,7 +377,28 @@ def metrics_handler(
         sink=FirestoreMetrics(db),
         letters=dead_letters(settings, db),
         clock=clock,
+        observe=crash_watch(settings, db),
     )
+
+
+def crash_watch(settings: Settings, db: Any) -> Callable[[MetricsBatch], object] | None:
+    """The mobile crash watch on app-metrics batches; a breach goes to the release bus
+    (built on the first breach an instance sees, not before)."""
+    from shared.dead_letters import INTERNAL
+    from shared.mobile.crash import CrashWatch
+    from shared.mobile.store import FirestoreCrashSamples, FirestoreTrainFinder
+
+    cfg = settings.plane.mobile
+    if cfg is None:
+        return None
+    the_bus = cache(lambda: bus(settings))
+    watch = CrashWatch(
+        cfg=cfg,
+        samples=FirestoreCrashSamples(db),
+        trains=FirestoreTrainFinder(db),
+        report=lambda breach, key: the_bus().handle(breach, event_id=key, topic=INTERNAL),
+    )
+    return watch.observe
 
 
 def notifier(settings: Settings | None = None) -> Notifier:

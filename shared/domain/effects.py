@@ -118,6 +118,17 @@ class MobileStoreCall(BaseModel):
     call: StoreCall
 
 
+class KillSwitches(BaseModel):
+    """Turn the kill switch of each of a release's flags on in `env` (the feature goes off)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["kill_switches"] = "kill_switches"
+    release: str
+    env: str
+    flags: tuple[str, ...]
+    reason: str
+
+
 Effect = Annotated[
     StartBuild
     | PublishEvent
@@ -127,6 +138,7 @@ Effect = Annotated[
     | Restore
     | SetFlags
     | RecordMigrations
-    | MobileStoreCall,
+    | MobileStoreCall
+    | KillSwitches,
     Field(discriminator="kind"),
 ]

@@ -46,6 +46,7 @@ from shared.local.state import (
     health,
     owned,
     recorded,
+    simulator_urls,
 )
 from shared.local.subscriptions import default_targets, serve_functions, subscribe
 from shared.topics import FLAG_TRIGGER_TARGET
@@ -154,6 +155,10 @@ def _start(
         "GOOGLE_CLOUD_PROJECT": project,
     }
     say(f"pubsub emulator on {pubsub.host_port}")
+    simulators = _start_simulators(options.local_dir, plane, logs, started)
+    env.update(simulator_urls(simulators))
+    for name, proc in simulators.items():
+        say(f"{name} simulator on http://{HOST}:{proc.port}/")
     apps = {name: _start_app(name, options.local_dir, logs, started) for name in plane.environments}
     functions: dict[str, Proc] = {}
     flag_target = FLAG_TRIGGER_TARGET if has_target(FLAG_TRIGGER_TARGET) else None
@@ -187,12 +192,42 @@ def _start(
         functions=functions,
         apps=apps,
         ticker=Proc(pid=ticker),
+        simulators=simulators,
         config_file=config,
         tick_seconds=options.tick_seconds,
     )
     state.save()
     say(f"functions: {', '.join(f'{t} :{p.port}' for t, p in functions.items())}")
     return state
+
+
+SIMULATORS_FILE = "simulators.json"
+
+
+def _start_simulators(
+    local_dir: Path, plane: PlaneConfig, logs: Path, started: _Started
+) -> dict[str, Proc]:
+    """The store simulators, with fresh keys (the private halves in the stack's secrets)."""
+    import json
+
+    from shared.local import store_sims
+
+    secrets_dir = local_dir / "secrets"
+    configs = store_sims.configs(plane, secrets_dir)
+    if not configs:
+        return {}
+    path = local_dir / SIMULATORS_FILE
+    path.write_text(json.dumps(configs), encoding="utf-8")
+    path.chmod(0o600)  # it holds the simulators' made-up private keys
+    procs = {}
+    for name in configs:
+        pid, port = store_sims.start(name, path, logs / f"sim-{name}.log")
+        started.pids.append(pid)
+        procs[name] = Proc(pid=pid, port=port)
+    if "play" in configs:
+        url = f"http://{HOST}:{procs['play'].port}/"
+        store_sims.store_play_key(plane, secrets_dir, configs["play"]["private_key_pem"], url)
+    return procs
 
 
 def _register_flag_triggers(firestore_host: str, plane: PlaneConfig) -> None:
@@ -286,6 +321,8 @@ class _Restart:
             self._app(env)
         if "ticker" in self.dead:
             self._ticker()
+        for name in [n for n in self.state.simulators if f"sim-{n}" in self.dead]:
+            self._simulator(name)
 
     def _pubsub(self) -> None:
         emulator = emulators.start_pubsub(self.logs, self.state.pubsub.port)
@@ -336,6 +373,18 @@ class _Restart:
         app = _start_app(env, self.state.local_dir, self.logs, _Started(), port)
         self.state.apps[env] = app
         self.say(f"restarted the {env} sample app on {app.url} (pid {app.pid})")
+
+    def _simulator(self, name: str) -> None:
+        from shared.local import store_sims
+
+        port = self.state.simulators[name].port
+        config = self.state.local_dir / SIMULATORS_FILE
+        pid, port = store_sims.start(name, config, self.logs / f"sim-{name}.log", port)
+        self.state.simulators[name] = Proc(pid=pid, port=port)
+        self.say(
+            f"restarted the {name} simulator on :{port} (pid {pid}): it starts empty (what the "
+            "store held is lost; `releasectl mobile status` shows it)"
+        )
 
     def _ticker(self) -> None:
         command = _ticker_command(self.project, self.state.tick_seconds)

@@ -21,7 +21,7 @@ from shared.local.emulators import HOST, port_open
 
 DEFAULT_LOCAL_DIR = REPO_ROOT / ".local"
 STATE_FILE = "stack.json"
-PartKind = Literal["emulator", "function", "app", "ticker"]
+PartKind = Literal["emulator", "function", "app", "ticker", "simulator"]
 PartStatus = Literal["running", "dead"]
 
 
@@ -71,6 +71,8 @@ class StackState(BaseModel):
     functions: dict[str, Proc]
     apps: dict[str, App]
     ticker: Proc | None = None
+    # the store simulators (docs/MOBILE.md): play, app-store-connect
+    simulators: dict[str, Proc] = {}
     config_file: Path
     tick_seconds: float = 3.0  # what a restarted ticker runs with (older files: the default)
 
@@ -87,7 +89,8 @@ class StackState(BaseModel):
         return Path(self.environment()["RELEASECTL_SECRETS_DIR"])
 
     def environment(self) -> dict[str, str]:
-        return environment(self.local_dir, self.firestore_host, self.pubsub_host, self.config_file)
+        env = environment(self.local_dir, self.firestore_host, self.pubsub_host, self.config_file)
+        return {**env, **simulator_urls(self.simulators)}
 
     def parts(self) -> list[Part]:
         """Every recorded process, in start order; `status` unchecked (see `health`)."""
@@ -95,6 +98,7 @@ class StackState(BaseModel):
         parts.append(_part("pubsub", "emulator", self.pubsub))
         parts += [_part(target, "function", p) for target, p in self.functions.items()]
         parts += [_part(f"app-{env}", "app", a) for env, a in self.apps.items()]
+        parts += [_part(f"sim-{name}", "simulator", p) for name, p in self.simulators.items()]
         return parts + ([_part("ticker", "ticker", self.ticker)] if self.ticker else [])
 
     def pids(self) -> list[int]:
@@ -120,6 +124,17 @@ def environment(
         "RELEASECTL_LOCAL_DIR": str(local_dir),
         "RELEASECTL_SECRETS_DIR": str(local_dir / "secrets"),
         "RELEASECTL_SECRETS_BACKEND": "local",
+    }
+
+
+def simulator_urls(simulators: dict[str, Proc]) -> dict[str, str]:
+    """The variables that point the production store adapters at the simulators."""
+    from shared.local.store_sims import URL_VARIABLES
+
+    return {
+        variable: f"http://{HOST}:{proc.port}/"
+        for name, proc in simulators.items()
+        for variable in URL_VARIABLES.get(name, ())
     }
 
 

@@ -9,6 +9,7 @@ thing that moves what the train says the store holds.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +22,14 @@ from shared.domain.commands import (
     MobileResume,
     MobileSubmit,
 )
-from shared.domain.effects import MobileStoreCall
-from shared.errors import NotFound, Refused
+from shared.domain.effects import Alert, BreachAlert, KillSwitches, MobileStoreCall
+from shared.errors import ConfigError, NotFound, Refused
+from shared.flags.releases import parse_requirements
 from shared.mobile import train as rules
-from shared.mobile.messages import StoreAnswered
+from shared.mobile.messages import CrashBreach, StoreAnswered, TrainDue
 from shared.mobile.model import (
+    KILL_SWITCHES,
+    PLATFORMS,
     Platform,
     StoreCall,
     StoreView,
@@ -39,6 +43,7 @@ from shared.mobile.ports import AppStore, PlayStore, StoreRejected
 from shared.mobile.settings import MobileConfig
 
 if TYPE_CHECKING:
+    from shared.config import EnvConfig
     from shared.service.handlers import Context
 
 _VERBS: dict[type, Verb] = {
@@ -185,10 +190,89 @@ def on_answer(msg: StoreAnswered, ctx: Context) -> None:
     ctx.wrote = True
 
 
+def _haltable(train: Train | None) -> bool:
+    """In front of real users and still spreading (a halted or paused one stays as it is)."""
+    if train is None or train.pending is not None:
+        return False
+    live = {"production": rules.IN_PROGRESS, "appstore": rules.ACTIVE}
+    return train.track in live and train.status == live[train.track]
+
+
+def on_breach(msg: CrashBreach, ctx: Context) -> None:
+    """A confirmed crash breach: halt every train of the release that is spreading, turn its
+    kill switches on, alert, with the evidence. Nothing spreading: a no-op."""
+    cfg = mobile_config(ctx)
+    halted = []
+    for platform in PLATFORMS:
+        if getattr(cfg, platform) is None or not _haltable(ctx.tx.train(msg.release, platform)):
+            continue
+        evidence = {
+            **msg.evidence,
+            "signal": msg.signal,
+            "build": msg.build,
+            "platform": msg.platform,
+        }
+        ask(ctx, cfg, msg.release, platform, "halt", "crash-watch", msg.reason, evidence=evidence)
+        halted.append(platform)
+    if not halted:
+        ctx.note = f"{msg.release}: crash breach, but no train of it is spreading (nothing to halt)"
+        return
+    release = ctx.tx.release(msg.release)
+    spec = release.artifacts.get(KILL_SWITCHES, "") if release else ""
+    flags = tuple(req.flag for req in parse_requirements(spec)) if spec else ()
+    if flags:
+        ctx.effects.append(
+            KillSwitches(release=msg.release, env=cfg.env, flags=flags, reason=msg.reason)
+        )
+    alert = BreachAlert(
+        key=f"mobile/{msg.release}/{msg.platform}/{msg.build}/{ctx.event_id}",
+        env=cfg.env,
+        release=msg.release,
+        metric=f"{msg.platform} crash-free users" if msg.signal != "crashlytics" else msg.signal,
+        reason=f"{msg.reason}; halted {', '.join(halted)}"
+        + (f"; kill switches on: {', '.join(flags)}" if flags else ""),
+        at=ctx.now,
+        evidence=msg.evidence,
+    )
+    ctx.effects.append(Alert(release=msg.release, env=cfg.env, attempt=0, alert=alert))
+    ctx.note = f"{msg.release}: crash breach ({msg.signal}); halting {', '.join(halted)}"
+
+
+def on_due(msg: TrainDue, ctx: Context) -> None:
+    """The tick's nudge; a release with no build for the platform is simply not a train."""
+    cfg = mobile_config(ctx)
+    release = ctx.tx.release(msg.release)
+    if getattr(cfg, msg.platform) is None or release is None:
+        return
+    if msg.platform not in mobile_builds(release.artifacts):
+        ctx.note = f"release {msg.release} has no {msg.platform} build"
+        return
+    track = (
+        ("internal" if msg.platform == "android" else "testflight")
+        if msg.verb == "promote"
+        else None
+    )
+    ask(ctx, cfg, msg.release, msg.platform, msg.verb, "control-plane", track=track)
+
+
+def due(train: Train, cfg: MobileConfig, now: datetime) -> bool:
+    """A Play production step whose bake has passed (no breach halted it meanwhile)."""
+    bake = timedelta(minutes=cfg.step_bake_minutes)
+    return (
+        train.track == "production"
+        and train.status == rules.IN_PROGRESS
+        and train.pending is None
+        and train.step_since is not None
+        and now >= train.step_since + bake
+    )
+
+
 # Message type -> handler (merged into the bus's `HANDLERS`).
 HANDLERS: dict[type, Any] = {
     **dict.fromkeys(_VERBS, on_command),
     StoreAnswered: on_answer,
+    CrashBreach: on_breach,
+    TrainDue: on_due,
 }
 
 
@@ -237,3 +321,11 @@ class TrainStores:
             return store.release(effect.build)
         assert call.status is not None
         return store.set_phase(effect.build, call.status)
+
+
+class NoKillSwitches:
+    """Where no flag service is wired: a kill switch asked for is an error, never a silent
+    success (the outbox keeps it, and it is carried out once one is wired)."""
+
+    def kill(self, env: EnvConfig, flags: tuple[str, ...], actor: str) -> list[str]:
+        raise ConfigError(f"no flag service is wired to turn off {', '.join(flags)}")

@@ -10,10 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from shared.errors import ControlPlaneError, Refused
+from shared.mobile.breach import CrashWindow
 from shared.mobile.model import StoreView
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from shared.config import EnvConfig
     from shared.domain.effects import MobileStoreCall
+    from shared.monitoring.batch import MetricsBatch
 
 
 class StoreRejected(Refused):
@@ -57,6 +62,27 @@ class AppStore(Protocol):
 
     def status(self, build: int) -> StoreView:
         """The build's TestFlight groups, its version's state and phased release."""
+        ...
+
+
+class KillSwitchPort(Protocol):
+    """Turns features off in one environment through the flag service (its audit and
+    publishing apply); returns the flags it changed (a killed flag again: not listed)."""
+
+    def kill(self, env: EnvConfig, flags: tuple[str, ...], actor: str) -> list[str]: ...
+
+
+class CrashSamples(Protocol):
+    """Each build's crash counts per batch (its own records, idempotent by batch id)."""
+
+    def put(self, batch: MetricsBatch) -> None: ...
+
+    def windows(self, platform: str, build: int, since: datetime) -> list[CrashWindow]: ...
+
+
+class TrainFinder(Protocol):
+    def release_of(self, platform: str, build: int) -> str | None:
+        """The release whose train carries this build (the latest, if several)."""
         ...
 
 

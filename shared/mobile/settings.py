@@ -31,6 +31,8 @@ class AndroidApp(_Strict):
     internal_track: str = "internal"
     closed_track: str = "closed"
     fractions: tuple[Fraction, ...] = DEFAULT_FRACTIONS
+    # the Firebase app id Crashlytics alerts name (`appid`), e.g. 1:123:android:abc
+    firebase_app_id: str | None = None
     # a service account JSON key with access to the Play Console (Secret Manager)
     service_account_name: ManagedName = "play-service-account"
 
@@ -48,6 +50,7 @@ class IosApp(_Strict):
     internal_group: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     issuer_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     key_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,20}$")]
+    firebase_app_id: str | None = None  # the Firebase app id Crashlytics alerts name
     # the App Store Connect API key (.p8, PEM) in Secret Manager
     signing_key_name: ManagedName = "app-store-connect-key"
 

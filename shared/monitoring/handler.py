@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
 
@@ -30,9 +31,13 @@ class MetricsHandler:
         sink: BatchSink,
         letters: DeadLetters,
         clock: Clock,
+        observe: Callable[[MetricsBatch], object] | None = None,
     ) -> None:
         self.plane, self.checks, self.sink, self.letters = plane, checks, sink, letters
         self.clock = clock
+        # after a batch is stored: the mobile crash watch (docs/MOBILE.md); its failure
+        # escapes like a storage error, so Pub/Sub redelivers (both are idempotent)
+        self.observe = observe
 
     def validate(self, data: bytes) -> MetricsBatch:
         batch = parse_batch(data)
@@ -60,6 +65,8 @@ class MetricsHandler:
             return "refused"
         self.sink.put(batch, self.clock())
         log.info("metrics batch %s stored", batch.batch_id, extra={"env": batch.env})
+        if self.observe is not None:
+            self.observe(batch)
         return "stored"
 
     def refuse(

@@ -27,6 +27,9 @@ from shared.domain.messages import (
 from shared.domain.model import Rollout
 from shared.domain.states import DEPLOYED_SOMETHING, State
 from shared.errors import ConfigError, Refused
+from shared.mobile.handler import due as mobile_due
+from shared.mobile.messages import TrainDue
+from shared.mobile.model import PLATFORMS
 from shared.service import handlers, outbox
 from shared.service.ports import (
     OUTBOX_LEASE,
@@ -43,6 +46,9 @@ SWEEP_BATCH = 20
 class MessageBus:
     def __init__(self, *, uow: UnitOfWork, plane: PlaneConfig, clock: Clock, ports: Ports) -> None:
         self.uow, self.plane, self.clock, self.ports = uow, plane, clock, ports
+        # train nudges this instance already handed over (their ids make a repeat a no-op;
+        # remembering them saves each tick the duplicate's read)
+        self._nudged: set[str] = set()
 
     def handle(
         self,
@@ -222,6 +228,7 @@ class MessageBus:
             )
         if tick.env is not None:
             self._watch(tick.env, f"{event_key(topic, event_id)}/{tick.env}")
+            self._trains(tick.env)
             note = f"ticked {tick.env}"
         else:
             # The scheduler's tick: finish what crashes left, then one tick per environment,
@@ -257,6 +264,31 @@ class MessageBus:
             live = self.uow.read_rollout(env.current.release, env_name)
             if live is not None and live.state is State.LIVE:
                 self._live_check(live, cfg, env.current.since)
+
+    def _trains(self, env_name: str) -> None:
+        """Mobile trains (docs/MOBILE.md): the release live in the testing env goes to internal
+        testing / TestFlight; a Play production step whose bake passed moves to the next
+        fraction. Each nudge's id names release, platform and step: it happens once."""
+        mobile = self.plane.mobile
+        if mobile is None:
+            return
+        testing = env_name == mobile.testing_env
+        current = self.uow.read_environment(env_name).current if testing else None
+        if current is not None:
+            for platform in PLATFORMS:
+                due = TrainDue(release=current.release, platform=platform, verb="promote")
+                self._nudge(due, f"mobile/{current.release}/{platform}/testing")
+        if env_name == mobile.env and mobile.android is not None:
+            lock = self.uow.atomically(lambda tx: tx.track_lock("android", "production"))
+            train = lock and self.uow.atomically(lambda tx: tx.train(lock.release, "android"))
+            if train and mobile_due(train, mobile, self.clock()):
+                nudge = TrainDue(release=train.release, platform="android", verb="advance")
+                self._nudge(nudge, f"mobile/{train.release}/android/step-{train.step + 1}")
+
+    def _nudge(self, due: TrainDue, key: str) -> None:
+        if key not in self._nudged:
+            self.handle(due, event_id=key, topic=INTERNAL)
+            self._nudged.add(key)
 
     def _bake_check(self, rollout: Rollout, cfg: EnvConfig, event_id: str) -> None:
         """Every tick of a bake is recorded: it renews the rollout's lock, counts a metrics

@@ -14,6 +14,7 @@ from typing import Any
 from shared.config import EnvConfig, PlaneConfig
 from shared.domain.effects import (
     Alert,
+    KillSwitches,
     MobileStoreCall,
     PublishEvent,
     RecordMigrations,
@@ -116,6 +117,10 @@ def mobile_store(o: Outside, effect: MobileStoreCall) -> StoreAnswered:
     return StoreAnswered(**coords, view=view)
 
 
+def kill_switches(o: Outside, effect: KillSwitches) -> None:
+    o.ports.kill_switches.kill(o.env(effect.env), effect.flags, f"release {effect.release}")
+
+
 def _coords(effect: Any) -> dict[str, Any]:
     return {"release": effect.release, "env": effect.env, "attempt": effect.attempt}
 
@@ -131,4 +136,5 @@ RUNNERS: dict[type, Runner] = {
     SetFlags: set_flags,
     RecordMigrations: record_migrations,
     MobileStoreCall: mobile_store,
+    KillSwitches: kill_switches,
 }

@@ -27,9 +27,9 @@ from shared.domain.model import (
     Release,
     Rollout,
 )
-from shared.mobile.handler import TrainStores
+from shared.mobile.handler import NoKillSwitches, TrainStores
 from shared.mobile.model import TrackLock, Train, TrainEntry
-from shared.mobile.ports import StoreCalls
+from shared.mobile.ports import KillSwitchPort, StoreCalls
 from shared.transport import PubSubMessage
 
 T = TypeVar("T")
@@ -249,3 +249,5 @@ class Ports:
     letters: DeadLetters
     # the app stores (mobile trains); without [mobile] a store call is refused, never made
     stores: StoreCalls = field(default_factory=lambda: TrainStores(None, None, None))
+    # a crash breach's kill switches (the flag service of the mobile env)
+    kill_switches: KillSwitchPort = field(default_factory=lambda: NoKillSwitches())

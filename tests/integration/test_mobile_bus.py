@@ -68,6 +68,11 @@ def bus(
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("RELEASECTL_LOCAL_DIR")
     context.settings.cache_clear()
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    from shared.local.pubsub_admin import ensure_topic
+
+    ensure_topic(pubsub_v1.PublisherClient(), "demo-release-control", "release-events")
     yield bootstrap.bus(Settings())
     context.settings.cache_clear()
 
@@ -182,3 +187,74 @@ def test_a_store_5xx_outage_leaves_the_call_pending_for_the_redelivery(
     assert redelivered.effects_done
     doc = firestore_db.document(f"releases/{version}/trains/android").get().to_dict()
     assert (doc["track"], doc["pending"]) == ("internal", None)
+
+
+def _crash_batch(version: str, platform: str, start: Any, crashed: int, n: int) -> bytes:
+    body = {
+        "batchId": f"{version}-{platform}-{n}",
+        "env": "staging",
+        "release": version,
+        "windowStart": start.isoformat(),
+        "windowSeconds": 60,
+        "platform": platform,
+        "build": 4101,
+        "appVersion": version,
+        "counters": {
+            "sessions": 2000,
+            "crashedSessions": crashed,
+            "users": 1500,
+            "crashedUsers": crashed,
+        },
+    }
+    return json.dumps(body).encode()
+
+
+def test_a_crash_breach_on_app_metrics_halts_pauses_and_kills_with_no_command(
+    bus: MessageBus, stores: Stores, firestore_db: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from google.cloud import firestore
+
+    from shared.entrypoints import consume
+    from shared.flags import edits
+    from shared.flags.store import FirestoreFlagStore
+
+    flags = FirestoreFlagStore(firestore.Client(project="demo-avalo-staging"))
+    now = datetime.now(UTC)
+    if not flags.get_doc("videoCalls"):
+        create = edits.Edit("videoCalls", enabled=True, rollout_percent=10, create=True)
+        flags.change("videoCalls", create, "test", now)
+    version = f"8.{uuid.uuid4().int % 1000}.0"
+    artifacts = {"android": "versionCode:4101", "ios": "build:4101", "flags": "videoCalls=10"}
+    send(
+        bus,
+        type="release.create",
+        version=version,
+        commit="ab" * 20,
+        branch="main",
+        author="dev@avalo.app",
+        artifacts=artifacts,
+    )
+    for track in ("internal", "closed", "production"):
+        mobile(bus, "promote", version, platform="android", track=track)
+    mobile(bus, "promote", version, platform="ios", track="testflight")
+    mobile(bus, "submit", version)
+    httpx.post(f"{stores.asc_sim.url}_sim/review", json={"build": 4101}).raise_for_status()
+    mobile(bus, "release", version)
+
+    handler = bootstrap.metrics_handler(Settings())
+    minute = now.replace(second=0, microsecond=0)
+    for n, crashed in enumerate((5, 60, 70)):  # 99.7 %, then 96 % and 95.3 % crash-free
+        start = minute - timedelta(minutes=3 - n)
+        data = envelope(_crash_batch(version, "android", start, crashed, n))
+        consume(handler, f"{version}-{n}", data, topic="app-metrics")
+
+    track = _play_track(stores, "production")["releases"][0]
+    assert (track["versionCodes"], track["status"]) == (["4101"], "halted")
+    asc = httpx.get(f"{stores.asc_sim.url}_sim/state").json()
+    assert [p["phasedReleaseState"] for p in asc["phasedReleases"].values()][-1] == "PAUSED"
+    assert (flags.get_doc("videoCalls") or {})["killSwitch"] is True
+    doc = firestore_db.document(f"releases/{version}/trains/android").get().to_dict()
+    assert doc["actor"] == "crash-watch"
+    assert [w["crashFreeUsers"] for w in doc["evidence"]["windows"]] == [0.96, 0.95333]

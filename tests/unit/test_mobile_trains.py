@@ -31,7 +31,7 @@ class Trains:
         self.w, self.play, self.app, self.d = world, play, app, Driver(world)
 
     def send(self, kind: str, platform: str = "android", **fields: Any) -> Any:
-        body = {"type": f"mobile.{kind}", "release": RELEASE, "actor": "ops@avalo.app"}
+        body: dict[str, Any] = {"type": f"mobile.{kind}", "release": RELEASE, "actor": "a"}
         if kind not in ("submit", "release"):
             body["platform"] = platform
         return self.d.command(**body, **fields)
@@ -52,9 +52,13 @@ def trains(plane: PlaneConfig) -> Trains:
     t = Trains(world, play, app)
     artifacts = {"android": "versionCode:4102", "ios": "build:4102", "flags": "videoCalls=10"}
     t.d.command(
-        type="release.create", version=RELEASE, commit="ab" * 20, branch="main",
-        author="dev@avalo.app", artifacts=artifacts,
-    )  # fmt: skip
+        type="release.create",
+        version=RELEASE,
+        commit="ab" * 20,
+        branch="main",
+        author="dev@avalo.app",
+        artifacts=artifacts,
+    )
     return t
 
 
@@ -65,11 +69,16 @@ def test_android_goes_internal_closed_then_production_at_the_first_fraction(
         assert trains.send("promote", track=track).outcome == "applied"
     train = trains.train()
     assert (train.track, train.status, train.fraction, train.pending) == (
-        "production", "inProgress", 0.1, None,
-    )  # fmt: skip
+        "production",
+        "inProgress",
+        0.1,
+        None,
+    )
     assert trains.play.held["production"] == {
-        "versionCodes": ["4102"], "status": "inProgress", "userFraction": 0.1,
-    }  # fmt: skip
+        "versionCodes": ["4102"],
+        "status": "inProgress",
+        "userFraction": 0.1,
+    }
     assert trains.history()[-2:] == ["promote:asked", "promote:confirmed"]
 
 
@@ -93,8 +102,10 @@ def test_halting_twice_halts_once_and_resume_restores_the_fraction(trains: Train
     assert trains.train().halted_at is not None
     trains.send("resume")
     assert trains.play.held["production"] == {
-        "versionCodes": ["4102"], "status": "inProgress", "userFraction": 0.1,
-    }  # fmt: skip
+        "versionCodes": ["4102"],
+        "status": "inProgress",
+        "userFraction": 0.1,
+    }
 
 
 def test_a_redelivered_command_asks_the_store_once(trains: Trains) -> None:
@@ -136,9 +147,13 @@ def test_production_needs_the_release_approved_in_the_mobile_env(plane: PlaneCon
     world.bus.ports.stores = TrainStores(world.bus.plane.mobile, FakePlay, FakeAppStore)
     t = Trains(world, FakePlay(), FakeAppStore())
     t.d.command(
-        type="release.create", version=RELEASE, commit="ab" * 20, branch="main",
-        author="dev@avalo.app", artifacts={"android": "versionCode:7"},
-    )  # fmt: skip
+        type="release.create",
+        version=RELEASE,
+        commit="ab" * 20,
+        branch="main",
+        author="dev@avalo.app",
+        artifacts={"android": "versionCode:7"},
+    )
     t.send("promote", track="internal")
     t.send("promote", track="closed")
     record = t.send("promote", track="production")
@@ -167,18 +182,26 @@ def test_an_app_not_configured_for_a_platform_is_refused(plane: PlaneConfig) -> 
     world = make_world(_plane(plane, ios=None))
     t = Trains(world, FakePlay(), FakeAppStore())
     t.d.command(
-        type="release.create", version=RELEASE, commit="ab" * 20, branch="main",
-        author="dev@avalo.app", artifacts={"ios": "build:7"},
-    )  # fmt: skip
+        type="release.create",
+        version=RELEASE,
+        commit="ab" * 20,
+        branch="main",
+        author="dev@avalo.app",
+        artifacts={"ios": "build:7"},
+    )
     record = t.send("promote", platform="ios", track="testflight")
     assert record.outcome == "refused" and "no ios app is configured" in record.note
 
 
 def test_a_release_without_a_build_for_the_platform_is_refused(trains: Trains) -> None:
     trains.d.command(
-        type="release.create", version="3.2.0", commit="cd" * 20, branch="main",
-        author="dev@avalo.app", artifacts={"ios": "build:9"},
-    )  # fmt: skip
+        type="release.create",
+        version="3.2.0",
+        commit="cd" * 20,
+        branch="main",
+        author="dev@avalo.app",
+        artifacts={"ios": "build:9"},
+    )
     record = trains.d.command(
         type="mobile.promote", release="3.2.0", platform="android", track="internal", actor="a"
     )
@@ -187,16 +210,25 @@ def test_a_release_without_a_build_for_the_platform_is_refused(trains: Trains) -
 
 @pytest.mark.parametrize(
     "artifacts",
-    [{"android": "4102"}, {"android": "versionCode:0"}, {"ios": "build:x1"},
-     {"ios": "versionCode:3"}, {"android": "versionCode:99999999999"}],
-)  # fmt: skip
+    [
+        {"android": "4102"},
+        {"android": "versionCode:0"},
+        {"ios": "build:x1"},
+        {"ios": "versionCode:3"},
+        {"android": "versionCode:99999999999"},
+    ],
+)
 def test_malformed_build_numbers_are_refused_at_create(
     trains: Trains, artifacts: dict[str, str]
 ) -> None:
     record = trains.d.command(
-        type="release.create", version="4.0.0", commit="ef" * 20, branch="main", author="a",
+        type="release.create",
+        version="4.0.0",
+        commit="ef" * 20,
+        branch="main",
+        author="a",
         artifacts=artifacts,
-    )  # fmt: skip
+    )
     assert record.outcome == "refused" and "expected" in record.note
     assert "4.0.0" not in trains.w.uow.store.releases
 
@@ -213,14 +245,23 @@ def test_the_track_lock_keeps_a_second_release_out_of_production(trains: Trains)
     for track in ("internal", "closed", "production"):
         trains.send("promote", track=track)
     trains.d.command(
-        type="release.create", version="3.2.0", commit="cd" * 20, branch="main",
-        author="dev@avalo.app", artifacts={"android": "versionCode:4200"},
-    )  # fmt: skip
+        type="release.create",
+        version="3.2.0",
+        commit="cd" * 20,
+        branch="main",
+        author="dev@avalo.app",
+        artifacts={"android": "versionCode:4200"},
+    )
     for track in ("internal", "closed"):
         trains.d.command(
             type="mobile.promote", release="3.2.0", platform="android", track=track, actor="a"
         )
-    body = {"type": "mobile.promote", "release": "3.2.0", "platform": "android", "actor": "a"}
+    body: dict[str, Any] = {
+        "type": "mobile.promote",
+        "release": "3.2.0",
+        "platform": "android",
+        "actor": "a",
+    }
     blocked = trains.d.command(**body, track="production")
     assert blocked.outcome == "refused" and "held by release 3.1.0" in blocked.note
     trains.send("halt", reason="bad build")  # fix forward over a halted release
@@ -265,3 +306,61 @@ def test_fractions_outside_0_1_or_not_ending_at_1_are_refused(
     android = {"package_name": "app.avalo", "fractions": fractions}
     with pytest.raises(ValidationError, match="fractions"):
         _plane(plane, android=android)
+
+
+def test_a_release_live_in_the_testing_env_goes_to_internal_and_testflight_once(
+    plane: PlaneConfig,
+) -> None:
+    from shared.domain.model import Deployed, EnvironmentState
+
+    world = make_world(_plane(plane, testing_env="dev"))
+    play, app = FakePlay(), FakeAppStore()
+    world.bus.ports.stores = TrainStores(world.bus.plane.mobile, lambda: play, lambda: app)
+    t = Trains(world, play, app)
+    t.d.command(
+        type="release.create",
+        version=RELEASE,
+        commit="ab" * 20,
+        branch="main",
+        author="dev@avalo.app",
+        artifacts={"android": "versionCode:4102", "ios": "build:4102"},
+    )
+    t.d.tick("dev")
+    assert play.held == {} and app.groups == {}  # nothing live in dev yet
+    live = Deployed(release=RELEASE, since=world.clock())
+    world.uow.store.envs["dev"] = EnvironmentState(name="dev", current=live)
+    t.d.tick("dev")
+    t.d.tick("dev")
+    assert play.held["internal"]["versionCodes"] == ["4102"] and play.calls == 1
+    assert app.groups == {"g-internal": {4102}} and app.calls == 1
+
+
+def test_a_production_step_advances_only_after_its_bake(plane: PlaneConfig) -> None:
+    world = make_world(_plane(plane, step_bake_minutes=30))
+    play, app = FakePlay(), FakeAppStore()
+    world.bus.ports.stores = TrainStores(world.bus.plane.mobile, lambda: play, lambda: app)
+    t = Trains(world, play, app)
+    t.d.command(
+        type="release.create",
+        version=RELEASE,
+        commit="ab" * 20,
+        branch="main",
+        author="dev@avalo.app",
+        artifacts={"android": "versionCode:4102"},
+    )
+    for track in ("internal", "closed", "production"):
+        t.send("promote", track=track)
+    t.d.tick("staging")
+    assert play.held["production"]["userFraction"] == 0.1
+    world.clock.advance(minutes=31)
+    t.d.tick("staging")
+    t.d.tick("staging")  # the same step: advanced once
+    assert play.held["production"]["userFraction"] == 0.5
+    t.send("halt", reason="investigating")
+    world.clock.advance(minutes=31)
+    t.d.tick("staging")  # a halted release never advances
+    assert play.held["production"]["status"] == "halted"
+    t.send("resume")
+    world.clock.advance(minutes=31)
+    t.d.tick("staging")
+    assert play.held["production"] == {"versionCodes": ["4102"], "status": "completed"}
