@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import timedelta
-from functools import cache
+from datetime import datetime, timedelta
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from shared.service.ports import (
 if TYPE_CHECKING:
     from shared.adapters.app_store_connect import AppStoreConnectApi
     from shared.adapters.kill_switches import FlagKillSwitches
-    from shared.adapters.play_store import PlayDeveloperApi
+    from shared.adapters.play_store import PlayDeveloperApi, PlayVitals
     from shared.adapters.pubsub import Publisher
     from shared.flags.handler import FlagGuard
     from shared.gates.checks_file import ChecksConfig
@@ -40,8 +40,10 @@ if TYPE_CHECKING:
     from shared.local.state import StackState
     from shared.migrations.handler import Engine
     from shared.migrations.ports import ProgressSink, SnapshotPort
+    from shared.mobile.breach import CrashWindow
     from shared.mobile.crashlytics import CrashlyticsAlerts
     from shared.mobile.handler import TrainStores
+    from shared.mobile.ports import VitalsSource
     from shared.monitoring.bake import MetricsBakeAnalysis
     from shared.monitoring.batch import MetricsBatch
     from shared.monitoring.handler import MetricsHandler
@@ -153,6 +155,9 @@ def bus(settings: Settings | None = None) -> MessageBus:
         letters=dead_letters(settings, db),
         stores=mobile_stores(settings),
         kill_switches=kill_switches(),
+        vitals=play_vitals(settings)
+        if settings.plane.mobile and settings.plane.mobile.android
+        else None,
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
 
@@ -238,6 +243,35 @@ def play_store(settings: Settings) -> PlayDeveloperApi:
     return PlayDeveloperApi.connect(
         cfg.android.package_name, json.loads(key), urls.play_url, urls.store_timeout_s
     )
+
+
+class _LazyVitals:
+    """Play vitals whose client (and credentials) are made on the first read."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def _vitals(self) -> PlayVitals:
+        import json
+
+        from shared.adapters.play_store import PlayVitals
+        from shared.mobile.settings import StoreUrls
+
+        cfg = self.settings.plane.mobile
+        assert cfg is not None and cfg.android is not None
+        urls = StoreUrls()
+        key = _store_key(self.settings, cfg.env, cfg.android.service_account_name)
+        return PlayVitals.connect(
+            cfg.android.package_name, json.loads(key), urls.play_reporting_url, urls.store_timeout_s
+        )
+
+    def crash_windows(self, version_code: int, start: datetime, end: datetime) -> list[CrashWindow]:
+        return self._vitals.crash_windows(version_code, start, end)
+
+
+def play_vitals(settings: Settings) -> VitalsSource:
+    return _LazyVitals(settings)
 
 
 def app_store(settings: Settings) -> AppStoreConnectApi:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from shared.mobile.breach import CrashWindow
 from shared.mobile.model import StoreView
 from shared.mobile.ports import StoreRejected, StoreUnavailable
 
@@ -151,3 +153,72 @@ class PlayDeveloperApi:
         finally:
             self.edits.delete(**ids).execute()  # a read-only edit: never committed
         return {t["track"]: list(t.get("releases", [])) for t in listed.get("tracks", [])}
+
+
+REPORTING_SCOPE = "https://www.googleapis.com/auth/playdeveloperreporting"
+
+
+class PlayVitals:
+    """Play Developer Reporting API v1beta1: `vitals.crashrate` `query`, HOURLY, by
+    `versionCode` (the `VitalsSource` port). crashRate is the share of distinct users with at
+    least one crash; distinctUsers the denominator."""
+
+    def __init__(self, service: Any, package: str) -> None:
+        self.crashrate, self.package = service.vitals().crashrate(), package
+
+    @classmethod
+    def connect(
+        cls, package: str, credentials_info: dict[str, Any], base_url: str, timeout_s: float
+    ) -> PlayVitals:
+        doc = "playdeveloperreporting.v1beta1.json"
+        return cls(
+            google_service(doc, credentials_info, base_url, timeout_s, REPORTING_SCOPE), package
+        )
+
+    def crash_windows(self, version_code: int, start: datetime, end: datetime) -> list[CrashWindow]:
+        body = {
+            "timelineSpec": {
+                "aggregationPeriod": "HOURLY",
+                "startTime": _datetime(start),
+                "endTime": _datetime(end),
+            },
+            "dimensions": ["versionCode"],
+            "metrics": ["crashRate", "distinctUsers"],
+            "filter": f"versionCode = {version_code}",
+        }
+        name = f"apps/{self.package}/crashRateMetricSet"
+        rows = call_google(
+            lambda: self.crashrate.query(name=name, body=body).execute().get("rows", []),
+            "Play Developer Reporting",
+        )
+        return [w for w in (_window(r, version_code) for r in rows) if w is not None]
+
+
+def _datetime(at: datetime) -> dict[str, Any]:
+    """A Reporting API `DateTime` (hourly data: whole hours, UTC)."""
+    return {
+        "year": at.year,
+        "month": at.month,
+        "day": at.day,
+        "hours": at.hour,
+        "timeZone": {"id": "UTC"},
+    }
+
+
+def _window(row: dict[str, Any], version_code: int) -> CrashWindow | None:
+    dims = {d.get("dimension"): d.get("stringValue") for d in row.get("dimensions", [])}
+    if dims.get("versionCode") != str(version_code):
+        return None
+    values = {
+        m["metric"]: float(m["decimalValue"]["value"])
+        for m in row.get("metrics", [])
+        if "decimalValue" in m
+    }
+    if "crashRate" not in values or "distinctUsers" not in values:
+        return None
+    t = row["startTime"]
+    start = datetime(t["year"], t["month"], t["day"], t.get("hours", 0), tzinfo=UTC)
+    users = int(values["distinctUsers"])
+    crashed = round(values["crashRate"] * users)
+    # users stand in for sessions: `min_sessions` then asks for that many users in the hour
+    return CrashWindow(start, users, crashed, users, crashed)

@@ -80,6 +80,14 @@ class CrashSamples(Protocol):
     def windows(self, platform: str, build: int, since: datetime) -> list[CrashWindow]: ...
 
 
+class VitalsSource(Protocol):
+    """Play Developer Reporting API: a build's hourly crash rate (distinct users)."""
+
+    def crash_windows(
+        self, version_code: int, start: datetime, end: datetime
+    ) -> list[CrashWindow]: ...
+
+
 class TrainFinder(Protocol):
     def release_of(self, platform: str, build: int) -> str | None:
         """The release whose train carries this build (the latest, if several)."""

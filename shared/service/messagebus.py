@@ -8,7 +8,7 @@ and acknowledged; any other error escapes so Pub/Sub redelivers.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.clock import Clock
 from shared.config import EnvConfig, PlaneConfig
@@ -27,9 +27,11 @@ from shared.domain.messages import (
 from shared.domain.model import Rollout
 from shared.domain.states import DEPLOYED_SOMETHING, State
 from shared.errors import ConfigError, Refused
+from shared.mobile.breach import judge
 from shared.mobile.handler import due as mobile_due
-from shared.mobile.messages import TrainDue
-from shared.mobile.model import PLATFORMS
+from shared.mobile.messages import CrashBreach, TrainDue
+from shared.mobile.model import PLATFORMS, Train
+from shared.mobile.settings import MobileConfig
 from shared.service import handlers, outbox
 from shared.service.ports import (
     OUTBOX_LEASE,
@@ -41,6 +43,7 @@ from shared.service.ports import (
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 20
+VITALS_LOOKBACK = timedelta(hours=6)  # Play's hourly vitals arrive late: look back generously
 
 
 class MessageBus:
@@ -284,6 +287,33 @@ class MessageBus:
             if train and mobile_due(train, mobile, self.clock()):
                 nudge = TrainDue(release=train.release, platform="android", verb="advance")
                 self._nudge(nudge, f"mobile/{train.release}/android/step-{train.step + 1}")
+            if train and train.track == "production" and train.status == "inProgress":
+                self._vitals(train, mobile)
+
+    def _vitals(self, train: Train, mobile: MobileConfig) -> None:
+        """The Play Developer Reporting API's hourly crash rate of the build in production: a
+        breach halts like any other. Unreadable vitals are logged, never a verdict."""
+        if self.ports.vitals is None:
+            return
+        now = self.clock()
+        try:
+            windows = self.ports.vitals.crash_windows(train.build, now - VITALS_LOOKBACK, now)
+        except Exception as exc:
+            log.warning("play vitals unreadable: %s", brief(exc), extra={"release": train.release})
+            return
+        breach = judge(windows, mobile.crash, f"android build {train.build} (Play vitals)")
+        if breach is None:
+            return
+        message = CrashBreach(
+            release=train.release,
+            platform="android",
+            build=train.build,
+            signal="play-vitals",
+            reason=breach.reason,
+            evidence={**breach.evidence, "signal": "play-vitals"},
+        )
+        key = f"vitals/android/{train.build}/{breach.last_window.isoformat()}"
+        self.handle(message, event_id=key, topic=INTERNAL)
 
     def _nudge(self, due: TrainDue, key: str) -> None:
         if key not in self._nudged:

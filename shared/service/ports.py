@@ -29,7 +29,7 @@ from shared.domain.model import (
 )
 from shared.mobile.handler import NoKillSwitches, TrainStores
 from shared.mobile.model import TrackLock, Train, TrainEntry
-from shared.mobile.ports import KillSwitchPort, StoreCalls
+from shared.mobile.ports import KillSwitchPort, StoreCalls, VitalsSource
 from shared.transport import PubSubMessage
 
 T = TypeVar("T")
@@ -251,3 +251,5 @@ class Ports:
     stores: StoreCalls = field(default_factory=lambda: TrainStores(None, None, None))
     # a crash breach's kill switches (the flag service of the mobile env)
     kill_switches: KillSwitchPort = field(default_factory=lambda: NoKillSwitches())
+    # Play's crash-rate vitals, read on the tick (None: not configured)
+    vitals: VitalsSource | None = None

@@ -209,3 +209,29 @@ def test_the_adapters_tokens_are_es256_with_kid_and_at_most_20_minutes(stores: S
     assert (header["alg"], header["kid"], claims["iss"]) == ("ES256", ASC_KEY_ID, ASC_ISSUER)
     assert claims["exp"] - claims["iat"] <= 20 * 60
     assert APP_ID  # the app the adapter is bound to
+
+
+def test_play_vitals_adapter_reads_hourly_crash_rate_windows_of_one_build(stores: Stores) -> None:
+    from datetime import UTC, datetime
+
+    from shared.adapters.play_store import PlayVitals
+    from shared.local.store_keys import service_account_info
+
+    for hour, rate in ((12, 0.004), (13, 0.031)):
+        row = {
+            "app": PACKAGE,
+            "versionCode": 4200,
+            "crashRate": rate,
+            "distinctUsers": 8000,
+            "startTime": f"2026-11-27T{hour}:00:00+00:00",
+        }
+        httpx.post(f"{stores.play_sim.url}_sim/vitals", json=row).raise_for_status()
+    info = service_account_info(stores.rsa, f"{stores.play_sim.url}token", "demo-x")
+    vitals = PlayVitals.connect(PACKAGE, info, stores.play_sim.url, 5.0)
+    windows = vitals.crash_windows(
+        4200, datetime(2026, 11, 27, 11, tzinfo=UTC), datetime(2026, 11, 27, 14, tzinfo=UTC)
+    )
+    assert [(w.start.hour, w.users, w.crashed_users) for w in windows] == [
+        (12, 8000, 32),
+        (13, 8000, 248),
+    ]

@@ -215,3 +215,35 @@ def test_a_second_breach_of_a_halted_release_is_a_no_op(live: Trains) -> None:
     assert (live.play.calls, live.app.calls) == calls
     assert len(live.killed) == 1  # type: ignore[attr-defined]
     assert len(live.w.events.alerts) == 1
+
+
+class FakeVitals:
+    def __init__(self, windows: list[CrashWindow]) -> None:
+        self.windows, self.reads = windows, 0
+
+    def crash_windows(self, version_code: int, start: datetime, end: datetime) -> list[CrashWindow]:
+        self.reads += 1
+        if version_code != 4102:
+            return []
+        return self.windows
+
+
+def test_play_vitals_read_on_the_tick_halt_a_breaching_build(live: Trains) -> None:
+    vitals = FakeVitals([w(0, 5000, 250, 5000, 250), w(60, 5000, 300, 5000, 300)])
+    live.w.bus.ports.vitals = vitals
+    live.d.tick("staging")
+    assert vitals.reads == 1
+    assert live.play.held["production"]["status"] == "halted"
+    assert live.train().evidence["signal"] == "play-vitals"
+    live.d.tick("staging")  # halted: no more vitals reads for it, nothing more happens
+    assert vitals.reads == 1 and len(live.w.events.alerts) == 1
+
+
+def test_unreadable_play_vitals_are_not_a_verdict(live: Trains) -> None:
+    class Broken:
+        def crash_windows(self, version_code: int, start: datetime, end: datetime) -> list[Any]:
+            raise OSError("reporting API down")
+
+    live.w.bus.ports.vitals = Broken()
+    assert live.d.tick("staging").outcome == "applied"
+    assert live.play.held["production"]["status"] == "inProgress"
