@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared import bootstrap
-from shared.config import Settings, load_config
+from shared.config import DEFAULT_CONFIG_FILE, Settings, load_config
 from shared.local import stack
 from shared.local.state import Proc, simulator_urls
 
@@ -30,6 +30,7 @@ def test_the_stack_starts_both_simulators_and_the_adapters_reach_them(
         }
         for key, value in {
             **urls,
+            "RELEASECTL_CONFIG_FILE": str(DEFAULT_CONFIG_FILE),
             "RELEASECTL_SECRETS_DIR": str(tmp_path / "secrets"),
             "RELEASECTL_SECRETS_BACKEND": "local",  # pragma: allowlist secret
         }.items():
