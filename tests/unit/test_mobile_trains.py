@@ -364,3 +364,62 @@ def test_a_production_step_advances_only_after_its_bake(plane: PlaneConfig) -> N
     world.clock.advance(minutes=31)
     t.d.tick("staging")
     assert play.held["production"] == {"versionCodes": ["4102"], "status": "completed"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["promote", "3.1.0", "--platform", "windows", "--track", "internal"], "platform"),
+        (["promote", "3.1.0", "--platform", "android", "--track", "beta"], "track"),
+        (["halt", "not-a-version", "--platform", "ios"], "release"),
+    ],
+)
+def test_bad_mobile_cli_input_exits_2_and_publishes_nothing(
+    args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from shared.cli import app, context
+
+    published: list[bytes] = []
+
+    class Recorder:
+        def publish(self, topic: str, data: bytes) -> str:
+            published.append(data)
+            return "1"
+
+    monkeypatch.setattr(context, "publisher", lambda: Recorder())
+    result = CliRunner().invoke(app, ["mobile", *args], env={"FIRESTORE_EMULATOR_HOST": "x:1"})
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and published == []
+
+
+def test_a_mobile_cli_command_publishes_one_release_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from shared.cli import app, context
+
+    published: list[bytes] = []
+
+    class Recorder:
+        def publish(self, topic: str, data: bytes) -> str:
+            published.append(data)
+            return "1"
+
+    monkeypatch.setattr(context, "publisher", lambda: Recorder())
+    args = ["mobile", "halt", "3.1.0", "--platform", "ios", "--reason", "crashes", "--actor", "ops"]
+    result = CliRunner().invoke(app, args, env={"FIRESTORE_EMULATOR_HOST": "x:1"})
+    assert result.exit_code == 0, result.output
+    assert [json.loads(d) for d in published] == [
+        {
+            "type": "mobile.halt",
+            "release": "3.1.0",
+            "platform": "ios",
+            "reason": "crashes",
+            "actor": "ops",
+        }
+    ]
