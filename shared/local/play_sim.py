@@ -233,8 +233,11 @@ def _instant(spec: Any) -> datetime | None:
 
 def _row(v: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
     at = datetime.fromisoformat(v["startTime"])
-    values = {"crashRate": v["crashRate"], "userPerceivedCrashRate": v["crashRate"],
-              "distinctUsers": v["distinctUsers"]}  # fmt: skip
+    values = {
+        "crashRate": v["crashRate"],
+        "userPerceivedCrashRate": v["crashRate"],
+        "distinctUsers": v["distinctUsers"],
+    }
     return {
         "aggregationPeriod": "HOURLY",
         "startTime": {

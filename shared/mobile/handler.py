@@ -134,8 +134,9 @@ def ask(
         }
     )
     ctx.tx.put_train(staged)
-    line = rules.entry(train, ctx.event_id, verb, actor, "asked", ctx.now, call, reason or None,
-                       evidence)  # fmt: skip
+    line = rules.entry(
+        train, ctx.event_id, verb, actor, "asked", ctx.now, call, reason or None, evidence
+    )
     ctx.tx.add_train_history(version, platform, line)
     effect = MobileStoreCall(release=version, platform=platform, build=train.build, call=call)
     ctx.effects.append(effect)

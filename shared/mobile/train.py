@@ -111,9 +111,15 @@ def _android_halt(t: Train, ask: Ask, cfg: MobileConfig) -> StoreCall | None:
     if t.status == COMPLETED:
         raise Refused(f"android build {t.build} reached every user: fix forward with a new build")
     return store_call(
-        t, "halt", "track", ask.event_id, ask.now, track="production", status=HALTED,
+        t,
+        "halt",
+        "track",
+        ask.event_id,
+        ask.now,
+        track="production",
+        status=HALTED,
         fraction=t.fraction,
-    )  # fmt: skip
+    )
 
 
 def _android_resume(t: Train, ask: Ask, cfg: MobileConfig) -> StoreCall | None:
@@ -121,9 +127,15 @@ def _android_resume(t: Train, ask: Ask, cfg: MobileConfig) -> StoreCall | None:
     if t.status != HALTED:
         return None
     return store_call(
-        t, "resume", "track", ask.event_id, ask.now, track="production", status=IN_PROGRESS,
+        t,
+        "resume",
+        "track",
+        ask.event_id,
+        ask.now,
+        track="production",
+        status=IN_PROGRESS,
         fraction=t.fraction,
-    )  # fmt: skip
+    )
 
 
 def _android_complete(t: Train, ask: Ask, cfg: MobileConfig) -> StoreCall | None:
@@ -249,9 +261,17 @@ def _step(train: Train, call: StoreCall) -> int:
     return train.step + 1 if call.verb == "advance" else train.step
 
 
-def entry(train: Train, event_id: str, verb: str, actor: str, outcome: str, now: datetime,
-          call: StoreCall | None = None, reason: str | None = None,
-          evidence: dict[str, object] | None = None) -> TrainEntry:  # fmt: skip
+def entry(
+    train: Train,
+    event_id: str,
+    verb: str,
+    actor: str,
+    outcome: str,
+    now: datetime,
+    call: StoreCall | None = None,
+    reason: str | None = None,
+    evidence: dict[str, object] | None = None,
+) -> TrainEntry:
     return TrainEntry.model_validate(
         {
             "seq": train.seq + 1,

@@ -51,12 +51,17 @@ class Stores:
 @contextmanager
 def running_stores() -> Iterator[Stores]:
     rsa, ec = rsa_pair(), ec_pair()
-    play = PlaySimulator(client_email=PLAY_CLIENT, public_key_pem=rsa.public_pem,
-                         apps={PACKAGE: BUILDS})  # fmt: skip
+    play = PlaySimulator(
+        client_email=PLAY_CLIENT, public_key_pem=rsa.public_pem, apps={PACKAGE: BUILDS}
+    )
     asc = AppStoreConnectSimulator(
-        issuer_id=ASC_ISSUER, key_id=ASC_KEY_ID, public_key_pem=ec.public_pem, app_id=APP_ID,
-        builds=BUILDS, groups=[GROUP],
-    )  # fmt: skip
+        issuer_id=ASC_ISSUER,
+        key_id=ASC_KEY_ID,
+        public_key_pem=ec.public_pem,
+        app_id=APP_ID,
+        builds=BUILDS,
+        groups=[GROUP],
+    )
     play.start()
     asc.start()
     try:
