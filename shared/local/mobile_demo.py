@@ -7,10 +7,8 @@ no command. Every check reads the stores (the simulators) themselves."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,12 +16,9 @@ import httpx
 from shared.adapters import firestore_views as views
 from shared.bootstrap import mobile_stores
 from shared.cli import context
-from shared.clock import utcnow
-from shared.gates.checks_file import load_for
 from shared.local.state import StackState
+from shared.local.traffic import report_crashes
 from shared.mobile.model import Train
-from shared.monitoring.client import window_start
-from shared.topics import APP_METRICS
 
 WAIT_S = 300.0
 KILL_SWITCH = "videoCalls"
@@ -101,30 +96,9 @@ def to_production(stack: StackState, release: str, send: Callable[..., None]) ->
 def crash(release: str) -> str:
     """The app reports two windows whose crash-free users are below 99 %."""
     train = _train(release, "android")
-    assert train is not None
     mobile = context.plane().mobile
-    assert mobile is not None
-    seconds = load_for(context.plane()).env(mobile.env).monitoring.window_seconds
-    step = timedelta(seconds=seconds)
-    last = window_start(utcnow(), seconds) - step  # closed windows: never in the future
-    for n, (users, crashed) in enumerate(((3000, 75), (3000, 90))):
-        body = {
-            "batchId": f"demo-mobile-{release}-{n}",
-            "env": mobile.env,
-            "release": release,
-            "windowStart": (last - step * (1 - n)).isoformat(),
-            "windowSeconds": seconds,
-            "platform": "android",
-            "build": train.build,
-            "appVersion": release,
-            "counters": {
-                "sessions": users * 2,
-                "crashedSessions": crashed,
-                "users": users,
-                "crashedUsers": crashed,
-            },
-        }
-        context.publisher().publish(APP_METRICS, json.dumps(body).encode())
+    assert train is not None and mobile is not None
+    report_crashes(mobile.env, release, "android", train.build, [(3000, 75), (3000, 90)])
     return "crash-free users 97.5 % then 97.0 % (2 windows, 3000 users each) on app-metrics"
 
 

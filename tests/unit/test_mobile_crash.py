@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -247,3 +248,50 @@ def test_unreadable_play_vitals_are_not_a_verdict(live: Trains) -> None:
     live.w.bus.ports.vitals = Broken()
     assert live.d.tick("staging").outcome == "applied"
     assert live.play.held["production"]["status"] == "inProgress"
+
+
+def test_a_mobile_batch_round_trips_through_the_app_metrics_contract() -> None:
+    from shared.monitoring.batch import parse_batch
+    from shared.monitoring.client import batch_bytes
+
+    counters = {"sessions": 10, "crashedSessions": 1, "users": 5, "crashedUsers": 1}
+    body = batch_bytes(
+        batch_id="m1",
+        env="production",
+        window_seconds=60,
+        now=T0,
+        counters=counters,
+        app={"platform": "ios", "appVersion": "3.1.0", "build": 4102},
+    )
+    parsed = parse_batch(body)
+    assert (parsed.platform, parsed.app_version, parsed.build) == ("ios", "3.1.0", 4102)
+    assert (parsed.counters.users, parsed.counters.crashed_users) == (5, 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"platform": "windows"}, "platform"),
+        ({"build": 0}, "build"),
+        ({"counters": {"users": 5, "crashedUsers": 6}}, "crashedUsers (6) exceeds users (5)"),
+    ],
+)
+def test_malformed_mobile_batches_are_refused_naming_the_field(
+    change: dict[str, Any], expected: str
+) -> None:
+    import json
+
+    from shared.errors import Refused
+    from shared.monitoring.batch import parse_batch
+
+    raw = {
+        "batchId": "m1",
+        "env": "production",
+        "windowStart": T0.isoformat(),
+        "windowSeconds": 60,
+        "platform": "android",
+        "build": 7,
+        **change,
+    }
+    with pytest.raises(Refused, match=re.escape(expected)):
+        parse_batch(json.dumps(raw).encode())
