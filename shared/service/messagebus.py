@@ -30,7 +30,7 @@ from shared.errors import ConfigError, Refused
 from shared.mobile.breach import judge
 from shared.mobile.handler import due as mobile_due
 from shared.mobile.messages import CrashBreach, TrainDue
-from shared.mobile.model import PLATFORMS, Train
+from shared.mobile.model import Train, mobile_builds
 from shared.mobile.settings import MobileConfig
 from shared.service import handlers, outbox
 from shared.service.ports import (
@@ -277,10 +277,16 @@ class MessageBus:
             return
         testing = env_name == mobile.testing_env
         current = self.uow.read_environment(env_name).current if testing else None
-        if current is not None:
-            for platform in PLATFORMS:
+        if current is not None and f"mobile/{current.release}" not in self._nudged:
+            release = self.uow.read_release(current.release)
+            try:
+                builds = mobile_builds(release.artifacts) if release is not None else {}
+            except ValueError:  # recorded before builds were checked at create: not a train
+                builds = {}
+            for platform in builds:
                 due = TrainDue(release=current.release, platform=platform, verb="promote")
                 self._nudge(due, f"mobile/{current.release}/{platform}/testing")
+            self._nudged.add(f"mobile/{current.release}")  # its builds were all nudged
         if env_name == mobile.env and mobile.android is not None:
             lock = self.uow.atomically(lambda tx: tx.track_lock("android", "production"))
             train = lock and self.uow.atomically(lambda tx: tx.train(lock.release, "android"))
