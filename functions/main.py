@@ -18,6 +18,7 @@ from shared import entrypoints as boundary
 if TYPE_CHECKING:
     from shared.dashboard.app import Dashboard
     from shared.flags.handler import FlagGuard, RemoteConfigGovernor
+    from shared.mobile.crashlytics import CrashlyticsAlerts
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
     from shared.service.messagebus import MessageBus
@@ -49,6 +50,10 @@ def _flag_guard() -> FlagGuard:
 @cache
 def _governor() -> RemoteConfigGovernor:
     return bootstrap.remote_config_governor()
+
+
+def _crashlytics() -> CrashlyticsAlerts:
+    return bootstrap.crashlytics_alerts()
 
 
 @cache
@@ -114,3 +119,10 @@ def on_dead_letter(event: CloudEvent) -> None:
 def release_dashboard(request: Request) -> Response:
     """HTTP: the release dashboard (signed-in viewers on Google Cloud; docs/DASHBOARD.md)."""
     return _dashboard().respond(request)
+
+
+@functions_framework.cloud_event
+def on_crashlytics_alert(event: CloudEvent) -> None:
+    """Eventarc `google.firebase.firebasealerts.alerts.v1.published` (Crashlytics), attributes
+    `alerttype`, `appid` (docs/MOBILE.md)."""
+    boundary.crashlytics_alert(_crashlytics(), event)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import timedelta
-from functools import cache
+from datetime import datetime, timedelta
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,9 @@ from shared.service.ports import (
 )
 
 if TYPE_CHECKING:
+    from shared.adapters.app_store_connect import AppStoreConnectApi
+    from shared.adapters.kill_switches import FlagKillSwitches
+    from shared.adapters.play_store import PlayDeveloperApi, PlayVitals
     from shared.adapters.pubsub import Publisher
     from shared.backups.handler import Backups
     from shared.dashboard.app import Dashboard
@@ -42,7 +45,12 @@ if TYPE_CHECKING:
     from shared.local.state import StackState
     from shared.migrations.handler import Engine
     from shared.migrations.ports import ProgressSink, SnapshotPort
+    from shared.mobile.breach import CrashWindow
+    from shared.mobile.crashlytics import CrashlyticsAlerts
+    from shared.mobile.handler import TrainStores
+    from shared.mobile.ports import VitalsSource
     from shared.monitoring.bake import MetricsBakeAnalysis
+    from shared.monitoring.batch import MetricsBatch
     from shared.monitoring.detection import Detector
     from shared.monitoring.handler import MetricsHandler
     from shared.notify.handler import Notifier
@@ -175,6 +183,11 @@ def bus(settings: Settings | None = None) -> MessageBus:
         letters=dead_letters(settings, db),
         secret_values=secret_values(settings),
         backups=backups(settings, db),
+        stores=mobile_stores(settings),
+        kill_switches=kill_switches(),
+        vitals=play_vitals(settings)
+        if settings.plane.mobile and settings.plane.mobile.android
+        else None,
     )
     return bootstrap(uow=FirestoreUnitOfWork(db), plane=settings.plane, ports=ports)
 
@@ -211,6 +224,139 @@ def default_backup_bucket(env: EnvConfig) -> str:
     from shared.deploy.catalog import backup_bucket
 
     return backup_bucket(env.project)
+
+
+# -- mobile trains: the app stores ------------------------------------------------------------
+
+
+def crashlytics_alerts(settings: Settings | None = None) -> CrashlyticsAlerts:
+    """`on_crashlytics_alert`: velocity alerts → the release bus; others → release-events."""
+    from shared.adapters.pubsub import PubSubEventPublisher
+    from shared.dead_letters import INTERNAL
+    from shared.mobile.crashlytics import CrashlyticsAlerts
+    from shared.mobile.store import FirestoreTrainFinder
+
+    settings = settings or Settings()
+    cfg = settings.plane.mobile
+    if cfg is None:
+        raise ConfigError("on_crashlytics_alert needs [mobile] in environments.toml")
+    db = control_db(settings)
+    the_bus = cache(lambda: bus(settings))
+    events = PubSubEventPublisher(publisher(settings), settings.release_events_topic)
+    return CrashlyticsAlerts(
+        cfg=cfg,
+        trains=FirestoreTrainFinder(db),
+        report=lambda breach, key: the_bus().handle(breach, event_id=key, topic=INTERNAL),
+        notify=events.alert,
+        letters=dead_letters(settings, db),
+        clock=utcnow,
+    )
+
+
+def kill_switches() -> FlagKillSwitches:
+    """Kill switches through each env's flag service (`featureFlags` in its project)."""
+    from shared.adapters.kill_switches import FlagKillSwitches
+    from shared.flags.store import FirestoreFlagStore
+
+    @cache
+    def store_for(project: str) -> FirestoreFlagStore:
+        from google.cloud import firestore
+
+        return FirestoreFlagStore(firestore.Client(project=project))
+
+    return FlagKillSwitches(store_for)
+
+
+def mobile_stores(settings: Settings) -> TrainStores:
+    """Play and App Store Connect for the configured apps, credentials from the mobile env's
+    secret store (Secret Manager; files on the local stack), clients built on first use."""
+    from shared.mobile.handler import TrainStores
+
+    cfg = settings.plane.mobile
+    if cfg is None:
+        return TrainStores(None, None, None)
+    return TrainStores(
+        cfg,
+        (lambda: play_store(settings)) if cfg.android else None,
+        (lambda: app_store(settings)) if cfg.ios else None,
+    )
+
+
+def _store_key(settings: Settings, env: str, name: str) -> str:
+    """A store credential's current version (registered for redaction as it is read)."""
+    from shared.secrets.handler import read_value
+
+    value = read_value(secret_store(settings.plane.env(env)), name)
+    if value is None:
+        raise ConfigError(
+            f"secret {name} has no enabled version in the {env} environment's project"
+        )
+    return value
+
+
+def play_store(settings: Settings) -> PlayDeveloperApi:
+    import json
+
+    from shared.adapters.play_store import PlayDeveloperApi
+    from shared.mobile.settings import StoreUrls
+
+    cfg = settings.plane.mobile
+    if not (cfg is not None and cfg.android is not None):
+        raise ConfigError("[mobile] in environments.toml does not configure this store")
+    urls = StoreUrls()
+    key = _store_key(settings, cfg.env, cfg.android.service_account_name)
+    return PlayDeveloperApi.connect(
+        cfg.android.package_name, json.loads(key), urls.play_url, urls.store_timeout_s
+    )
+
+
+class _LazyVitals:
+    """Play vitals whose client (and credentials) are made on the first read."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def _vitals(self) -> PlayVitals:
+        import json
+
+        from shared.adapters.play_store import PlayVitals
+        from shared.mobile.settings import StoreUrls
+
+        cfg = self.settings.plane.mobile
+        if not (cfg is not None and cfg.android is not None):
+            raise ConfigError("[mobile] in environments.toml does not configure this store")
+        urls = StoreUrls()
+        key = _store_key(self.settings, cfg.env, cfg.android.service_account_name)
+        return PlayVitals.connect(
+            cfg.android.package_name, json.loads(key), urls.play_reporting_url, urls.store_timeout_s
+        )
+
+    def crash_windows(self, version_code: int, start: datetime, end: datetime) -> list[CrashWindow]:
+        return self._vitals.crash_windows(version_code, start, end)
+
+
+def play_vitals(settings: Settings) -> VitalsSource:
+    return _LazyVitals(settings)
+
+
+def app_store(settings: Settings) -> AppStoreConnectApi:
+    from shared.adapters.app_store_connect import AppStoreConnectApi
+    from shared.mobile.settings import StoreUrls
+
+    cfg = settings.plane.mobile
+    if not (cfg is not None and cfg.ios is not None):
+        raise ConfigError("[mobile] in environments.toml does not configure this store")
+    urls = StoreUrls()
+    key = _store_key(settings, cfg.env, cfg.ios.signing_key_name)
+    return AppStoreConnectApi(
+        base_url=urls.app_store_connect_url,
+        app_id=cfg.ios.app_id,
+        issuer_id=cfg.ios.issuer_id,
+        key_id=cfg.ios.key_id,
+        private_key_pem=key,
+        timeout_s=urls.store_timeout_s,
+    )
 
 
 def secret_store(env: EnvConfig, settings: SecretsSettings | None = None) -> SecretStore:
@@ -335,6 +481,7 @@ def metrics_handler(
         letters=dead_letters(settings, db),
         clock=clock,
         detector=detector(settings, checks, db, clock),
+        observe=crash_watch(settings, db),
     )
 
 
@@ -359,6 +506,26 @@ def detector(settings: Settings, checks: ChecksConfig, db: Any, clock: Clock) ->
         clock=clock,
         debounce=lambda env: checks.env(env).monitoring.detect_debounce_seconds,
     )
+
+
+def crash_watch(settings: Settings, db: Any) -> Callable[[MetricsBatch], object] | None:
+    """The mobile crash watch on app-metrics batches; a breach goes to the release bus
+    (built on the first breach an instance sees, not before)."""
+    from shared.dead_letters import INTERNAL
+    from shared.mobile.crash import CrashWatch
+    from shared.mobile.store import FirestoreCrashSamples, FirestoreTrainFinder
+
+    cfg = settings.plane.mobile
+    if cfg is None:
+        return None
+    the_bus = cache(lambda: bus(settings))
+    watch = CrashWatch(
+        cfg=cfg,
+        samples=FirestoreCrashSamples(db),
+        trains=FirestoreTrainFinder(db),
+        report=lambda breach, key: the_bus().handle(breach, event_id=key, topic=INTERNAL),
+    )
+    return watch.observe
 
 
 def notifier(settings: Settings | None = None) -> Notifier:

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.domain.roles import COMMAND_ROLES, Requirement
 from shared.errors import ConfigError
+from shared.mobile.settings import MobileConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = REPO_ROOT / "config" / "environments.toml"
@@ -158,6 +159,8 @@ class PlaneConfig(_Strict):
 
     control: ControlConfig = ControlConfig()
     environments: dict[EnvName, EnvConfig]
+    # the Android and iOS apps and their release trains (docs/MOBILE.md); none: backend only
+    mobile: MobileConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -182,6 +185,11 @@ class PlaneConfig(_Strict):
             raise ValueError(
                 "environments.production.approval_required: production always requires approval"
             )
+        if self.mobile is not None:
+            for key in ("env", "testing_env"):
+                name = getattr(self.mobile, key)
+                if name not in self.environments:
+                    raise ValueError(f"mobile.{key}: unknown environment {name!r}")
         projects = [e.project for e in self.environments.values()]
         if len(set(projects)) != len(projects):
             raise ValueError("environments.*.project: each environment needs its own project")

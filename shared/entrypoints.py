@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
     from shared.flags.audit import AuditEntry
     from shared.flags.handler import FlagGuard, RemoteConfigGovernor
+    from shared.mobile.crashlytics import CrashlyticsAlerts
 
 Decode = Callable[[PubSubMessage], object]
 log = logging.getLogger(__name__)
@@ -90,6 +91,34 @@ def flag_written(guard: FlagGuard, event: CloudEvent) -> AuditEntry | None:
 
 def remote_config_updated(governor: RemoteConfigGovernor, event: CloudEvent) -> list[AuditEntry]:
     return govern_remote_config_event(governor, event.get_attributes(), event.data)
+
+
+def crashlytics_alert(alerts: CrashlyticsAlerts, event: CloudEvent) -> str:
+    """Eventarc Firebase Alerts (Crashlytics): a velocity alert for a build being rolled out
+    halts it; others notify; one that can never be valid is a dead letter."""
+    from shared.mobile.alerts import decode_alert
+
+    attributes = event.get_attributes()
+    event_id = str(attributes.get("id") or "unknown")
+    try:
+        alert = decoded(lambda raw: decode_alert(attributes, raw), event.data, what="alert")
+        return alerts.handle(event_id, alert)
+    except Refused as exc:
+        refuse(
+            alerts.letters.put,
+            exc.reason,
+            event_id=event_id,
+            topic=FIREBASE_ALERTS,
+            payload=raw_bytes(event.data),
+            attributes={k: str(v) for k, v in attributes.items() if k in _ALERT_ATTRIBUTES},
+            now=alerts.clock(),
+        )
+        return "refused"
+
+
+# CloudEvent attributes worth keeping with a refused alert
+_ALERT_ATTRIBUTES = ("type", "source", "alerttype", "appid", "time")
+FIREBASE_ALERTS = "firebasealerts"
 
 
 def dead_letter(letters: DeadLetters, event: CloudEvent) -> DeadLetter:

@@ -20,6 +20,7 @@ from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
 from shared.dead_letters import DeadLetter, bare, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.errors import Refused
+from shared.mobile.model import TrackLock, Train, TrainEntry
 from shared.service.ports import OUTBOX_LEASE, Processed
 from shared.topics import ALL_TOPICS
 
@@ -28,6 +29,8 @@ RELEASES, ROLLOUTS, HISTORY = "releases", "rollouts", "history"
 # releases/{id}/deployments/{env}: written by the deploy build, read when it succeeds
 DEPLOYMENTS = "deployments"
 ENVIRONMENTS, PROCESSED = "environments", "processedEvents"
+# releases/{id}/trains/{platform} (+ /history/{seq}); mobileTracks/{platform}:{track}
+TRAINS, TRACK_LOCKS = "trains", "mobileTracks"
 __all__ = ["DEAD_LETTERS", "ENVIRONMENTS", "PROCESSED", "FirestoreUnitOfWork"]
 # Contention on one environment's lock is normal (concurrent promotions); retry generously.
 MAX_ATTEMPTS = 30
@@ -72,6 +75,12 @@ class _Refs:
 
     def env(self, env: str) -> Any:
         return self.db.collection(ENVIRONMENTS).document(env)
+
+    def train(self, version: str, platform: str) -> Any:
+        return self.release(version).collection(TRAINS).document(platform)
+
+    def track_lock(self, platform: str, track: str) -> Any:
+        return self.db.collection(TRACK_LOCKS).document(f"{platform}:{track}")
 
     def processed(self, key: str) -> Any:
         return self.db.collection(PROCESSED).document(doc_id(key))
@@ -139,6 +148,25 @@ class FirestoreTx:
     def environment(self, env: str) -> EnvironmentState:
         data = self._read(self._refs.env(env))
         return EnvironmentState.model_validate(data or {"name": env})
+
+    def train(self, version: str, platform: str) -> Train | None:
+        data = self._read(self._refs.train(version, platform))
+        return Train.model_validate(data) if data else None
+
+    def track_lock(self, platform: str, track: str) -> TrackLock | None:
+        data = self._read(self._refs.track_lock(platform, track))
+        return TrackLock.model_validate(data) if data else None
+
+    def put_train(self, train: Train) -> None:
+        self._writes.append((self._refs.train(train.release, train.platform), train.to_doc()))
+
+    def put_track_lock(self, lock: TrackLock) -> None:
+        self._writes.append((self._refs.track_lock(lock.platform, lock.track), lock.to_doc()))
+
+    def add_train_history(self, release: str, platform: str, entry: TrainEntry) -> None:
+        train = self._refs.train(release, platform)
+        ref = train.collection(HISTORY).document(history_id(entry.seq))
+        self._writes.append((ref, entry.to_doc()))
 
     def put_release(self, release: Release) -> None:
         self._writes.append((self._refs.release(release.version), release.to_doc()))

@@ -15,6 +15,7 @@ from shared.adapters.firestore_store import (
     PROCESSED,
     RELEASES,
     ROLLOUTS,
+    TRAINS,
     history_id,
 )
 from shared.config import PlaneConfig
@@ -22,6 +23,7 @@ from shared.dead_letters import DeadLetter, doc_id, event_key
 from shared.domain import canary
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.dora.model import MOVES, Change, Move, Report, report
+from shared.mobile.model import Train, TrainEntry
 from shared.service.ports import Processed
 
 
@@ -256,3 +258,17 @@ def _settle(db: Any, env: str, missing: list[datetime]) -> dict[str, dict[str, A
     if pending:
         batch.commit()
     return made
+
+
+def trains(db: Any, release: str | None = None, limit: int = 20) -> list[Train]:
+    """Mobile trains (`releases/{id}/trains/{platform}`): one release's, or the latest."""
+    if release is not None:
+        docs = db.collection(RELEASES).document(release).collection(TRAINS).stream()
+        return [Train.model_validate(d.to_dict()) for d in docs]
+    query = db.collection_group(TRAINS).order_by("updatedAt", direction="DESCENDING").limit(limit)
+    return [Train.model_validate(d.to_dict()) for d in query.stream()]
+
+
+def train_history(db: Any, release: str, platform: str) -> list[TrainEntry]:
+    ref = db.collection(RELEASES).document(release).collection(TRAINS).document(platform)
+    return [TrainEntry.model_validate(d.to_dict()) for d in ref.collection(HISTORY).stream()]

@@ -65,6 +65,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("shared.cli.auth_cmds", "auth"),
     ("shared.cli.security_cmds", "security"),
     ("shared.cli.backup_cmds", "backups"),
+    ("shared.cli.mobile_cmds", "mobile"),
 ]
 
 

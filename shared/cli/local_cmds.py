@@ -65,13 +65,16 @@ def up(
 def _next_steps(stack: StackState) -> None:
     apps = ", ".join(f"{env} {app.url}" for env, app in stack.apps.items())
     board = stack.functions.get(DASHBOARD_TARGET)
+    sims = ", ".join(f"{name} http://127.0.0.1:{p.port}" for name, p in stack.simulators.items())
+    logs, builds = stack.local_dir / "logs", stack.local_dir / "builds"
     console.print(
         "\n[bold green]local stack is up[/]\n"
         + (f"  release dashboard   http://127.0.0.1:{board.port}/\n" if board else "")
         + f"  firestore emulator  http://{stack.firestore_host}\n"
         f"  pubsub emulator     {stack.pubsub_host}\n"
         f"  sample apps         {apps}\n"
-        f"  logs                {stack.local_dir / 'logs'} (builds: {stack.local_dir / 'builds'})\n"
+        + (f"  store simulators    {sims}\n" if sims else "")
+        + f"  logs                {logs} (builds: {builds})\n"
         "[bold]try next[/]\n"
         "  releasectl status                     what runs where\n"
         "  releasectl local demo                 push → staging → production → rollback\n"

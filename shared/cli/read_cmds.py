@@ -11,6 +11,7 @@ from shared.cli import context, output
 from shared.cli import status_view as view
 from shared.cli.output import console
 from shared.clock import utcnow
+from shared.mobile.model import Train
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
 EnvOpt = Annotated[
@@ -23,11 +24,14 @@ def status(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     if env is not None:
         context.plane().env(env)  # unknown env: one clear error, exit 2
     rows = views.env_status(context.db(), context.plane(), env)
+    trains = views.trains(context.db()) if context.plane().mobile else []
     if as_json:
-        output.print_json({"environments": rows})
+        output.print_json({"environments": rows, "trains": trains})
         return
     for table in view.env_table(rows, console.width):
         console.print(table)
+    if trains:
+        _trains(trains)
     for line in view.notices(rows):
         console.print(line)
     if env is not None:
@@ -49,6 +53,22 @@ def _full(row: views.EnvStatus) -> None:
         shown = views.read_rollout(context.db(), last.release, row.env)
     if shown is not None:
         console.print(view.steps_table(shown, utcnow(), console.width))
+
+
+def _trains(trains: list[Train]) -> None:
+    """The mobile trains, as the stores last confirmed them (`releasectl mobile status`)."""
+    t = output.table("Mobile trains", "release", "platform", "build", "track", "status", "users")
+    for train in trains:
+        users = f"{train.fraction:.0%}" if train.fraction is not None else "-"
+        if train.day is not None:
+            users = f"day {train.day}"
+        status = train.status or "-"
+        if train.pending is not None:
+            status += f" (asked: {train.pending.verb})"
+        t.add_row(
+            train.release, train.platform, str(train.build), train.track or "-", status, users
+        )
+    console.print(t)
 
 
 def history(

@@ -66,6 +66,12 @@ ENVIRONMENT: dict[str, str] = {
     "commands. Default: `$RELEASECTL_LOCAL_DIR/auth/users.json` (docs/GATES.md).",
     "RELEASECTL_REMOTE_CONFIG_URL": "Where Remote Config's REST API is (flags are delivered "
     "there). Default: the local stack's simulator, else Google's (docs/FLAGS.md).",
+    "RELEASECTL_PLAY_URL": "The Google Play Developer API's base URL (the local stack points it at "
+    "its Play simulator; docs/MOBILE.md).",
+    "RELEASECTL_PLAY_REPORTING_URL": "The Play Developer Reporting API's base URL (crash-rate "
+    "vitals).",
+    "RELEASECTL_APP_STORE_CONNECT_URL": "The App Store Connect API's base URL.",
+    "RELEASECTL_STORE_TIMEOUT_S": "Seconds one store call may take. Default: 20.",
     "RELEASECTL_MIGRATE_LEASE_S": "The migration lock's lease in seconds. Default: 600.",
     "RELEASECTL_SNAPSHOT_DIR": "Where production migration snapshots of the emulator go. "
     "Default: `.local/snapshots`.",

@@ -8,9 +8,18 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from shared.errors import Refused
+from shared.mobile.model import Platform, Track, mobile_builds
 
 # Semantic Versioning 2.0.0 (semver.org), also the release id.
 SEMVER = (
@@ -54,6 +63,12 @@ class CreateRelease(_Command):
     branch: Name
     author: Name
     artifacts: Artifacts | None = None
+
+    @field_validator("artifacts")
+    @classmethod
+    def _mobile_builds(cls, artifacts: dict[str, str] | None) -> dict[str, str] | None:
+        mobile_builds(artifacts)  # `android=versionCode:N`, `ios=build:N`: refused if malformed
+        return artifacts
 
 
 class PromoteRelease(_Command):
@@ -129,6 +144,55 @@ class UnfreezeEnv(_Command):
     reason: Reason = ""
 
 
+# -- mobile trains (docs/MOBILE.md) ----------------------------------------------------------
+
+
+class _MobileCommand(_Command):
+    release: Version
+    actor: Name
+    reason: Reason = ""
+    id_token: IdToken | None = None
+
+
+class MobilePromote(_MobileCommand):
+    type: Literal["mobile.promote"]
+    platform: Platform
+    track: Track
+
+
+class MobileSubmit(_MobileCommand):
+    """Submit the iOS build for App Store review."""
+
+    type: Literal["mobile.submit"]
+    platform: Literal["ios"] = "ios"
+
+
+class MobileRelease(_MobileCommand):
+    """After review approved it: release the iOS build with a phased release."""
+
+    type: Literal["mobile.release"]
+    platform: Literal["ios"] = "ios"
+
+
+class MobileHalt(_MobileCommand):
+    type: Literal["mobile.halt"]
+    platform: Platform
+
+
+class MobileResume(_MobileCommand):
+    type: Literal["mobile.resume"]
+    platform: Platform
+
+
+class MobileComplete(_MobileCommand):
+    type: Literal["mobile.complete"]
+    platform: Platform
+
+
+MobileCommand = (
+    MobilePromote | MobileSubmit | MobileRelease | MobileHalt | MobileResume | MobileComplete
+)
+
 Command = Annotated[
     CreateRelease
     | PromoteRelease
@@ -139,7 +203,13 @@ Command = Annotated[
     | AdvanceCanary
     | AbortCanary
     | FreezeEnv
-    | UnfreezeEnv,
+    | UnfreezeEnv
+    | MobilePromote
+    | MobileSubmit
+    | MobileRelease
+    | MobileHalt
+    | MobileResume
+    | MobileComplete,
     Field(discriminator="type"),
 ]
 COMMAND_TYPES = [
@@ -153,6 +223,12 @@ COMMAND_TYPES = [
     "release.abort",
     "env.freeze",
     "env.unfreeze",
+    "mobile.promote",
+    "mobile.submit",
+    "mobile.release",
+    "mobile.halt",
+    "mobile.resume",
+    "mobile.complete",
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 HumanCommand = _Command  # what `isinstance` tells the bus: a message a person sent

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.model import Deployed, Doc
 from shared.domain.states import State
+from shared.mobile.model import Platform, StoreCall
 
 
 class ReleaseEvent(Doc):
@@ -121,6 +122,29 @@ class SplitTraffic(_Effect):
     stable: Deployed | None = None
 
 
+class MobileStoreCall(BaseModel):
+    """Make a train's store call (Play or App Store Connect); its answer comes back as a
+    `StoreAnswered` follow-up. Safe to repeat: each call sets a state, it does not add one."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["mobile_store"] = "mobile_store"
+    release: str
+    platform: Platform
+    build: int
+    call: StoreCall
+
+
+class KillSwitches(BaseModel):
+    """Turn the kill switch of each of a release's flags on in `env` (the feature goes off)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["kill_switches"] = "kill_switches"
+    release: str
+    env: str
+    flags: tuple[str, ...]
+    reason: str
+
+
 Effect = Annotated[
     StartBuild
     | PublishEvent
@@ -131,6 +155,8 @@ Effect = Annotated[
     | SetFlags
     | RecordMigrations
     | RunBackup
-    | SplitTraffic,
+    | SplitTraffic
+    | MobileStoreCall
+    | KillSwitches,
     Field(discriminator="kind"),
 ]

@@ -173,6 +173,7 @@ def run(stack: StackState) -> bool:
         ),
         (f"dev serves {good} again", lambda: _serves(stack, "dev", good)),
         *demo_flags.acts(stack),
+        *_mobile_acts(stack, f"{major}.5.0", commit, major),
     ]
     ok = all(t.act(name, step) for name, step in acts)
     t.show()
@@ -183,17 +184,75 @@ def run(stack: StackState) -> bool:
     return ok
 
 
-def _promote(release: str, commit: str, env: str, mode: str) -> None:
+def _mobile_acts(
+    stack: StackState, release: str, commit: str, major: int
+) -> list[tuple[str, Callable[[], str]]]:
+    """The mobile act (docs/MOBILE.md), when the stack runs the store simulators."""
+    from shared.local import mobile_demo as m
+
+    if not stack.simulators or context.plane().mobile is None:
+        return []
+
+    def guarded(step: Callable[[], str]) -> Callable[[], str]:
+        def run() -> str:
+            try:
+                return step()
+            except m.MobileDemoFailed as exc:
+                raise DemoFailed(str(exc)) from None
+
+        return run
+
+    def staging() -> str:
+        _promote(release, commit, "staging", "ok", m.builds_of(major))
+        _wait_state(release, "staging", State.LIVE)
+        return m.testing(release)
+
+    def approved() -> str:
+        _promote(release, commit, "production", "ok", create=False)
+        sent = _approve_when_waiting(release)
+        deadline = time.monotonic() + WAIT_S  # store steps need the approval recorded
+        while time.monotonic() < deadline:
+            rollout = views.read_rollout(context.db(), release, "production")
+            step = rollout.steps.get("approval") if rollout else None
+            if step is not None and step.status == "approved":
+                return f"{sent}; approval recorded"
+            time.sleep(0.3)
+        raise DemoFailed(f"the approval of {release} was not recorded")
+
+    return [
+        (f"mobile {release} live in staging → Play internal, TestFlight", guarded(staging)),
+        (f"{APPROVER} approves {release} for production", approved),
+        (
+            f"{release} → Play production 10 %, App Store phased release day 1",
+            guarded(lambda: m.to_production(stack, release, _command)),
+        ),
+        (f"{release}'s crash-free users drop below 99 %", guarded(lambda: m.crash(release))),
+        (
+            "Play halted, App Store paused, kill switch on, no command",
+            guarded(lambda: m.halted(release)),
+        ),
+    ]
+
+
+def _promote(
+    release: str,
+    commit: str,
+    env: str,
+    mode: str,
+    artifacts: dict[str, str] | None = None,
+    create: bool = True,
+) -> None:
     """Create `release` (the sample app in `mode`) and promote it to `env`."""
-    _command(
-        sender="demo-dev",
-        type="release.create",
-        version=release,
-        commit=commit,
-        branch="main",
-        author="demo-dev",
-        artifacts={"sample-app.mode": mode},
-    )
+    if create:
+        _command(
+            sender="demo-dev",
+            type="release.create",
+            version=release,
+            commit=commit,
+            branch="main",
+            author="demo-dev",
+            artifacts={"sample-app.mode": mode, **(artifacts or {})},
+        )
     deadline = time.monotonic() + WAIT_S  # Pub/Sub keeps no order: promote once it exists
     while views.release_view(context.db(), release) is None:
         if time.monotonic() > deadline:

@@ -50,6 +50,7 @@ from shared.local.state import (
     health,
     owned,
     recorded,
+    simulator_urls,
 )
 from shared.local.subscriptions import default_targets, serve_functions, subscribe
 from shared.topics import DASHBOARD_TARGET, FLAG_TRIGGER_TARGET, REMOTE_CONFIG_TARGET
@@ -163,6 +164,10 @@ def _start(
     receivers = start_receivers(options.local_dir, logs, started)
     env[NOTIFY_FILE_ENV] = str(local_notify_config(options.local_dir, receivers))
     say(f"notification receivers: http://{HOST}:{receivers.port}, smtp :{receivers.smtp_port}")
+    simulators = _start_simulators(options.local_dir, plane, logs, started)
+    env.update(simulator_urls(simulators))
+    for name, proc in simulators.items():
+        say(f"{name} simulator on http://{HOST}:{proc.port}/")
     apps = {name: _start_app(name, options.local_dir, logs, started) for name in plane.environments}
     functions: dict[str, Proc] = {}
     if has_target(REMOTE_CONFIG_TARGET):
@@ -209,6 +214,7 @@ def _start(
         ticker=Proc(pid=ticker),
         receivers=receivers,
         remote_config=remote_config,
+        simulators=simulators,
         config_file=config,
         tick_seconds=options.tick_seconds,
     )
@@ -261,6 +267,35 @@ def _start_remote_config(
     started.pids.append(proc.pid)
     wait_ready(f"http://{HOST}:{port}/health", "remote config simulator", proc)
     return Proc(pid=proc.pid, port=port)
+
+
+SIMULATORS_FILE = "simulators.json"
+
+
+def _start_simulators(
+    local_dir: Path, plane: PlaneConfig, logs: Path, started: _Started
+) -> dict[str, Proc]:
+    """The store simulators, with fresh keys (the private halves in the stack's secrets)."""
+    import json
+
+    from shared.local import store_sims
+
+    secrets_dir = local_dir / "secrets"
+    configs = store_sims.configs(plane, secrets_dir)
+    if not configs:
+        return {}
+    path = local_dir / SIMULATORS_FILE
+    path.write_text(json.dumps(configs), encoding="utf-8")
+    path.chmod(0o600)  # it holds the simulators' made-up private keys
+    procs = {}
+    for name in configs:
+        pid, port = store_sims.start(name, path, logs / f"sim-{name}.log")
+        started.pids.append(pid)
+        procs[name] = Proc(pid=pid, port=port)
+    if "play" in configs:
+        url = f"http://{HOST}:{procs['play'].port}/"
+        store_sims.store_play_key(plane, secrets_dir, configs["play"]["private_key_pem"], url)
+    return procs
 
 
 def _register_flag_triggers(firestore_host: str, plane: PlaneConfig) -> None:
@@ -358,6 +393,8 @@ class _Restart:
             self._remote_config()
         if "ticker" in self.dead:
             self._ticker()
+        for name in [n for n in self.state.simulators if f"sim-{n}" in self.dead]:
+            self._simulator(name)
 
     def _pubsub(self) -> None:
         emulator = emulators.start_pubsub(self.logs, self.state.pubsub.port)
@@ -431,6 +468,18 @@ class _Restart:
             f"restarted the remote config simulator on :{port}: it starts empty (its template "
             "versions were lost); the next flag change publishes every env's templates again, "
             "or `releasectl flags publish --env E` now"
+        )
+
+    def _simulator(self, name: str) -> None:
+        from shared.local import store_sims
+
+        port = self.state.simulators[name].port
+        config = self.state.local_dir / SIMULATORS_FILE
+        pid, port = store_sims.start(name, config, self.logs / f"sim-{name}.log", port)
+        self.state.simulators[name] = Proc(pid=pid, port=port)
+        self.say(
+            f"restarted the {name} simulator on :{port} (pid {pid}): it starts empty (what the "
+            "store held is lost; `releasectl mobile status` shows it)"
         )
 
     def _ticker(self) -> None:

@@ -93,6 +93,8 @@ class StackState(BaseModel):
     ticker: Proc | None = None
     receivers: Receivers | None = None  # older stacks had none
     remote_config: Proc | None = None  # the Remote Config simulator (older files: none)
+    # the store simulators (docs/MOBILE.md): play, app-store-connect
+    simulators: dict[str, Proc] = {}
     config_file: Path
     tick_seconds: float = 3.0  # what a restarted ticker runs with (older files: the default)
 
@@ -112,7 +114,7 @@ class StackState(BaseModel):
         env = environment(self.local_dir, self.firestore_host, self.pubsub_host, self.config_file)
         if self.receivers is not None:
             env[NOTIFY_FILE_ENV] = str(self.local_dir / NOTIFY_FILE)
-        return env
+        return {**env, **simulator_urls(self.simulators)}
 
     def parts(self) -> list[Part]:
         """Every recorded process, in start order; `status` unchecked (see `health`)."""
@@ -143,6 +145,7 @@ class StackState(BaseModel):
                     url=f"smtp://{HOST}:{r.smtp_port}",
                 )
             )
+        parts += [_part(f"sim-{name}", "simulator", p) for name, p in self.simulators.items()]
         return parts
 
     def pids(self) -> list[int]:
@@ -171,6 +174,17 @@ def environment(
         "RELEASECTL_TARGET": "emulators",
         "RELEASECTL_SECRETS_DIR": str(local_dir / "secrets"),
         "RELEASECTL_SECRETS_BACKEND": "local",
+    }
+
+
+def simulator_urls(simulators: dict[str, Proc]) -> dict[str, str]:
+    """The variables that point the production store adapters at the simulators."""
+    from shared.local.store_sims import URL_VARIABLES
+
+    return {
+        variable: f"http://{HOST}:{proc.port}/"
+        for name, proc in simulators.items()
+        for variable in URL_VARIABLES.get(name, ())
     }
 
 

@@ -46,3 +46,29 @@ def report_payments(url: str, env: str, release: str, since: datetime, windows: 
         )
         context.publisher().publish(APP_METRICS, body)
     return failed
+
+
+def report_crashes(
+    env: str, release: str, platform: str, build: int, windows: list[tuple[int, int]]
+) -> None:
+    """The mobile app's side: one batch per `(users, crashed users)` window, the last one the
+    latest closed window (a future window is refused), with platform, version and build."""
+    seconds = load_for(context.plane()).env(env).monitoring.window_seconds
+    app = {"platform": platform, "appVersion": release, "build": build}
+    for n, (users, crashed) in enumerate(windows):
+        body = batch_bytes(
+            batch_id=f"sample-app-{platform}-{release}-{n}",
+            env=env,
+            window_seconds=seconds,
+            now=utcnow(),
+            windows_back=len(windows) - n,
+            counters={
+                "sessions": users * 2,
+                "crashedSessions": crashed,
+                "users": users,
+                "crashedUsers": crashed,
+            },
+            release=release,
+            app=app,
+        )
+        context.publisher().publish(APP_METRICS, body)

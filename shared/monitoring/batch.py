@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -46,6 +46,9 @@ class Counters(_Camel):
     crashed_sessions: Count | None = None
     api_requests: Count | None = None
     db_ops: Count | None = None
+    # mobile builds (docs/MOBILE.md): users the app saw in the window, and those who crashed
+    users: Count | None = None
+    crashed_users: Count | None = None
 
     @model_validator(mode="after")
     def _parts_within_totals(self) -> Self:
@@ -53,6 +56,7 @@ class Counters(_Camel):
             ("function_errors", "function_invocations"),
             ("payment_failures", "payment_attempts"),
             ("crashed_sessions", "sessions"),
+            ("crashed_users", "users"),
         ):
             p, t = getattr(self, part), getattr(self, total)
             if p is not None and t is not None and p > t:
@@ -85,6 +89,10 @@ class MetricsBatch(_Camel):
     window_seconds: int = Field(ge=1, le=3600)
     counters: Counters = Counters()
     latency: Latency = Latency()
+    # a mobile app's batch: its platform, version and build (docs/MOBILE.md, crash signals)
+    platform: Literal["android", "ios"] | None = None
+    app_version: str | None = Field(None, max_length=64)
+    build: int | None = Field(None, ge=1, le=2_100_000_000)
 
     @property
     def window_end(self) -> datetime:

@@ -25,6 +25,7 @@ def batch_bytes(
     latency: dict[str, float] | None = None,
     release: str | None = None,
     windows_back: int = 0,
+    app: dict[str, Any] | None = None,
 ) -> bytes:
     """A validated `app-metrics` message body (camelCase keys, as the topic expects)."""
     start = window_start(now, window_seconds) - timedelta(seconds=window_seconds * windows_back)
@@ -38,5 +39,6 @@ def batch_bytes(
     }
     if release is not None:
         raw["release"] = release
+    raw.update(app or {})  # a mobile app's batch: platform, appVersion, build (docs/MOBILE.md)
     batch = MetricsBatch.model_validate(raw)  # fail here, not in the dead-letter collection
     return json.dumps(batch.model_dump(by_alias=True, mode="json", exclude_none=True)).encode()

@@ -4,6 +4,7 @@ dead-letter it with the reason."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
 
@@ -33,9 +34,13 @@ class MetricsHandler:
         letters: DeadLetters,
         clock: Clock,
         detector: Detector | None = None,
+        observe: Callable[[MetricsBatch], object] | None = None,
     ) -> None:
         self.plane, self.checks, self.sink, self.letters = plane, checks, sink, letters
         self.clock, self.detector = clock, detector
+        # after a batch is stored: the mobile crash watch (docs/MOBILE.md); its failure
+        # escapes like a storage error, so Pub/Sub redelivers (both are idempotent)
+        self.observe = observe
 
     def validate(self, data: bytes) -> MetricsBatch:
         batch = parse_batch(data)
@@ -73,6 +78,8 @@ class MetricsHandler:
         # a redelivered batch is judged too: the delivery may be the retry of a failed analysis
         # (Cloud Monitoring keeps its own cadence: only app-metrics envs are judged per batch)
         detect = settings.detect_on_batch and settings.source == "app-metrics"
+        if self.observe is not None:
+            self.observe(batch)
         if self.detector is not None and detect:
             self.detector.poke(batch.env, batch.batch_id)
         return "stored" if new else "duplicate"

@@ -42,6 +42,7 @@ from shared.domain.messages import (
 )
 from shared.domain.model import Freeze, Release
 from shared.errors import ConfigError, NotFound, Refused
+from shared.mobile import handler as mobile
 from shared.service.ports import Tx
 
 if TYPE_CHECKING:
@@ -206,6 +207,7 @@ HANDLERS: dict[type, Handler] = {
     FlagsSet: _on_rollout(workflow.flags_set),
     TrafficSplit: _on_rollout(canary.traffic_split),
     MigrationsRecorded: _on_rollout(workflow.migrations_recorded),
+    **mobile.HANDLERS,
 }
 
 
@@ -217,4 +219,6 @@ def coordinates(msg: object) -> tuple[str | None, str | None]:
         except Refused:
             return None, None
         return (source.release, source.env) if isinstance(source, StepBuild) else (None, None)
+    if type(msg) in mobile.HANDLERS:
+        return msg.release, None  # type: ignore[attr-defined]
     return getattr(msg, "release", None), getattr(msg, "env", None)

@@ -8,7 +8,7 @@ and acknowledged; any other error escapes so Pub/Sub redelivers.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shared.clock import Clock
@@ -28,6 +28,11 @@ from shared.domain.messages import (
 from shared.domain.model import Rollout
 from shared.domain.states import DEPLOYED_SOMETHING, State
 from shared.errors import ConfigError, Refused
+from shared.mobile.breach import judge
+from shared.mobile.handler import due as mobile_due
+from shared.mobile.messages import CrashBreach, TrainDue
+from shared.mobile.model import Train, mobile_builds
+from shared.mobile.settings import MobileConfig
 from shared.redaction import redact
 from shared.service import handlers, outbox
 from shared.service.ports import (
@@ -43,11 +48,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 20
+VITALS_LOOKBACK = timedelta(hours=6)  # Play's hourly vitals arrive late: look back generously
 
 
 class MessageBus:
     def __init__(self, *, uow: UnitOfWork, plane: PlaneConfig, clock: Clock, ports: Ports) -> None:
         self.uow, self.plane, self.clock, self.ports = uow, plane, clock, ports
+        # train nudges this instance already handed over (their ids make a repeat a no-op;
+        # remembering them saves each tick the duplicate's read)
+        self._nudged: set[str] = set()
 
     def handle(
         self,
@@ -252,6 +261,7 @@ class MessageBus:
             )
         if tick.env is not None:
             self._watch(tick.env, f"{event_key(topic, event_id)}/{tick.env}")
+            self._trains(tick.env)
             note = f"ticked {tick.env}"
         else:
             # The scheduler's tick: finish what crashes left, then one tick per environment,
@@ -288,6 +298,64 @@ class MessageBus:
             live = self.uow.read_rollout(env.current.release, env_name)
             if live is not None and live.state is State.LIVE:
                 self._live_check(live, cfg, env.current.since)
+
+    def _trains(self, env_name: str) -> None:
+        """Mobile trains (docs/MOBILE.md): the release live in the testing env goes to internal
+        testing / TestFlight; a Play production step whose bake passed moves to the next
+        fraction. Each nudge's id names release, platform and step: it happens once."""
+        mobile = self.plane.mobile
+        if mobile is None:
+            return
+        testing = env_name == mobile.testing_env
+        current = self.uow.read_environment(env_name).current if testing else None
+        if current is not None and f"mobile/{current.release}" not in self._nudged:
+            release = self.uow.read_release(current.release)
+            try:
+                builds = mobile_builds(release.artifacts) if release is not None else {}
+            except ValueError:  # recorded before builds were checked at create: not a train
+                builds = {}
+            for platform in builds:
+                due = TrainDue(release=current.release, platform=platform, verb="promote")
+                self._nudge(due, f"mobile/{current.release}/{platform}/testing")
+            self._nudged.add(f"mobile/{current.release}")  # its builds were all nudged
+        if env_name == mobile.env and mobile.android is not None:
+            lock = self.uow.atomically(lambda tx: tx.track_lock("android", "production"))
+            train = lock and self.uow.atomically(lambda tx: tx.train(lock.release, "android"))
+            if train and mobile_due(train, mobile, self.clock()):
+                nudge = TrainDue(release=train.release, platform="android", verb="advance")
+                self._nudge(nudge, f"mobile/{train.release}/android/step-{train.step + 1}")
+            if train and train.track == "production" and train.status == "inProgress":
+                self._vitals(train, mobile)
+
+    def _vitals(self, train: Train, mobile: MobileConfig) -> None:
+        """The Play Developer Reporting API's hourly crash rate of the build in production: a
+        breach halts like any other. Unreadable vitals are logged, never a verdict."""
+        if self.ports.vitals is None:
+            return
+        now = self.clock()
+        try:
+            windows = self.ports.vitals.crash_windows(train.build, now - VITALS_LOOKBACK, now)
+        except Exception as exc:
+            log.warning("play vitals unreadable: %s", brief(exc), extra={"release": train.release})
+            return
+        breach = judge(windows, mobile.crash, f"android build {train.build} (Play vitals)")
+        if breach is None:
+            return
+        message = CrashBreach(
+            release=train.release,
+            platform="android",
+            build=train.build,
+            signal="play-vitals",
+            reason=breach.reason,
+            evidence={**breach.evidence, "signal": "play-vitals"},
+        )
+        key = f"vitals/android/{train.build}/{breach.last_window.isoformat()}"
+        self.handle(message, event_id=key, topic=INTERNAL)
+
+    def _nudge(self, due: TrainDue, key: str) -> None:
+        if key not in self._nudged:
+            self.handle(due, event_id=key, topic=INTERNAL)
+            self._nudged.add(key)
 
     def _bake_check(
         self, rollout: Rollout, cfg: EnvConfig, event_id: str, stable: str | None

@@ -16,6 +16,8 @@ from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import brief
 from shared.domain.effects import (
     Alert,
+    KillSwitches,
+    MobileStoreCall,
     PublishEvent,
     RecordMigrations,
     Restore,
@@ -38,6 +40,8 @@ from shared.domain.messages import (
 )
 from shared.domain.model import Release
 from shared.errors import Refused
+from shared.mobile.messages import StoreAnswered
+from shared.mobile.ports import StoreRejected
 from shared.redaction import redact
 from shared.service.ports import Ports
 
@@ -140,6 +144,20 @@ def record_migrations(o: Outside, effect: RecordMigrations) -> MigrationsRecorde
     return MigrationsRecorded(**_coords(effect), applied=applied)
 
 
+def mobile_store(o: Outside, effect: MobileStoreCall) -> StoreAnswered:
+    """The store's answer, or what it refused (a 4xx); anything else raises (retried)."""
+    coords = {"release": effect.release, "platform": effect.platform, "call_id": effect.call.id}
+    try:
+        view = o.ports.stores.carry_out(effect)
+    except StoreRejected as exc:
+        return StoreAnswered(**coords, error=exc.reason)
+    return StoreAnswered(**coords, view=view)
+
+
+def kill_switches(o: Outside, effect: KillSwitches) -> None:
+    o.ports.kill_switches.kill(o.env(effect.env), effect.flags, f"release {effect.release}")
+
+
 def _coords(effect: Any) -> dict[str, Any]:
     return {"release": effect.release, "env": effect.env, "attempt": effect.attempt}
 
@@ -156,4 +174,6 @@ RUNNERS: dict[type, Runner] = {
     SplitTraffic: split_traffic,
     RecordMigrations: record_migrations,
     RunBackup: backup,
+    MobileStoreCall: mobile_store,
+    KillSwitches: kill_switches,
 }

@@ -364,3 +364,41 @@ def test_console_edits_of_remote_config_are_rolled_back_or_adopted(stack: StackS
     history = json.loads(releasectl("flags", "history", "--env", "production", "--json").stdout)
     origins = {v.get("updateOrigin") for vs in history.values() for v in vs}
     assert {"CONSOLE", "REST_API"} <= origins
+
+
+def test_a_mobile_release_is_halted_and_paused_on_a_crash_breach_with_no_command(
+    stack: StackState,
+) -> None:
+    """The demo's mobile act: staging → Play internal and TestFlight by itself; approved for
+    production, Play 10 % and phased release day 1; the app's crash-free users drop below
+    99 %: halted, paused and the kill switch on, read from the store simulators."""
+    from shared.local import mobile_demo
+
+    release = "7.5.0"
+    artifacts = {"sample-app.mode": "ok", **mobile_demo.builds_of(7)}
+    command(
+        type="release.create",
+        version=release,
+        commit=head_commit(),
+        branch="main",
+        author="dev",
+        artifacts=artifacts,
+    )
+    eventually(lambda: views.release_view(context.db(), release))
+    command(type="release.promote", release=release, env="staging", actor="dev")
+    assert rollout_in(release, "staging", "live", "rolled_back").state == "live"
+    assert "TestFlight: build 4007" in mobile_demo.testing(release)
+    command(type="release.promote", release=release, env="production", actor="dev")
+    rollout_in(release, "production", "awaiting_approval")
+    decide("approve", release)
+    rollout_in(release, "production", "migrating", "deploying", "verifying", "baking", "live")
+    assert "Play production 10%" in mobile_demo.to_production(stack, release, command)
+    mobile_demo.crash(release)
+    halted = mobile_demo.halted(release)
+    assert "Play production halted at 10%" in halted and "PAUSED" in halted
+    assert "videoCalls kill switch on" in halted
+    status = releasectl("mobile", "status", release, "--json")
+    assert status.exit_code == 0, status.output
+    report = json.loads(status.output)
+    assert report["android"]["tracks"]["production"][0]["status"] == "halted"
+    assert report["ios"]["builds"]["4007"]["status"] == "PAUSED"

@@ -24,6 +24,8 @@ from shared.domain.model import Deployed, Doc, EnvironmentState, HistoryEntry, R
 from shared.domain.roles import ROLES
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from shared.errors import Refused
+from shared.mobile.model import StoreView, TrackLock, Train, TrainEntry
+from shared.mobile.ports import StoreRejected
 from shared.service.messagebus import MessageBus
 from shared.service.ports import OUTBOX_LEASE, Ports, Processed
 from tests.builds import attributes, step_build
@@ -168,6 +170,14 @@ class Store:
     dead_letters: dict[str, DeadLetter] = field(default_factory=dict)
     failures: dict[str, DeliveryFailure] = field(default_factory=dict)
     deployments: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
+    trains: dict[tuple[str, str], Train] = field(default_factory=dict)
+    train_history: dict[tuple[str, str], list[TrainEntry]] = field(default_factory=dict)
+    track_locks: dict[str, TrackLock] = field(default_factory=dict)
+
+    def put_train_entry(self, release: str, platform: str, entry: TrainEntry) -> None:
+        """`releases/{id}/trains/{platform}/history/{seq:06d}`, like `put_history`."""
+        entries = [e for e in self.train_history.get((release, platform), []) if e.seq != entry.seq]
+        self.train_history[(release, platform)] = sorted([*entries, entry], key=lambda e: e.seq)
 
     def put_history(self, release: str, entry: HistoryEntry) -> None:
         """`releases/{id}/history/{seq:06d}`: one entry per `seq` (a second replaces the first),
@@ -230,6 +240,32 @@ class FakeTx:
 
     def environment(self, env: str) -> EnvironmentState:
         return _copy(self.store.envs.get(env)) or EnvironmentState(name=env)
+
+    def train(self, version: str, platform: str) -> Train | None:
+        return _copy(self.store.trains.get((version, platform)))
+
+    def track_lock(self, platform: str, track: str) -> TrackLock | None:
+        return _copy(self.store.track_locks.get(f"{platform}:{track}"))
+
+    def put_train(self, train: Train) -> None:
+        self._stage(
+            f"releases/{train.release}/trains/{train.platform}",
+            train,
+            lambda t: self.store.trains.__setitem__((t.release, t.platform), t),
+        )
+
+    def put_track_lock(self, lock: TrackLock) -> None:
+        key = f"{lock.platform}:{lock.track}"
+        self._stage(
+            f"mobileTracks/{key}", lock, lambda k: self.store.track_locks.__setitem__(key, k)
+        )
+
+    def add_train_history(self, release: str, platform: str, entry: TrainEntry) -> None:
+        self._stage(
+            f"releases/{release}/trains/{platform}/history/{entry.seq:06d}",
+            entry,
+            lambda e: self.store.put_train_entry(release, platform, e),
+        )
 
     def put_release(self, release: Release) -> None:
         self._stage(
@@ -689,3 +725,62 @@ class Driver:
 
     def env(self, name: str) -> EnvironmentState:
         return self.w.uow.read_environment(name)
+
+
+class FakePlay:
+    """The Play tracks as the fake store holds them; `refuse` makes the next calls a 4xx."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, dict[str, object]] = {}
+        self.calls = 0
+        self.refuse: str | None = None
+
+    def set_release(
+        self, track: str, version_code: int, status: str, fraction: float | None, name: str
+    ) -> StoreView:
+        self.calls += 1
+        if self.refuse:
+            raise StoreRejected(f"Play: {self.refuse}")
+        release: dict[str, object] = {"versionCodes": [str(version_code)], "status": status}
+        if fraction is not None:
+            release["userFraction"] = fraction
+        self.held[track] = release
+        return StoreView(track=track, status=status, fraction=fraction)
+
+    def tracks(self) -> dict[str, list[dict[str, object]]]:
+        return {name: [release] for name, release in self.held.items()}
+
+
+class FakeAppStore:
+    """App Store Connect as the fake holds it: groups, review state, phased release."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, set[int]] = {}
+        self.state: dict[int, str] = {}
+        self.phase: dict[int, str] = {}
+        self.calls = 0
+
+    def add_to_group(self, build: int, group: str) -> StoreView:
+        self.calls += 1
+        self.groups.setdefault(group, set()).add(build)
+        return StoreView(track="testflight", status="TESTFLIGHT")
+
+    def submit(self, build: int, version: str) -> StoreView:
+        self.calls += 1
+        self.state[build] = "WAITING_FOR_REVIEW"
+        return StoreView(track="review", status="WAITING_FOR_REVIEW", ids={"version": "v1"})
+
+    def release(self, build: int) -> StoreView:
+        self.calls += 1
+        if self.state.get(build) != "PENDING_DEVELOPER_RELEASE":
+            raise StoreRejected("App Store Connect: the version is not approved by review yet")
+        self.phase[build] = "ACTIVE"
+        return StoreView(track="appstore", status="ACTIVE", day=1, ids={"phasedRelease": "p1"})
+
+    def set_phase(self, build: int, state: str) -> StoreView:
+        self.calls += 1
+        self.phase[build] = state
+        return StoreView(track="appstore", status=state, day=1)
+
+    def status(self, build: int) -> StoreView:
+        return StoreView(status=self.phase.get(build))

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from shared.cli import app, migrate_cmds, reference
 from shared.config import Settings
 from shared.gates.checks_file import ChecksSettings
+from shared.mobile.settings import StoreUrls
 from shared.secrets.handler import SecretsSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def test_every_visible_option_says_what_it_does() -> None:
 
 def _settings_variables() -> set[str]:
     names = set()
-    for model in (Settings, ChecksSettings, SecretsSettings):
+    for model in (Settings, ChecksSettings, SecretsSettings, StoreUrls):
         prefix = model.model_config.get("env_prefix", "")
         for name, field in model.model_fields.items():
             alias = field.validation_alias
@@ -69,14 +70,14 @@ def test_every_environment_variable_the_code_reads_is_documented() -> None:
     assert sorted(in_code - documented) == []
 
 
-def test_process_settings_are_the_three_known_models() -> None:
+def test_process_settings_are_the_known_models() -> None:
     """A new `BaseSettings` model adds variables: list it in _settings_variables above."""
     found = {
         m.group(1)
         for path in SOURCES
         for m in re.finditer(r"^class (\w+)\(BaseSettings\)", path.read_text(), re.M)
     }
-    assert found == {"Settings", "ChecksSettings", "SecretsSettings"}
+    assert found == {"Settings", "ChecksSettings", "SecretsSettings", "StoreUrls"}
 
 
 def test_migrate_lock_wait_has_its_own_name_and_the_old_one_still_works(

@@ -53,9 +53,10 @@ def test_bad_commands_are_refused_with_a_reason(raw: bytes, expected: str) -> No
 
 
 def test_every_command_type_is_known() -> None:
-    assert len(COMMAND_TYPES) == 10
+    assert len(COMMAND_TYPES) == 16
     assert "release.advance" in COMMAND_TYPES and "release.abort" in COMMAND_TYPES
     assert "release.rollback" in COMMAND_TYPES and "env.unfreeze" in COMMAND_TYPES
+    assert {"mobile.promote", "mobile.halt", "mobile.complete"} <= set(COMMAND_TYPES)
 
 
 @pytest.mark.parametrize("version", ["1.0.0", "0.0.0-main.abc1234", "2.1.3-rc.1+build.5"])
