@@ -26,7 +26,9 @@ from shared.dashboard import charts
 from shared.dashboard.auth import SESSION_COOKIE, SESSION_DAYS
 from shared.dashboard.ports import Access, Forbidden, ReleaseReader, SignInNeeded, Viewer
 from shared.domain.commands import Command, parse_command
+from shared.domain.model import Rollout
 from shared.domain.states import IN_FLIGHT
+from shared.domain.workflow import paused_bake
 from shared.dora.model import parse_since
 from shared.errors import Refused
 from shared.views import steps
@@ -173,6 +175,7 @@ class Dashboard:
                 "step": steps.step_label(r),
                 "timeline": steps.timeline(r, now),
                 "waiting": steps.waiting(r),
+                "decisions": _decisions(r),
                 "charts": self._charts(r.env, r.steps),
                 "gates": _checks(r.steps.get("gates")),
                 "smoke": _checks(r.steps.get("smoke")),
@@ -258,7 +261,7 @@ class Dashboard:
         if rollout is None:
             raise NotFound(f"release {version!r} has no rollout in {env!r}")
         target = f"/releases/{quote(version)}"
-        if rollout.state.value != "awaiting_approval":
+        if decision not in _decisions(rollout):
             return _redirect(f"{target}?sent=decided#{quote(env)}")
         reason = str(form.get("reason", ""))[:500]
         if decision == "reject" and not reason.strip():
@@ -377,3 +380,11 @@ def dora_charts(found: Any) -> list[charts.Chart]:
             fmt="{:.2f}",
         ),
     ]
+
+
+def _decisions(rollout: Rollout) -> tuple[str, ...]:
+    """What an approver may decide about a rollout now: an approval (approve or reject), or a
+    bake paused for a person (approve takes it live; it is rolled back, not rejected)."""
+    if rollout.state.value == "awaiting_approval":
+        return ("approve", "reject")
+    return ("approve",) if paused_bake(rollout) else ()

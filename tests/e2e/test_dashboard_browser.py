@@ -5,7 +5,6 @@ Screenshots of each page land in `.local/screenshots/`."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -14,20 +13,17 @@ import pytest
 
 from shared.adapters import firestore_views as views
 from shared.cli import context
+from shared.domain.workflow import paused_bake
 from shared.local.driving import head_commit
 from shared.local.inbox import Inbox
 from shared.local.state import StackState
-from shared.topics import DASHBOARD_TARGET, RELEASE_COMMANDS
+from shared.topics import DASHBOARD_TARGET
 from tests.e2e.browser import axe_source, axe_violations, chromium, console_errors, screenshot
-from tests.e2e.test_local_releases import rollout_in
+from tests.e2e.test_local_releases import command, rollout_in
 from tests.integration.core_stack import eventually
 
 pytestmark = pytest.mark.timeout(600)
 VERSION = "7.0.0"
-
-
-def command(**payload: Any) -> None:
-    context.publisher().publish(RELEASE_COMMANDS, json.dumps(payload).encode())
 
 
 def check(driver: Any, axe: str, name: str, *, expect_404: bool = False) -> None:
@@ -47,11 +43,11 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
         version=VERSION,
         commit=head_commit(),
         branch="release/7.0.0",
-        author="dev",
+        author="demo-dev",
         artifacts={"hosting": "sites/avalo/versions/7"},
     )
     eventually(lambda: views.release_view(context.db(), VERSION))
-    command(type="release.promote", release=VERSION, env="production", actor="dev")
+    command(type="release.promote", release=VERSION, env="production", actor="demo-dev")
     rollout_in(VERSION, "production", "awaiting_approval")
 
     from selenium.webdriver.common.by import By
@@ -67,6 +63,15 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
         ).click()
         eventually(lambda: "sent=approve" in driver.current_url or None, timeout=30)
         assert "Your approve was sent" in driver.page_source
+        # the local stack sends production no traffic: its bake pauses for a person, and the
+        # same button takes it live
+        eventually(lambda: _paused(VERSION, "production"), timeout=300)
+        driver.get(f"{base}/releases/{VERSION}")
+        assert "approve to take the paused bake live" in driver.page_source
+        check(driver, axe, "release-paused")
+        driver.find_element(
+            By.CSS_SELECTOR, 'form[action$="/production/approve"] button[type=submit]'
+        ).click()
         rollout_in(VERSION, "production", "live")
 
         again = httpx.post(f"{base}/releases/{VERSION}/production/approve", data={})
@@ -113,3 +118,8 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
     waiting = [k for k in got if "approval" in k[1].lower()]
     assert {channel for channel, _ in waiting} == {"slack", "discord", "email"}, got
     assert all(got[k] == 1 for k in got), got  # each notice once per channel
+
+
+def _paused(version: str, env: str) -> bool | None:
+    rollout = views.read_rollout(context.db(), version, env)
+    return True if rollout is not None and paused_bake(rollout) else None

@@ -96,7 +96,9 @@ def approve_to_live(release: str) -> Rollout:
     assert paused.state == "baking", paused.reason
     assert "inconclusive" in (paused.steps["bake"].reason or "")
     shown = releasectl("status", "--env", "production")
-    assert "bake paused, waiting for a person" in shown.output, shown.output
+    assert "waits: approve to take the paused bake live, or roll it back" in shown.output, (
+        shown.output
+    )
     done = releasectl(
         "release", "approve", release, "-e", "production", "--actor", "ops-lead",
         "--reason", "no traffic on the local stack; checked by hand", "--wait",
