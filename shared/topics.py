@@ -21,6 +21,8 @@ ALL_TOPICS = (CLOUD_BUILDS, RELEASE_COMMANDS, MONITORING_TICKS, APP_METRICS, REL
 FLAG_TRIGGER_TARGET = "on_flag_written"
 # The Eventarc-triggered target of Remote Config updates (each env project).
 REMOTE_CONFIG_TARGET = "on_remote_config_updated"
+# Eventarc Firebase Alerts (Crashlytics) in an env project: a velocity alert halts a train
+CRASHLYTICS_TARGET = "on_crashlytics_alert"
 
 # Messages a trigger's subscription gave up on (max delivery attempts) go to `<topic>-dead-letter`,
 # whose subscription triggers `on_dead_letter`: it records them in `deadLetters`.

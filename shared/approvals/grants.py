@@ -3,7 +3,7 @@ user (firebase-admin), or on the local stack the local users file the emulator t
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from shared.approvals import local_users
 from shared.approvals.credentials import uses_emulator_tokens
@@ -22,15 +22,12 @@ def grant(settings: Settings, who: str, roles: list[str]) -> tuple[list[str], st
 
 
 def _firebase_grant(project: str, email: str, roles: list[Role]) -> list[str]:
-    import firebase_admin
     from firebase_admin import auth
     from google.auth.exceptions import DefaultCredentialsError
 
-    name = f"grants-{project}"
-    try:
-        app: Any = firebase_admin.get_app(name)
-    except ValueError:
-        app = firebase_admin.initialize_app(options={"projectId": project}, name=name)
+    from shared.approvals.tokens import firebase_app
+
+    app = firebase_app(project, "grants")
     try:
         user = auth.get_user_by_email(email, app=app)
         # other custom claims the project sets are kept

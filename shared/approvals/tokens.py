@@ -94,15 +94,7 @@ class FirebaseTokenVerifier:
 
     def _firebase(self) -> Any:
         if self._app is None:
-            import firebase_admin
-
-            name = f"approvals-{self.project}"
-            try:
-                self._app = firebase_admin.get_app(name)
-            except ValueError:
-                self._app = firebase_admin.initialize_app(
-                    options={"projectId": self.project}, name=name
-                )
+            self._app = firebase_app(self.project, "approvals")
         return self._app
 
     def verify(self, id_token: str) -> Approver:
@@ -131,3 +123,15 @@ def check_approver(claimed: str, approver: Approver, field: str = "approver") ->
     uid)."""
     if claimed not in {approver.uid, approver.name}:
         raise Refused(f"{field} {claimed!r} does not match the signed-in user {approver.name!r}")
+
+
+def firebase_app(project: str, purpose: str) -> Any:
+    """The firebase-admin app of `project` for one purpose (approvals, grants, the dashboard),
+    made once per process: each purpose its own named app, so none changes another's options."""
+    import firebase_admin
+
+    name = f"{purpose}-{project}"
+    try:
+        return firebase_admin.get_app(name)
+    except ValueError:
+        return firebase_admin.initialize_app(options={"projectId": project}, name=name)

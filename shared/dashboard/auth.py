@@ -42,15 +42,9 @@ class FirebaseSessions:
 
     def _firebase(self) -> Any:
         if self._app is None:
-            import firebase_admin
+            from shared.approvals.tokens import firebase_app
 
-            name = f"dashboard-{self.project}"
-            try:
-                self._app = firebase_admin.get_app(name)
-            except ValueError:
-                self._app = firebase_admin.initialize_app(
-                    options={"projectId": self.project}, name=name
-                )
+            self._app = firebase_app(self.project, "dashboard")
         return self._app
 
     def viewer(self, session_cookie: str | None) -> Viewer:

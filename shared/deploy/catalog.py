@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.topics import (
+    CRASHLYTICS_TARGET,
     DASHBOARD_TARGET,
     DEAD_LETTER_TARGET,
     FLAG_TRIGGER_TARGET,
@@ -309,6 +310,41 @@ SPECS: dict[str, FunctionSpec] = {
         ),
         "console edits of Remote Config: adopt into Firestore or revert (one per env project)",
     ),
+    CRASHLYTICS_TARGET: FunctionSpec(
+        CRASHLYTICS_TARGET,
+        "512Mi",
+        120,  # a velocity alert halts the build's trains through the bus (store calls)
+        (
+            Grant(
+                "roles/eventarc.eventReceiver",
+                Scope.OWN_PROJECT,
+                "receives the Firebase Alerts (Crashlytics) events of its Eventarc triggers",
+            ),
+            Grant(
+                "roles/datastore.user",
+                Scope.CONTROL,
+                "a velocity alert moves the build's trains in the release state (transactions), "
+                "an alert that can never be valid is a dead letter",
+            ),
+            Grant(
+                "roles/pubsub.publisher",
+                Scope.EVENTS_TOPIC,
+                "publishes the other alerts and the halt on release-events (only there)",
+            ),
+            Grant(
+                "roles/secretmanager.secretAccessor",
+                Scope.ENVS,
+                "reads the Play service account and the App Store Connect key (mobile env)",
+            ),
+            Grant(
+                "roles/datastore.user",
+                Scope.ENVS,
+                "turns a halted release's kill switches on in featureFlags (mobile env)",
+            ),
+        ),
+        "Crashlytics alerts: a velocity alert halts the build's trains, others notify "
+        "(one per alert type and env project)",
+    ),
 }
 
 # The identity for the release-step builds (cloudbuild/*.yaml started by the control plane);
@@ -368,9 +404,19 @@ def remote_config_function() -> FunctionSpec:
     return spec(REMOTE_CONFIG_TARGET)
 
 
+def crashlytics_function() -> FunctionSpec:
+    return spec(CRASHLYTICS_TARGET)
+
+
+def crashlytics_function_name(alert_type: str) -> str:
+    """One deployed function per Crashlytics alert type (an Eventarc trigger matches one
+    `alerttype`), all running the `on_crashlytics_alert` entry point."""
+    return f"{CRASHLYTICS_TARGET}_{alert_type.split('.')[-1].lower()}"
+
+
 def env_functions() -> tuple[FunctionSpec, ...]:
     """The functions deployed in each environment project (triggered by its own events)."""
-    return (flag_function(), remote_config_function())
+    return (flag_function(), remote_config_function(), crashlytics_function())
 
 
 def dead_letter_function() -> FunctionSpec:

@@ -21,6 +21,8 @@ from shared.deploy.catalog import (
     account_id,
     backup_bucket,
     control_apis,
+    crashlytics_function,
+    crashlytics_function_name,
     dead_letter_function,
     dead_letter_function_name,
     env_apis,
@@ -31,6 +33,7 @@ from shared.deploy.catalog import (
 )
 from shared.deploy.inputs import SOURCE_ROOT, DeployInputs
 from shared.deploy.steps import Argv, Capture, Plan, Step
+from shared.mobile.alerts import ALERT_EVENT, VELOCITY
 from shared.topics import (
     ALL_TOPICS,
     MAX_DELIVERY_ATTEMPTS,
@@ -47,6 +50,8 @@ SCHEDULER_JOB = "releasectl-monitoring-tick"
 TICK_SCHEDULE = "* * * * *"
 FIRESTORE_WRITTEN = "google.cloud.firestore.document.v1.written"
 RC_UPDATED = "google.firebase.remoteconfig.remoteConfig.v1.updated"
+# The Crashlytics alerts a train acts on (velocity halts) or notifies of; one trigger each
+DEPLOYED_ALERTS = (VELOCITY, "crashlytics.regression", "crashlytics.newFatalIssue")
 FLAG_DOCUMENTS = "featureFlags/{flag}"
 CONTROL_FIREBASE_CONFIG = "firebase.json"
 APP_FIREBASE_CONFIG = "config/firebase.app.json"
@@ -434,6 +439,26 @@ class _Builder:
             )
             self._invoker(spec, project)
 
+    def crashlytics_functions(self) -> None:
+        spec = crashlytics_function()
+        for env, project in self.i.env_projects.items():
+            for alert in DEPLOYED_ALERTS:
+                name = crashlytics_function_name(alert)
+                # Firebase Alerts are global; each trigger matches one alert type
+                trigger = (
+                    "--trigger-location=global",
+                    f"--trigger-event-filters=type={ALERT_EVENT}",
+                    f"--trigger-event-filters=alerttype={alert}",
+                )
+                self.add(
+                    Step(
+                        f"Deploy {name} in {project} ({env}): Eventarc trigger on Crashlytics "
+                        f"{alert} alerts, with retries",
+                        self._deploy(spec, project, trigger, name),
+                    )
+                )
+                self._invoker(spec, project, name)
+
     # --- scheduler, rules, indexes ----------------------------------------------------------
 
     def scheduler(self) -> None:
@@ -497,6 +522,7 @@ def build_plan(inputs: DeployInputs) -> Plan:
     b.flag_functions()
     b.dashboard()
     b.remote_config_functions()
+    b.crashlytics_functions()
     b.scheduler()
     b.rules()
     envs = ", ".join(f"{e}={p}" for e, p in inputs.env_projects.items())

@@ -21,7 +21,7 @@ from shared.entrypoints import decode_command, deliver
 from shared.local.store_keys import ASC_ISSUER, ASC_KEY_ID, service_account_info
 from shared.secrets.local_store import LocalSecretStore
 from shared.service.messagebus import MessageBus
-from tests.integration.core_stack import TEST_CONFIG
+from tests.integration.core_stack import TEST_CONFIG, command
 from tests.integration.store_sims import APP_ID, GROUP, PACKAGE, Stores, running_stores
 from tests.pubsub_envelope import envelope
 
@@ -74,11 +74,12 @@ def bus(
 
     ensure_topic(pubsub_v1.PublisherClient(), "demo-release-control", "release-events")
     yield bootstrap.bus(Settings())
-    context.settings.cache_clear()
+    for cached in (context.settings, context.db, context.publisher):
+        cached.cache_clear()  # the CLI it ran must not keep this test's project for the next
 
 
 def send(bus: MessageBus, event_id: str | None = None, **body: Any) -> Any:
-    data = envelope(json.dumps(body).encode())
+    data = envelope(command(**body))  # signed by its sender, holding every role
     return deliver(
         bus, event_id or uuid.uuid4().hex, data, topic="release-commands", decode=decode_command
     )

@@ -32,9 +32,12 @@ NOTHING = {
 def environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The CLI's edge writes the process environment: give each test its own copy."""
     monkeypatch.setattr(os, "environ", dict(os.environ))  # type: ignore[arg-type]
-    context.settings.cache_clear()
+    caches = (context.settings, context.db, context.publisher)
+    for cached in caches:  # what an earlier test's CLI run chose is not this test's
+        cached.cache_clear()
     yield
-    context.settings.cache_clear()
+    for cached in caches:
+        cached.cache_clear()
 
 
 def run(tmp_path: Path, *args: str, **env: str | None) -> tuple[int, str, str]:

@@ -95,7 +95,7 @@ def test_every_trigger_of_shared_topics_is_deployed_with_its_trigger_and_retries
             "--trigger-event-filters=type=google.firebase.remoteconfig.remoteConfig.v1.updated"
             in line
         )
-    assert len(deploys) == 2 * len(PUBSUB_TRIGGERS) + 2 * len(ENVS) + 1
+    assert len(deploys) == 2 * len(PUBSUB_TRIGGERS) + 5 * len(ENVS) + 1
     consumed = set(PUBSUB_TRIGGERS) | {dead_letter_topic(t) for t in PUBSUB_TRIGGERS}
     assert {
         c.split("--trigger-topic=")[1].split()[0] for c in deploys if "--trigger-topic" in c
