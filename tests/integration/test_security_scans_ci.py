@@ -168,7 +168,7 @@ def test_release_branch_with_both_findings_is_blocked_naming_them(
         letters=FirestoreDeadLetters(firestore_db),
     )
     bus = bootstrap(uow=FirestoreUnitOfWork(firestore_db), plane=plane, ports=ports)
-    bus.handle(BuildStatusChanged(build=build), event_id="ci-1", topic=CLOUD_BUILDS)
+    bus.handle(BuildStatusChanged(build=build), event_id=build.id, topic=CLOUD_BUILDS)
 
     release = firestore_db.document("releases/9.9.9").get().to_dict()
     assert release["artifacts"] == {"ciBuild": build.id, "sbom": sbom_uri}

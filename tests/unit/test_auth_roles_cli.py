@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from shared.approvals.local_users import USERS_FILE_ENV
 from shared.approvals.tokens import EMULATOR_ENV, LOCAL_AUTH_EMULATOR
 from shared.cli import app, context
+from shared.config import DEFAULT_CONFIG_FILE
 
 runner = CliRunner()
 
@@ -23,6 +24,8 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(EMULATOR_ENV, LOCAL_AUTH_EMULATOR)
     monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
     monkeypatch.setenv("RELEASECTL_LOCAL_DIR", str(tmp_path / "no-stack"))  # no running stack
+    # the shipped environments (dev lets anyone promote), whatever an earlier test set
+    monkeypatch.setenv("RELEASECTL_CONFIG_FILE", str(DEFAULT_CONFIG_FILE))
     context.settings.cache_clear()
     yield path
     context.settings.cache_clear()
