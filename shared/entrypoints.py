@@ -104,14 +104,9 @@ def crashlytics_alert(alerts: CrashlyticsAlerts, event: CloudEvent) -> str:
         alert = decoded(lambda raw: decode_alert(attributes, raw), event.data, what="alert")
         return alerts.handle(event_id, alert)
     except Refused as exc:
-        refuse(
-            alerts.letters.put,
-            exc.reason,
-            event_id=event_id,
-            topic=FIREBASE_ALERTS,
-            payload=raw_bytes(event.data),
-            attributes={k: str(v) for k, v in attributes.items() if k in _ALERT_ATTRIBUTES},
-            now=alerts.clock(),
+        kept = _ALERT_ATTRIBUTES
+        _refuse_event(
+            alerts.letters, exc, attributes, event.data, FIREBASE_ALERTS, alerts.clock(), kept
         )
         return "refused"
 
@@ -259,15 +254,7 @@ def guard_flag_write_event(
             raise Refused("Firestore event without an id")
         return guard.handle(write)
     except Refused as exc:
-        refuse(
-            guard.letters.put,
-            exc.reason,
-            event_id=str(attributes.get("id") or "unknown"),
-            topic=FLAG_WRITES,
-            payload=raw_bytes(data),
-            attributes={k: str(v) for k, v in attributes.items() if k in _KEPT_ATTRIBUTES},
-            now=guard.clock(),
-        )
+        _refuse_event(guard.letters, exc, attributes, data, FLAG_WRITES, guard.clock())
         return None
 
 
@@ -289,16 +276,33 @@ def govern_remote_config_event(
         )
         return governor.handle(update)
     except Refused as exc:
-        refuse(
-            governor.letters.put,
-            exc.reason,
-            event_id=str(attributes.get("id") or "unknown"),
-            topic=REMOTE_CONFIG_UPDATES,
-            payload=raw_bytes(data),
-            attributes={k: str(v) for k, v in attributes.items() if k in _KEPT_ATTRIBUTES},
-            now=governor.clock(),
+        _refuse_event(
+            governor.letters, exc, attributes, data, REMOTE_CONFIG_UPDATES, governor.clock()
         )
         return []
+
+
+def _refuse_event(
+    letters: DeadLetters,
+    exc: Refused,
+    attributes: Mapping[str, Any],
+    data: Any,
+    topic: str,
+    now: datetime,
+    kept: tuple[str, ...] = (),
+) -> None:
+    """Dead-letter a CloudEvent that can never be valid, filed under its id and `topic`, with
+    the attributes worth keeping (`kept`, else those of any Eventarc event)."""
+    kept = kept or _KEPT_ATTRIBUTES
+    refuse(
+        letters.put,
+        exc.reason,
+        event_id=str(attributes.get("id") or "unknown"),
+        topic=topic,
+        payload=raw_bytes(data),
+        attributes={k: str(v) for k, v in attributes.items() if k in kept},
+        now=now,
+    )
 
 
 def record_exhausted(
