@@ -294,20 +294,25 @@ def _store_key(settings: Settings, env: str, name: str) -> str:
     return value
 
 
-def play_store(settings: Settings) -> PlayDeveloperApi:
+def _play_account(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """The Android app's package and its Play service account (from the mobile env's secrets):
+    what both Play clients, the publisher and the reporting one, are built from."""
     import json
-
-    from shared.adapters.play_store import PlayDeveloperApi
-    from shared.mobile.settings import StoreUrls
 
     cfg = settings.plane.mobile
     if not (cfg is not None and cfg.android is not None):
         raise ConfigError("[mobile] in environments.toml does not configure this store")
-    urls = StoreUrls()
     key = _store_key(settings, cfg.env, cfg.android.service_account_name)
-    return PlayDeveloperApi.connect(
-        cfg.android.package_name, json.loads(key), urls.play_url, urls.store_timeout_s
-    )
+    return cfg.android.package_name, json.loads(key)
+
+
+def play_store(settings: Settings) -> PlayDeveloperApi:
+    from shared.adapters.play_store import PlayDeveloperApi
+    from shared.mobile.settings import StoreUrls
+
+    urls = StoreUrls()
+    package, account = _play_account(settings)
+    return PlayDeveloperApi.connect(package, account, urls.play_url, urls.store_timeout_s)
 
 
 class _LazyVitals:
@@ -318,19 +323,12 @@ class _LazyVitals:
 
     @cached_property
     def _vitals(self) -> PlayVitals:
-        import json
-
         from shared.adapters.play_store import PlayVitals
         from shared.mobile.settings import StoreUrls
 
-        cfg = self.settings.plane.mobile
-        if not (cfg is not None and cfg.android is not None):
-            raise ConfigError("[mobile] in environments.toml does not configure this store")
         urls = StoreUrls()
-        key = _store_key(self.settings, cfg.env, cfg.android.service_account_name)
-        return PlayVitals.connect(
-            cfg.android.package_name, json.loads(key), urls.play_reporting_url, urls.store_timeout_s
-        )
+        package, account = _play_account(self.settings)
+        return PlayVitals.connect(package, account, urls.play_reporting_url, urls.store_timeout_s)
 
     def crash_windows(self, version_code: int, start: datetime, end: datetime) -> list[CrashWindow]:
         return self._vitals.crash_windows(version_code, start, end)
