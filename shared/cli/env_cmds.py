@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from shared.cli.context import default_actor
-from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, build, send
+from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, submit
 
 app = typer.Typer(help="Freeze or unfreeze an environment.", no_args_is_help=True)
 EnvArg = Annotated[str, typer.Argument(help="Environment name.")]
@@ -22,13 +21,7 @@ def freeze(
     timeout: TimeoutOpt = 120,
 ) -> None:
     """Refuse promotions to ENV until it is unfrozen."""
-    payload = {
-        "type": "env.freeze",
-        "env": env,
-        "actor": actor or default_actor(),
-        "reason": reason,
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    submit("env.freeze", env=env, actor=actor, reason=reason, wait=wait, timeout=timeout)
 
 
 @app.command()
@@ -42,10 +35,4 @@ def unfreeze(
     timeout: TimeoutOpt = 120,
 ) -> None:
     """Accept promotions to ENV again."""
-    payload = {
-        "type": "env.unfreeze",
-        "env": env,
-        "actor": actor or default_actor(),
-        "reason": reason,
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    submit("env.unfreeze", env=env, actor=actor, reason=reason, wait=wait, timeout=timeout)

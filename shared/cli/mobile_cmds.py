@@ -11,7 +11,6 @@ import typer
 from shared.adapters import firestore_views as views
 from shared.bootstrap import mobile_stores
 from shared.cli import context, output
-from shared.cli.context import default_actor
 from shared.cli.output import console
 from shared.cli.sending import POLL_S, ActorOpt, TimeoutOpt, WaitOpt, build, send
 from shared.errors import ConfigError
@@ -28,7 +27,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scr
 
 
 def _send(payload: dict[str, Any], wait: bool, timeout: float) -> None:
-    payload = {**payload, "actor": payload.get("actor") or default_actor()}
     command = build(payload)
     send(command, wait=wait, timeout=timeout)
     if wait:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from shared.cli.context import default_actor
-from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, build, send
+from shared.cli.sending import ActorOpt, TimeoutOpt, WaitOpt, submit
 
 app = typer.Typer(
     help="Create, promote, approve, reject, roll back, cancel, advance or abort releases.",
@@ -31,16 +31,16 @@ def create(
     timeout: TimeoutOpt = 600,
 ) -> None:
     """Record a new release (idempotent for the same version and commit)."""
-    artifacts = dict(_pair(a) for a in artifact or []) or None
-    payload = {
-        "type": "release.create",
-        "version": version,
-        "commit": commit,
-        "branch": branch,
-        "author": author or default_actor(),
-        "artifacts": artifacts,
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    submit(
+        "release.create",
+        version=version,
+        commit=commit,
+        branch=branch,
+        author=author or default_actor(),
+        artifacts=dict(_pair(a) for a in artifact or []) or None,
+        wait=wait,
+        timeout=timeout,
+    )
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -59,13 +59,7 @@ def promote(
     timeout: TimeoutOpt = 600,
 ) -> None:
     """Start the rollout of a release to an environment."""
-    payload = {
-        "type": "release.promote",
-        "release": release,
-        "env": env,
-        "actor": actor or default_actor(),
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    submit("release.promote", release=release, env=env, actor=actor, wait=wait, timeout=timeout)
 
 
 @app.command()
@@ -77,8 +71,17 @@ def approve(
     wait: WaitOpt = False,
     timeout: TimeoutOpt = 600,
 ) -> None:
-    """Approve a rollout that is awaiting approval (not your own release)."""
-    _decide("release.approve", release, env, reason, actor, wait=wait, timeout=timeout)
+    """Approve a rollout that is awaiting approval (not your own release), or a production
+    bake paused for a person. Signed by your Firebase ID token."""
+    submit(
+        "release.approve",
+        release=release,
+        env=env,
+        approver=actor,
+        reason=reason,
+        wait=wait,
+        timeout=timeout,
+    )
 
 
 @app.command()
@@ -91,30 +94,15 @@ def reject(
     timeout: TimeoutOpt = 600,
 ) -> None:
     """Reject a rollout that is awaiting approval."""
-    _decide("release.reject", release, env, reason, actor, wait=wait, timeout=timeout)
-
-
-def _decide(
-    kind: str,
-    release: str,
-    env: str,
-    reason: str,
-    actor: str | None,
-    *,
-    wait: bool,
-    timeout: float,
-) -> None:
-    """Approve and reject carry the same fields: the approver is whoever decides, signed by
-    their Firebase ID token (`sending.sign`: the signed-in person, or an emulator token on the
-    local stack)."""
-    payload = {
-        "type": kind,
-        "release": release,
-        "env": env,
-        "approver": actor or default_actor(),
-        "reason": reason,
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    submit(
+        "release.reject",
+        release=release,
+        env=env,
+        approver=actor,
+        reason=reason,
+        wait=wait,
+        timeout=timeout,
+    )
 
 
 @app.command()
@@ -127,14 +115,15 @@ def rollback(
     timeout: TimeoutOpt = 600,
 ) -> None:
     """Roll an environment back to its last known good release (frozen or not)."""
-    payload = {
-        "type": "release.rollback",
-        "env": env,
-        "reason": reason,
-        "actor": actor or default_actor(),
-        "to_release": to,
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    submit(
+        "release.rollback",
+        env=env,
+        reason=reason,
+        actor=actor,
+        to_release=to,
+        wait=wait,
+        timeout=timeout,
+    )
 
 
 @app.command()
@@ -146,13 +135,7 @@ def cancel(
     timeout: TimeoutOpt = 600,
 ) -> None:
     """Cancel a rollout that has deployed nothing yet."""
-    payload = {
-        "type": "release.cancel",
-        "release": release,
-        "env": env,
-        "actor": actor or default_actor(),
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    submit("release.cancel", release=release, env=env, actor=actor, wait=wait, timeout=timeout)
 
 
 @app.command()
@@ -168,14 +151,16 @@ def advance(
 ) -> None:
     """Skip the rest of the current canary step's bake: the next step's split now (or 100 %
     and live after the last step). Refused unless the rollout is in a canary step."""
-    payload = {
-        "type": "release.advance",
-        "release": release,
-        "env": env,
-        "reason": reason,
-        "actor": actor or default_actor(),
-    }
-    send(build(payload), wait=wait, timeout=timeout, follow_rollout=False)
+    submit(
+        "release.advance",
+        release=release,
+        env=env,
+        reason=reason,
+        actor=actor,
+        wait=wait,
+        timeout=timeout,
+        follow_rollout=False,
+    )
 
 
 @app.command()
@@ -188,11 +173,12 @@ def abort(
     timeout: TimeoutOpt = 600,
 ) -> None:
     """End a canary now: all traffic back to the stable release (a rollback)."""
-    payload = {
-        "type": "release.abort",
-        "release": release,
-        "env": env,
-        "reason": reason,
-        "actor": actor or default_actor(),
-    }
-    send(build(payload), wait=wait, timeout=timeout)
+    submit(
+        "release.abort",
+        release=release,
+        env=env,
+        reason=reason,
+        actor=actor,
+        wait=wait,
+        timeout=timeout,
+    )

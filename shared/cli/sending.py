@@ -9,6 +9,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from shared.adapters import firestore_views as views
+from shared.approvals.signing import sender_field
 from shared.cli import context, output
 from shared.cli.context import default_actor
 from shared.clock import utcnow
@@ -31,10 +32,22 @@ ActorOpt = Annotated[
 POLL_S = 0.3
 
 
+def submit(
+    kind: str, *, wait: bool, timeout: float, follow_rollout: bool = True, **fields: Any
+) -> None:
+    """Build the `kind` command from `fields` and send it: what every `releasectl` command
+    that changes state does."""
+    send(build({"type": kind, **fields}), wait=wait, timeout=timeout, follow_rollout=follow_rollout)
+
+
 def build(payload: dict[str, Any]) -> Command:
-    """Validate locally first: bad input exits 2 and publishes nothing. The command is signed
-    by its sender (their ID token) and its free text scrubbed of credentials before it leaves."""
+    """Validate locally first: bad input exits 2 and publishes nothing. The sender is you
+    unless `--actor` names someone; the command is signed by its sender (their ID token) and
+    its free text scrubbed of credentials before it leaves."""
     clean = {k: v for k, v in payload.items() if v is not None}
+    field = sender_field(str(clean.get("type", "")))
+    if field is not None and not clean.get(field):
+        clean[field] = default_actor()
     env = clean.get("env")
     if isinstance(env, str):
         context.plane().env(env)  # ConfigError -> exit 2
@@ -53,7 +66,7 @@ def sign(payload: dict[str, Any], sender: str | None = None) -> dict[str, Any]:
     """`payload` signed by its sender (`sender`, else the one it names, else you), when the
     config asks."""
     from shared.approvals.credentials import command_token  # httpx: on use
-    from shared.approvals.signing import must_sign, sender_field, signed
+    from shared.approvals.signing import must_sign, signed
 
     settings = context.settings()
     kind = str(payload.get("type", ""))
