@@ -9,7 +9,7 @@ from collections.abc import Callable
 from shared.backups.model import BackupRecord, Kind, Trigger, backup_id, expired
 from shared.backups.ports import BackupCatalog, BackupTarget
 from shared.clock import Clock, utcnow
-from shared.config import EnvConfig
+from shared.config import PRODUCTION, EnvConfig
 from shared.errors import Refused
 from shared.migrations.model import PROTECTED_COLLECTIONS
 
@@ -76,7 +76,7 @@ class Backups:
             raise Refused(f"no backup {backup!r} (see `releasectl backups list --env {env.name}`)")
         if record.env != env.name:
             raise Refused(f"backup {backup} is of {record.env}, not {env.name}")
-        if env.name == "production" and not force:
+        if env.name == PRODUCTION and not force:
             raise Refused("restoring production overwrites its documents: add --force")
         collections = [
             c for c in record.collections if include_protected or c not in PROTECTED_COLLECTIONS

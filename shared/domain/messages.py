@@ -123,6 +123,18 @@ class MigrationsRecorded(_Message):
     applied: dict[str, Any]
 
 
+class OperationFinished(_Message):
+    """What an operation on an environment did (docs/FLAGS.md, docs/BACKUPS.md): `ok` False
+    says it was refused or failed, `result` says why or what it did."""
+
+    kind: Literal["operation"] = "operation"
+    env: str
+    operation: str  # its id: the command's event key
+    ok: bool
+    result: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
 class MonitoringTick(_Message):
     model_config = ConfigDict(frozen=True, extra="forbid")
     env: str | None = None

@@ -185,7 +185,14 @@ class MessageBus:
         handler = handlers.HANDLERS.get(type(message))
         if handler is None:
             raise Refused(f"no handler for {type(message).__name__}")
-        ctx = handlers.Context(tx=tx, plane=self.plane, now=now, event_id=event_id, signer=signer)
+        ctx = handlers.Context(
+            tx=tx,
+            plane=self.plane,
+            now=now,
+            event_id=event_id,
+            key=event_key(topic, event_id),
+            signer=signer,
+        )
         handler(message, ctx)
         record = Processed(
             event_id=event_id,

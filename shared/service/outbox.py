@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import brief
+from shared.domain.commands import RestoreBackup, TakeBackup
 from shared.domain.effects import (
     Alert,
     KillSwitches,
@@ -23,6 +24,7 @@ from shared.domain.effects import (
     Restore,
     RunBackup,
     RunGates,
+    RunOperation,
     RunSmoke,
     SetFlags,
     SplitTraffic,
@@ -33,6 +35,7 @@ from shared.domain.messages import (
     FlagsSet,
     GatesCompleted,
     MigrationsRecorded,
+    OperationFinished,
     RestoreCompleted,
     SmokeCompleted,
     StepReport,
@@ -158,6 +161,44 @@ def kill_switches(o: Outside, effect: KillSwitches) -> None:
     o.ports.kill_switches.kill(o.env(effect.env), effect.flags, f"release {effect.release}")
 
 
+def run_operation(o: Outside, effect: RunOperation) -> OperationFinished:
+    """A flag change or a backup a person asked for; its result closes the operation."""
+    cmd, cfg = effect.command, o.env(effect.env)
+    if isinstance(cmd, TakeBackup | RestoreBackup):
+        report = _backup_operation(o, cfg, cmd)
+    else:
+        report = o.ports.flag_changes.apply(cfg, cmd)
+    return OperationFinished(
+        env=effect.env,
+        operation=effect.operation,
+        ok=report.ok,
+        result=report.summary,
+        detail=report.detail,
+    )
+
+
+def _backup_operation(o: Outside, cfg: EnvConfig, cmd: TakeBackup | RestoreBackup) -> StepReport:
+    """A backup taken or restored by hand. A failure is its outcome (recorded, never retried
+    behind the person's back: they see it and may ask again)."""
+    try:
+        if isinstance(cmd, TakeBackup):
+            record = o.ports.backups.take(cfg, "manual", None, by=cmd.actor)
+            done = record.model_dump(by_alias=True, mode="json")
+            return StepReport(ran=True, ok=True, summary=f"backup {done['id']} taken", detail=done)
+        record, collections, written = o.ports.backups.restore(
+            cmd.backup, cfg, force=cmd.force, include_protected=cmd.include_protected
+        )
+    except Exception as exc:
+        why = exc.reason if isinstance(exc, Refused) else brief(exc)
+        log.warning("%s in %s failed: %s", cmd.type, cfg.name, why)
+        return StepReport(ran=True, ok=False, summary=redact(why))
+    count = f"{written} documents" if written is not None else "the documents"
+    into = ", ".join(collections) or "nothing"
+    detail = {"backup": cmd.backup, "collections": collections, "documents": written}
+    summary = f"restored {count} of {cmd.backup} into {cfg.name} ({into})"
+    return StepReport(ran=True, ok=True, summary=summary, detail=detail)
+
+
 def _coords(effect: Any) -> dict[str, Any]:
     return {"release": effect.release, "env": effect.env, "attempt": effect.attempt}
 
@@ -176,4 +217,5 @@ RUNNERS: dict[type, Runner] = {
     RunBackup: backup,
     MobileStoreCall: mobile_store,
     KillSwitches: kill_switches,
+    RunOperation: run_operation,
 }

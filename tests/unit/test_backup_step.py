@@ -34,7 +34,7 @@ def test_production_backs_up_before_the_migrate_build_and_records_it(d: Driver) 
     assert backups(d).taken == [("production", "rollout", "1.2.0")]
     step = rollout.steps["backup"]
     assert step.status == "done" and step.detail["location"] == "/backups/production/1"
-    assert step.detail["documents"] == 3 and step.detail["collections"] == ["featureFlags"]
+    assert step.detail["documents"] == 3 and step.detail["collections"] == ["featureFlags", "users"]
     assert "1.2.0/production/1/migrate" in d.w.builds.started  # after the backup
 
 
