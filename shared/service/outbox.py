@@ -184,7 +184,7 @@ def _backup_operation(o: Outside, cfg: EnvConfig, cmd: TakeBackup | RestoreBacku
         if isinstance(cmd, TakeBackup):
             record = o.ports.backups.take(cfg, "manual", None, by=cmd.actor)
             done = record.model_dump(by_alias=True, mode="json")
-            return StepReport(ran=True, ok=True, summary=f"backup {done['id']} taken", detail=done)
+            return StepReport(ran=True, ok=True, summary=_taken(done), detail=done)
         record, collections, written = o.ports.backups.restore(
             cmd.backup, cfg, force=cmd.force, include_protected=cmd.include_protected
         )
@@ -197,6 +197,13 @@ def _backup_operation(o: Outside, cfg: EnvConfig, cmd: TakeBackup | RestoreBacku
     detail = {"backup": cmd.backup, "collections": collections, "documents": written}
     summary = f"restored {count} of {cmd.backup} into {cfg.name} ({into})"
     return StepReport(ran=True, ok=True, summary=summary, detail=detail)
+
+
+def _taken(backup: dict[str, Any]) -> str:
+    docs = backup.get("documents")
+    count = f"{docs} documents, " if docs is not None else ""
+    what = f"{count}{len(backup.get('collections') or [])} collections"
+    return f"backup {backup['id']} of {backup['env']}: {what} → {backup['location']}"
 
 
 def _coords(effect: Any) -> dict[str, Any]:
