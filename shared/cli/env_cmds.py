@@ -67,7 +67,9 @@ def operations(
         context.plane().env(env)
         ops = views.operations(context.db(), env, limit)
     if as_json:
-        output.print_json({"env": env, "operations": [o.model_dump(mode="json") for o in ops]})
+        output.print_json(
+            {"env": env, "operations": [o.model_dump(mode="json", by_alias=True) for o in ops]}
+        )
         return
     t = output.table(f"Operations in {env}", "asked", "by", "what", "status", "result")
     for op in ops:

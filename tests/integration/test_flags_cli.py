@@ -168,7 +168,7 @@ def test_a_change_is_made_as_its_verified_sender_and_recorded(
     assert stored(dev_db, "videoCalls")["updatedBy"] == "fern"
     listed = runner.invoke(app, ["env", "operations", "dev", "--json"])
     (op,) = json.loads(listed.output)["operations"]
-    assert (op["actor"], op["actor_uid"], op["kind"], op["status"]) == (
+    assert (op["actor"], op["actorUid"], op["kind"], op["status"]) == (
         "fern",
         "fern",
         "flags.set",
