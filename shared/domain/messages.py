@@ -69,6 +69,13 @@ class BackupCompleted(_StepResult):
     kind: Literal["backup"] = "backup"
 
 
+class BackupStarted(_StepResult):
+    """A backup that runs on (a managed export): where, and its long-running operation; the
+    tick's poll of it brings `BackupCompleted`."""
+
+    kind: Literal["backup_started"] = "backup_started"
+
+
 class RestoreCompleted(_StepResult):
     kind: Literal["restore"] = "restore"
 

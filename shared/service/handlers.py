@@ -36,6 +36,7 @@ from shared.domain.commands import (
 from shared.domain.effects import Effect, RunOperation
 from shared.domain.messages import (
     BackupCompleted,
+    BackupStarted,
     BakeVerdict,
     BuildStatusChanged,
     FlagsSet,
@@ -242,6 +243,7 @@ HANDLERS: dict[type, Handler] = {
     SmokeCompleted: _on_rollout(workflow.smoke_completed),
     RestoreCompleted: _on_rollout(workflow.restore_completed),
     BackupCompleted: _on_rollout(workflow.backup_completed),
+    BackupStarted: _on_rollout(workflow.backup_started),
     BakeVerdict: _on_rollout(workflow.bake_verdict),
     LiveBreach: _on_rollout(workflow.live_breach),
     FlagsSet: _on_rollout(workflow.flags_set),

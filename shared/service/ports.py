@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
+from shared.backups.model import BackupRecord
 from shared.clock import Clock
 from shared.config import EnvConfig
 from shared.dead_letters import DeadLetter, DeliveryFailure, event_key
@@ -187,7 +188,7 @@ class SecretValues(Protocol):
 
 
 class BackupPort(Protocol):
-    """Backs an environment's database up now, and restores a backup (`shared.backups`)."""
+    """Backs an environment's database up, and restores a backup (`shared.backups`)."""
 
     def take(
         self,
@@ -195,13 +196,22 @@ class BackupPort(Protocol):
         trigger: Literal["rollout", "rollback", "manual"],
         release: str | None,
         by: str | None = None,
-    ) -> BaseModel:
-        """The backup's record; raises if it could not be taken."""
+        *,
+        attempt: int | None = None,
+        for_operation: str | None = None,
+    ) -> BackupRecord:
+        """The backup's record: finished, or `running` (a managed export: `settle` ends it).
+        Raises if it could not be started."""
+        ...
+
+    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+        """Hand each of the env's running backups that has ended since to `deliver`, then
+        record it; how many ended."""
         ...
 
     def restore(
         self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
-    ) -> tuple[BaseModel, list[str], int | None]:
+    ) -> tuple[BackupRecord, list[str], int | None]:
         """Import `backup` into `env`: its record, the collections written and how many
         documents (when known). `Refused` for a backup that may not be restored there."""
         ...
@@ -216,12 +226,18 @@ class NoBackups:
         trigger: Literal["rollout", "rollback", "manual"],
         release: str | None,
         by: str | None = None,
-    ) -> BaseModel:
+        *,
+        attempt: int | None = None,
+        for_operation: str | None = None,
+    ) -> BackupRecord:
         raise RuntimeError("no backup target is configured for this process")
+
+    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+        return 0
 
     def restore(
         self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
-    ) -> tuple[BaseModel, list[str], int | None]:
+    ) -> tuple[BackupRecord, list[str], int | None]:
         raise RuntimeError("no backup target is configured for this process")
 
 

@@ -551,7 +551,8 @@ class FakeReleaseFlags:
 
 class FakeBackups:
     """Backups taken (env, trigger, release) and restored (id, env, collections); `fail` makes
-    the next ones fail with it."""
+    the next ones fail with it. With `managed`, a backup runs on (a managed export) until
+    `exports` says how it ended: "done", or why it failed; `settle` then delivers it."""
 
     def __init__(self) -> None:
         self.taken: list[tuple[str, str, str | None]] = []
@@ -559,9 +560,19 @@ class FakeBackups:
         self.records: dict[str, BackupRecord] = {}
         self.restored: list[tuple[str, str, list[str]]] = []
         self.fail: str | None = None
+        self.managed = False
+        self.exports: str | None = None  # None: still running
+        self.polls = 0
 
     def take(
-        self, env: EnvConfig, trigger: Any, release: str | None, by: str | None = None
+        self,
+        env: EnvConfig,
+        trigger: Any,
+        release: str | None,
+        by: str | None = None,
+        *,
+        attempt: int | None = None,
+        for_operation: str | None = None,
     ) -> BackupRecord:
         if self.fail is not None:
             raise RuntimeError(self.fail)
@@ -573,18 +584,40 @@ class FakeBackups:
             id=f"{env.name}-{n}",
             env=env.name,
             project=env.project,
-            kind="document-dump",
+            kind="managed-export" if self.managed else "document-dump",
             location=f"/backups/{env.name}/{n}",
             started_at=at,
-            finished_at=at,
+            finished_at=None if self.managed else at,
             collections=["featureFlags", "users"],
-            documents=3,
+            documents=None if self.managed else 3,
             trigger=trigger,
             release=release,
             by=by,
+            lro=f"projects/{env.project}/databases/(default)/operations/op-{n}"
+            if self.managed
+            else None,
+            attempt=attempt,
+            for_operation=for_operation,
         )
         self.records[record.id] = record
         return record
+
+    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+        self.polls += 1
+        ended = 0
+        for record in list(self.records.values()):
+            if record.env != env.name or not record.running or self.exports is None:
+                continue
+            at = record.started_at + timedelta(minutes=30)
+            done = (
+                record.model_copy(update={"finished_at": at})
+                if self.exports == "done"
+                else record.model_copy(update={"error": self.exports})
+            )
+            deliver(done)
+            self.records[record.id] = done
+            ended += 1
+        return ended
 
     def restore(
         self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool

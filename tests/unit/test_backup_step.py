@@ -108,3 +108,57 @@ class MemoryCatalog:
 
     def remove(self, backup: str) -> None:
         self.records.pop(backup, None)
+
+
+# -- long exports: started in one run, polled by the tick (docs/BACKUPS.md, "Long exports") -----
+
+
+def test_a_long_export_is_recorded_on_the_step_and_the_tick_moves_the_rollout_on(
+    d: Driver,
+) -> None:
+    backups(d).managed = True
+    create(d)
+    promote(d, "1.2.0", "production")
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    step = d.rollout("1.2.0", "production").steps["backup"]
+    assert step.status == "running"
+    assert step.detail["lro"].endswith("/operations/op-1") and step.detail["attempt"] == 1
+    assert "1.2.0/production/1/migrate" not in d.w.builds.started
+    d.tick("production")  # still running: nothing moves
+    assert d.rollout("1.2.0", "production").steps["backup"].status == "running"
+    backups(d).exports = "done"
+    d.tick("production")
+    rollout = d.rollout("1.2.0", "production")
+    assert rollout.steps["backup"].status == "done" and rollout.state is State.MIGRATING
+    assert rollout.steps["backup"].detail["finishedAt"]
+    assert "1.2.0/production/1/migrate" in d.w.builds.started
+    polls = backups(d).polls
+    d.tick("production")  # nothing running any more: nothing delivered twice
+    assert backups(d).polls == polls + 1 and d.rollout("1.2.0", "production") == rollout
+
+
+def test_a_long_export_that_fails_fails_the_rollout_with_firestores_reason(d: Driver) -> None:
+    backups(d).managed = True
+    create(d)
+    promote(d, "1.2.0", "production")
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    backups(d).exports = "managed export failed: bucket not found"
+    d.tick("production")
+    rollout = d.rollout("1.2.0", "production")
+    assert rollout.state is State.FAILED
+    assert rollout.reason == "backup failed: managed export failed: bucket not found"
+    assert d.env("production").lock is None
+
+
+def test_a_manual_long_export_closes_its_operation_when_the_tick_sees_it_end(d: Driver) -> None:
+    backups(d).managed = True
+    d.command(event_id="b-1", type="backup.take", env="staging", actor="ops@avalo.app")
+    (op,) = d.w.uow.store.operations.values()
+    assert op.status == "running"
+    backups(d).exports = "done"
+    d.tick("staging")
+    (op,) = d.w.uow.store.operations.values()
+    assert op.status == "done" and op.result.startswith(
+        "backup staging-1 of staging: 2 collections"
+    )
+    assert op.detail["lro"].endswith("op-1")
