@@ -359,6 +359,12 @@ def backup_completed(c: Change, msg: BackupCompleted) -> None:
     changed yet, so the rollout fails with the reason (promote it again to retry)."""
     if not _expecting(c, State.MIGRATING, msg):
         return
+    step = c.current().steps.get("backup")
+    if step is None or step.status != "running":
+        # a second backup of the same attempt (its runner was carried out again): the first
+        # one's result already moved the rollout on
+        c.note = f"backup result ignored: the backup step is {step.status if step else 'missing'}"
+        return
     report = msg.report
     if report.ran and report.ok:
         c.set_step("backup", "done", finished_at=c.now, detail=_report_detail(report))

@@ -10,6 +10,7 @@ import pytest
 from shared.backups.model import BackupRecord, backup_id, expired
 from shared.config import PlaneConfig
 from shared.domain.states import State
+from shared.service import outbox
 from tests.unit.fakes import Driver, FakeBackups, make_world
 from tests.unit.test_bake_errors import bake
 from tests.unit.test_rollout_flow import create, promote
@@ -162,3 +163,25 @@ def test_a_manual_long_export_closes_its_operation_when_the_tick_sees_it_end(d: 
         "backup staging-1 of staging: 2 collections"
     )
     assert op.detail["lro"].endswith("op-1")
+
+
+def test_a_second_export_of_the_same_attempt_moves_nothing(d: Driver) -> None:
+    """The backup runner carried out again (a crash after the export started) starts another
+    export; only the first result to end moves the rollout on."""
+    backups(d).managed = True
+    create(d)
+    promote(d, "1.2.0", "production")
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    record = d.w.uow.store.processed
+    (key,) = [k for k, r in record.items() if any(e.kind == "backup" for e in r.effects)]
+    runner = outbox.Outside(d.w.bus.ports, d.w.bus.plane, d.w.uow.read_release)
+    (effect,) = [e for e in record[key].effects if e.kind == "backup"]
+    backups(d).exports = "done"
+    d.tick("production")  # the first export ends: the migrate build starts
+    d.step("1.2.0/production/1/migrate", "WORKING")
+    outbox.backup(runner, effect)  # a second export of attempt 1
+    d.tick("production")  # ... ends too
+    rollout = d.rollout("1.2.0", "production")
+    assert rollout.steps["backup"].status == "done" and len(backups(d).taken) == 2
+    assert rollout.steps["migrate"].status == "WORKING"  # not started again
+    assert len([k for k in d.w.builds.started if k.endswith("/migrate")]) == 1
