@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shared.adapters.pubsub import Publisher
     from shared.backups.handler import Backups
     from shared.dashboard.app import Dashboard
+    from shared.flags.changes import FlagChanges
     from shared.flags.handler import FlagGuard, RemoteConfigGovernor
     from shared.flags.ports import RemoteConfig
     from shared.flags.publishing import TemplatePublisher
@@ -184,7 +185,8 @@ def bus(settings: Settings | None = None) -> MessageBus:
         secret_values=secret_values(settings),
         backups=backups(settings, db),
         stores=mobile_stores(settings),
-        kill_switches=kill_switches(),
+        kill_switches=kill_switches(settings),
+        flag_changes=flag_changes(settings),
         vitals=play_vitals(settings)
         if settings.plane.mobile and settings.plane.mobile.android
         else None,
@@ -253,18 +255,18 @@ def crashlytics_alerts(settings: Settings | None = None) -> CrashlyticsAlerts:
     )
 
 
-def kill_switches() -> FlagKillSwitches:
+def kill_switches(settings: Settings) -> FlagKillSwitches:
     """Kill switches through each env's flag service (`featureFlags` in its project)."""
     from shared.adapters.kill_switches import FlagKillSwitches
-    from shared.flags.store import FirestoreFlagStore
 
-    @cache
-    def store_for(project: str) -> FirestoreFlagStore:
-        from google.cloud import firestore
+    return FlagKillSwitches(_flag_stores(settings))
 
-        return FirestoreFlagStore(firestore.Client(project=project))
 
-    return FlagKillSwitches(store_for)
+def flag_changes(settings: Settings) -> FlagChanges:
+    """People's flag commands (`flags.set|kill|unkill`) through each env's flag store."""
+    from shared.flags.changes import FlagChanges
+
+    return FlagChanges(_flag_stores(settings))
 
 
 def mobile_stores(settings: Settings) -> TrainStores:

@@ -1,7 +1,8 @@
 """Release state in Firestore: the unit of work and the transaction view (docs/ARCHITECTURE.md).
 
 Layout: `releases/{id}`, `releases/{id}/rollouts/{env}`, `releases/{id}/history/{seq}`,
-`environments/{env}`, `processedEvents/{topic}:{eventId}` (with the outbox),
+`environments/{env}` (+ `/operations/{topic}:{eventId}`: flag changes and backups asked for),
+`processedEvents/{topic}:{eventId}` (with the outbox),
 `deadLetters/{topic}:{eventId}`.
 """
 
@@ -19,6 +20,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
 from shared.dead_letters import DeadLetter, bare, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
+from shared.domain.operations import Operation
 from shared.errors import Refused
 from shared.mobile.model import TrackLock, Train, TrainEntry
 from shared.service.ports import OUTBOX_LEASE, Processed
@@ -31,6 +33,7 @@ DEPLOYMENTS = "deployments"
 ENVIRONMENTS, PROCESSED = "environments", "processedEvents"
 # releases/{id}/trains/{platform} (+ /history/{seq}); mobileTracks/{platform}:{track}
 TRAINS, TRACK_LOCKS = "trains", "mobileTracks"
+OPERATIONS = "operations"  # environments/{env}/operations/{topic}:{eventId}
 __all__ = ["DEAD_LETTERS", "ENVIRONMENTS", "PROCESSED", "FirestoreUnitOfWork"]
 # Contention on one environment's lock is normal (concurrent promotions); retry generously.
 MAX_ATTEMPTS = 30
@@ -78,6 +81,9 @@ class _Refs:
 
     def train(self, version: str, platform: str) -> Any:
         return self.release(version).collection(TRAINS).document(platform)
+
+    def operation(self, env: str, key: str) -> Any:
+        return self.env(env).collection(OPERATIONS).document(doc_id(key))
 
     def track_lock(self, platform: str, track: str) -> Any:
         return self.db.collection(TRACK_LOCKS).document(f"{platform}:{track}")
@@ -156,6 +162,13 @@ class FirestoreTx:
     def track_lock(self, platform: str, track: str) -> TrackLock | None:
         data = self._read(self._refs.track_lock(platform, track))
         return TrackLock.model_validate(data) if data else None
+
+    def operation(self, env: str, key: str) -> Operation | None:
+        data = self._read(self._refs.operation(env, key))
+        return Operation.model_validate(data) if data else None
+
+    def put_operation(self, op: Operation) -> None:
+        self._writes.append((self._refs.operation(op.env, op.id), op.to_doc()))
 
     def put_train(self, train: Train) -> None:
         self._writes.append((self._refs.train(train.release, train.platform), train.to_doc()))

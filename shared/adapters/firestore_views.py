@@ -12,6 +12,7 @@ from shared.adapters.firestore_store import (
     DEAD_LETTERS,
     ENVIRONMENTS,
     HISTORY,
+    OPERATIONS,
     PROCESSED,
     RELEASES,
     ROLLOUTS,
@@ -22,6 +23,7 @@ from shared.config import PlaneConfig
 from shared.dead_letters import DeadLetter, doc_id, event_key
 from shared.domain import canary
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
+from shared.domain.operations import Operation
 from shared.dora.model import MOVES, Change, Move, Report, report
 from shared.mobile.model import Train, TrainEntry
 from shared.service.ports import Processed
@@ -113,6 +115,25 @@ def _history(db: Any, release_ref: Any, count: int) -> list[HistoryEntry]:
 def processed(db: Any, topic: str, event_id: str) -> Processed | None:
     snap = db.collection(PROCESSED).document(doc_id(event_key(topic, event_id))).get()
     return Processed.model_validate(snap.to_dict()) if snap.exists else None
+
+
+def operation(db: Any, env: str, key: str) -> Operation | None:
+    """A flag change or backup asked for (`environments/{env}/operations/{key}`)."""
+    ref = db.collection(ENVIRONMENTS).document(env).collection(OPERATIONS).document(doc_id(key))
+    snap = ref.get()
+    return Operation.model_validate(snap.to_dict()) if snap.exists else None
+
+
+def operations(db: Any, env: str, limit: int = 20) -> list[Operation]:
+    """The env's latest operations, newest first."""
+    query = (
+        db.collection(ENVIRONMENTS)
+        .document(env)
+        .collection(OPERATIONS)
+        .order_by("requestedAt", direction="DESCENDING")
+        .limit(limit)
+    )
+    return [Operation.model_validate(s.to_dict()) for s in query.stream()]
 
 
 def dead_letters(db: Any, limit: int = 20) -> list[DeadLetter]:

@@ -71,7 +71,8 @@ class DocumentDumps:
     def location(self, env: str, backup: str) -> str:
         return str((self.directory / env / backup).resolve())
 
-    def take(self, record: BackupRecord) -> BackupRecord:
+    def start(self, record: BackupRecord) -> BackupRecord:
+        """The whole dump, at once: a dump never stays running."""
         db = self.client(record.project)
         target = Path(record.location)
         target.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,9 @@ class DocumentDumps:
         return record.model_copy(
             update={"finished_at": self.clock(), "collections": sorted(roots), "documents": count}
         )
+
+    def check(self, record: BackupRecord) -> BackupRecord | None:
+        return record
 
     def restore(self, record: BackupRecord, collections: list[str]) -> int:
         db = self.client(record.project)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from shared.backups.model import BackupRecord, Kind, Trigger, backup_id, expired
 from shared.backups.ports import BackupCatalog, BackupTarget
 from shared.clock import Clock, utcnow
-from shared.config import EnvConfig
+from shared.config import PRODUCTION, EnvConfig
 from shared.errors import Refused
 from shared.migrations.model import PROTECTED_COLLECTIONS
 
@@ -35,9 +35,13 @@ class Backups:
         trigger: Trigger,
         release: str | None = None,
         by: str | None = None,
+        *,
+        attempt: int | None = None,
+        for_operation: str | None = None,
     ) -> BackupRecord:
-        """Export the env's database now; recorded in the catalog, older ones beyond
-        `backups_keep` deleted."""
+        """Back the env's database up now, recorded in the catalog: finished (a dump), or
+        running (a managed export, which `settle` finishes on a later tick). Older ones
+        beyond `backups_keep` are deleted once it has finished."""
         now = self.clock()
         ident = backup_id(env.name, now, trigger, release)
         record = BackupRecord(
@@ -50,11 +54,35 @@ class Backups:
             trigger=trigger,
             release=release,
             by=by,
+            attempt=attempt,
+            for_operation=for_operation,
         )
-        done = self.target.take(record)
-        self.catalog.put(done)
-        self._retain(env)
-        return done
+        started = self.target.start(record)
+        self.catalog.put(started)
+        if not started.running:
+            self._retain(env)
+        return started
+
+    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+        """The env's running backups that have ended since (finished, or failed with why):
+        each handed to `deliver` (its result's destination), then recorded, so a crash in
+        between delivers it again (its delivery is idempotent). How many ended."""
+        ended = 0
+        for record in self.catalog.list(env.name):
+            if not record.running:
+                continue
+            try:
+                done = self.target.check(record)
+            except Exception as exc:  # the export's own failure
+                done = record.model_copy(update={"error": str(exc)[:500] or type(exc).__name__})
+            if done is None:
+                continue
+            deliver(done)
+            self.catalog.put(done)
+            ended += 1
+        if ended:
+            self._retain(env)
+        return ended
 
     def _retain(self, env: EnvConfig) -> None:
         for old in expired(self.catalog.list(env.name), env.backups_keep):
@@ -76,7 +104,11 @@ class Backups:
             raise Refused(f"no backup {backup!r} (see `releasectl backups list --env {env.name}`)")
         if record.env != env.name:
             raise Refused(f"backup {backup} is of {record.env}, not {env.name}")
-        if env.name == "production" and not force:
+        if record.error is not None:
+            raise Refused(f"backup {backup} failed ({record.error}): nothing to restore")
+        if record.running:
+            raise Refused(f"backup {backup} is still being taken: restore it once it is done")
+        if env.name == PRODUCTION and not force:
             raise Refused("restoring production overwrites its documents: add --force")
         collections = [
             c for c in record.collections if include_protected or c not in PROTECTED_COLLECTIONS

@@ -1,6 +1,7 @@
 """Google Cloud backups: a managed export of the env's database to Cloud Storage
-(`FirestoreAdminClient.export_documents`, a long-running operation), imported back with
-`import_documents`; retention deletes the export's objects."""
+(`FirestoreAdminClient.export_documents`, a long-running operation started here and polled by
+the monitoring tick with `get_operation`), imported back with `import_documents`; retention
+deletes the export's objects."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from shared.backups.model import BackupRecord
 from shared.clock import Clock, utcnow
 from shared.errors import ControlPlaneError
 
-# A function's timeout is 300 s: a backup step waits at most this long in one run; a longer
-# export is still running and the step is retried (the export of the same id is reused).
+# A function's timeout is 300 s: an import (`backup.restore`) waits at most this long in one
+# run. Exports do not wait: the tick polls them.
 OPERATION_TIMEOUT_S = 240.0
 
 
@@ -30,7 +31,9 @@ class ManagedExports:
             self._admin = firestore_admin_v1.FirestoreAdminClient()
         return self._admin
 
-    def take(self, record: BackupRecord) -> BackupRecord:
+    def start(self, record: BackupRecord) -> BackupRecord:
+        """Start the export and return at once: the monitoring tick polls its long-running
+        operation (`check`), so an export longer than a function run is fine."""
         from google.cloud import firestore
 
         roots = sorted(c.id for c in firestore.Client(project=record.project).collections())
@@ -38,8 +41,21 @@ class ManagedExports:
             "name": f"projects/{record.project}/databases/(default)",
             "output_uri_prefix": record.location,
         }
-        self._wait(self.admin().export_documents(request=request), "export")
-        return record.model_copy(update={"finished_at": self.clock(), "collections": roots})
+        try:
+            operation = self.admin().export_documents(request=request)
+        except Exception as exc:
+            raise BackupFailed(f"managed export not started: {str(exc)[:300]}") from None
+        return record.model_copy(update={"lro": operation.operation.name, "collections": roots})
+
+    def check(self, record: BackupRecord) -> BackupRecord | None:
+        if record.lro is None:
+            return record
+        state = self.admin().get_operation(request={"name": record.lro})
+        if not state.done:
+            return None
+        if state.HasField("error") and state.error.code != 0:
+            raise BackupFailed(f"managed export failed: {state.error.message[:300]}")
+        return record.model_copy(update={"finished_at": self.clock()})
 
     def restore(self, record: BackupRecord, collections: list[str]) -> int | None:
         request = {

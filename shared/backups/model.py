@@ -30,6 +30,16 @@ class BackupRecord(BaseModel):
     trigger: Trigger = "manual"
     release: str | None = None
     by: str | None = None
+    # a managed export still running: its long-running operation, polled by the monitoring
+    # tick until it ends (docs/BACKUPS.md, "Long exports")
+    lro: str | None = None
+    error: str | None = None  # why it failed
+    attempt: int | None = None  # the rollout attempt whose backup step it is (trigger rollout)
+    for_operation: str | None = None  # the `backup.take` operation that asked for it
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None and self.error is None
 
     def to_doc(self) -> dict[str, object]:
         return self.model_dump(by_alias=True, mode="python")

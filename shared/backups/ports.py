@@ -8,9 +8,15 @@ from shared.backups.model import BackupRecord
 
 
 class BackupTarget(Protocol):
-    def take(self, record: BackupRecord) -> BackupRecord:
-        """Export `record.project`'s database to `record.location`; the record completed
-        (finished, collections, document count when known). Raises on failure."""
+    def start(self, record: BackupRecord) -> BackupRecord:
+        """Export `record.project`'s database to `record.location`: the record completed
+        (finished, collections, document count when known), or, for an export that runs on
+        (a managed export), with its long-running operation in `lro`. Raises on failure."""
+        ...
+
+    def check(self, record: BackupRecord) -> BackupRecord | None:
+        """A running backup's progress: None while it runs, the record completed when it has
+        finished; raises if it failed."""
         ...
 
     def restore(self, record: BackupRecord, collections: list[str]) -> int | None:

@@ -4,12 +4,13 @@ Rollouts take them by themselves (before a production rollout migrates, before a
 restores); `take` makes one by hand. `restore` imports one back: documents the backup holds
 are written back as they were, documents created since are left; the protected collections
 (users, balances, payments, chats) only with `--include-protected`; production only with
-`--force`. Exit codes: 0 done, 1 it failed, 2 bad input (nothing written).
+`--force`. `take` and `restore` are signed commands (`backup.take|restore`, role `operator`)
+that the control plane carries out and records with your verified identity; `--wait` (the
+default) follows them. Exit codes: 0 done, 1 refused or failed, 2 bad input (nothing sent).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import typer
@@ -17,6 +18,7 @@ import typer
 from shared.backups.handler import Backups
 from shared.cli import context, output
 from shared.cli.output import console, exit_codes
+from shared.cli.sending import ActorOpt, TimeoutOpt
 
 app = typer.Typer(help="Backups of an environment's database.", no_args_is_help=True)
 EnvOpt = Annotated[str, typer.Option("--env", "-e", envvar="RELEASECTL_ENV", help="Environment.")]
@@ -45,19 +47,25 @@ def list_(env: EnvOpt, as_json: JsonOpt = False) -> None:
     console.print(t)
 
 
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait", help="Wait until the control plane has done it; exit 1 if it failed."
+    ),
+]
+
+
 @app.command()
-def take(env: EnvOpt) -> None:
+def take(
+    env: EnvOpt,
+    actor: ActorOpt = None,
+    wait: WaitOpt = True,
+    timeout: TimeoutOpt = 900,
+) -> None:
     """Back the env's database up now (older ones beyond `backups_keep` are deleted)."""
-    with exit_codes():
-        cfg = context.plane().env(env)
-        start = time.monotonic()
-        record = _service().take(cfg, "manual", by=context.default_actor())
-    docs = f"{record.documents} documents, " if record.documents is not None else ""
-    console.print(
-        f"backup [bold]{record.id}[/] of {env}: {docs}{len(record.collections)} collections, "
-        f"{time.monotonic() - start:.1f}s → {record.location}",
-        soft_wrap=True,
-    )
+    from shared.cli.sending import submit
+
+    submit("backup.take", env=env, actor=actor, wait=wait, timeout=timeout)
 
 
 @app.command()
@@ -69,19 +77,33 @@ def restore(
         bool,
         typer.Option("--include-protected", help="Also write users, balances, payments and chats."),
     ] = False,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept with it).")] = "",
+    actor: ActorOpt = None,
+    wait: WaitOpt = True,
+    timeout: TimeoutOpt = 900,
 ) -> None:
     """Import a backup into the env (documents it holds are put back as they were)."""
+    from shared.cli.sending import submit
+    from shared.config import PRODUCTION
     from shared.errors import Refused
 
-    with exit_codes(Refused):
-        cfg = context.plane().env(env)
-        start = time.monotonic()
-        record, collections, written = _service().restore(
-            backup, cfg, force=force, include_protected=include_protected
-        )
-    count = f"{written} documents" if written is not None else "the documents"
-    console.print(
-        f"restored {count} of {record.id} into {env} ({', '.join(collections) or 'nothing'}) "
-        f"in {time.monotonic() - start:.1f}s",
-        soft_wrap=True,
+    with exit_codes(Refused):  # checked here first: bad input sends nothing (exit 2)
+        context.plane().env(env)
+        record = _service().catalog.get(backup)
+        if record is None:
+            raise Refused(f"no backup {backup!r} (see `releasectl backups list --env {env}`)")
+        if record.env != env:
+            raise Refused(f"backup {backup} is of {record.env}, not {env}")
+        if env == PRODUCTION and not force:
+            raise Refused("restoring production overwrites its documents: add --force")
+    submit(
+        "backup.restore",
+        env=env,
+        backup=backup,
+        force=force,
+        include_protected=include_protected,
+        reason=reason or None,
+        actor=actor,
+        wait=wait,
+        timeout=timeout,
     )

@@ -1,9 +1,11 @@
 """`releasectl flags list|get|set|kill|unkill|eval|publish|status|history`: one environment's
 feature flags and their Remote Config templates.
 
-Writes go straight to the env project's `featureFlags/{flag}` in a validated transaction; the
-console-edit guard (`on_flag_written`) then audits them like any other edit and publishes the
-env's Remote Config templates.
+`set`, `kill` and `unkill` are signed commands (`flags.set|kill|unkill` on `release-commands`):
+the control plane checks your `flags` role in the env and writes `featureFlags/{flag}` in a
+validated transaction as you; the flag guard (`on_flag_written`) then audits the write and
+publishes the env's Remote Config templates. Edits made in the Firebase console are not
+commands: the guard alone judges them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import typer
 
 from shared.cli import context, output
 from shared.cli.output import console, err_console, exit_codes
-from shared.clock import utcnow
+from shared.cli.sending import TimeoutOpt
+from shared.errors import ConfigError
 from shared.flags import edits
 from shared.flags.bucketing import InvalidUserId
 from shared.flags.evaluation import FlagEvaluator, FlagSnapshot, Reason, explain
@@ -113,38 +116,57 @@ def get(
     console.print(t)
 
 
-def _write(env: str, flag: str, change: Callable[[Flag | None], Flag], actor: str | None) -> None:
+# Changes are commands (docs/FLAGS.md, "Who changes a flag"): signed by you, checked against
+# the `flags` role of the env, carried out by the control plane.
+WaitFlagOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait",
+        help="Wait until the control plane has changed the flag; exit 1 if it refused.",
+    ),
+]
+
+
+def _send(
+    env: str,
+    flag: str,
+    change: Callable[[Flag | None], Flag],
+    payload: dict[str, Any],
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Check the change here first (exit 2, nothing sent, if the flag's rules or Remote Config
+    refuse it), then send it as a signed command."""
+    from shared.cli.sending import submit
     from shared.flags.versions import TemplateRejected
 
     with exit_codes(FlagInvalid, InvalidUserId, TemplateRejected):
         check_name(flag)
-        store = _env_store(env)
-        _deliverable(env, flag, change, store)
-        new = store.change(flag, change, actor or context.default_actor(), utcnow())
-    state = "KILLED" if new.kill_switch else "on" if new.enabled else "off"
-    console.print(f"{flag} in {env}: {state}, rollout {new.rollout_percent:g}%")
+        _precheck(env, flag, change)
+    kind = payload.pop("type")
+    submit(kind, **payload, env=env, flag=flag, wait=wait, timeout=timeout)
 
 
-def _deliverable(
-    env: str, flag: str, change: Callable[[Flag | None], Flag], store: FirestoreFlagStore
-) -> None:
-    """Refuse, before writing, a change Remote Config would refuse to publish (validateOnly)."""
+def _precheck(env: str, flag: str, change: Callable[[Flag | None], Flag]) -> None:
+    """Refuse, before sending, a change the flag's rules or Remote Config (validateOnly) would
+    refuse. Not being able to look must never block a change (a kill): the control plane
+    validates it again before it writes."""
     from shared import bootstrap
     from shared.flags.model import parse_flag
     from shared.flags.versions import TemplateRejected
 
-    doc = store.get_doc(flag)
-    new = change(parse_flag(flag, doc) if doc is not None else None)  # FlagInvalid: exit 2
     try:
+        doc = _env_store(env).get_doc(flag)
+        new = change(parse_flag(flag, doc) if doc is not None else None)
         publisher = bootstrap.template_publisher(context.settings())
         if publisher is not None:  # None: flags are not delivered through Remote Config here
             publisher.check(env, flag, new)
-    except (TemplateRejected, FlagInvalid):
+    except (TemplateRejected, FlagInvalid, ConfigError):
         raise
-    except Exception as exc:  # Remote Config unreachable must never block a change (a kill)
+    except Exception as exc:
         err_console.print(
-            f"[yellow]warning:[/] Remote Config not checked ({exc}); the change is written "
-            "and on_flag_written publishes it"
+            f"[yellow]warning:[/] not checked before sending ({exc}); the control plane "
+            "validates the change before it writes it"
         )
 
 
@@ -161,7 +183,10 @@ def set_flag(
     create: Annotated[bool, typer.Option("--create", help="Add a new flag.")] = False,
     owner: Annotated[str | None, typer.Option(help="Owner (team or person).")] = None,
     description: Annotated[str | None, typer.Option(help="What the flag gates.")] = None,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept with the change).")] = "",
     actor: ActorOpt = None,
+    wait: WaitFlagOpt = True,
+    timeout: TimeoutOpt = 120,
 ) -> None:
     """Change a flag's enabled state or rollout percent (validated; protected flags refuse)."""
     edit = edits.Edit(flag, enabled, rollout, None, create, owner, description)
@@ -170,19 +195,45 @@ def set_flag(
             "[red]error:[/red] nothing to change: give --enabled/--disabled or --rollout"
         )
         raise typer.Exit(2)
-    _write(env, flag, edit, actor)
+    payload = {
+        "type": "flags.set",
+        "enabled": enabled,
+        "rollout_percent": rollout,
+        "create": create or None,
+        "owner": owner,
+        "description": description,
+        "reason": reason or None,
+        "actor": actor,
+    }
+    _send(env, flag, edit, payload, wait, timeout)
 
 
 @app.command()
-def kill(flag: FlagArg, env: EnvOpt, actor: ActorOpt = None) -> None:
+def kill(
+    flag: FlagArg,
+    env: EnvOpt,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept with the change).")] = "",
+    actor: ActorOpt = None,
+    wait: WaitFlagOpt = True,
+    timeout: TimeoutOpt = 120,
+) -> None:
     """Emergency: turn FLAG off for everyone in ENV, whatever else it says."""
-    _write(env, flag, edits.kill(flag), actor)
+    payload = {"type": "flags.kill", "reason": reason or None, "actor": actor}
+    _send(env, flag, edits.kill(flag), payload, wait, timeout)
 
 
 @app.command()
-def unkill(flag: FlagArg, env: EnvOpt, actor: ActorOpt = None) -> None:
+def unkill(
+    flag: FlagArg,
+    env: EnvOpt,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept with the change).")] = "",
+    actor: ActorOpt = None,
+    wait: WaitFlagOpt = True,
+    timeout: TimeoutOpt = 120,
+) -> None:
     """Lift FLAG's kill switch (its other settings apply again)."""
-    _write(env, flag, edits.unkill(flag), actor)
+    payload = {"type": "flags.unkill", "reason": reason or None, "actor": actor}
+    _send(env, flag, edits.unkill(flag), payload, wait, timeout)
 
 
 @app.command("eval")

@@ -13,7 +13,8 @@ from shared.approvals.signing import sender_field
 from shared.cli import context, output
 from shared.cli.context import default_actor
 from shared.clock import utcnow
-from shared.domain.commands import FREE_TEXT_FIELDS, Command, parse_command
+from shared.dead_letters import event_key
+from shared.domain.commands import FREE_TEXT_FIELDS, Command, EnvOperation, parse_command
 from shared.domain.model import Rollout
 from shared.domain.states import RESTING, State
 from shared.domain.workflow import paused_bake
@@ -117,7 +118,10 @@ def send(command: Command, *, wait: bool, timeout: float, follow_rollout: bool =
     if record.outcome == "refused":
         _fail(f"{command.type} refused: {record.note}")
     if record.note:
-        output.console.print(record.note)
+        output.console.print(record.note, soft_wrap=True)
+    if isinstance(command, EnvOperation):
+        follow_operation(command.env, event_key(topic, message_id), deadline, command.type)
+        return
     rollout_moved = record.outcome == "applied" and None not in (record.release, record.env)
     if not (follow_rollout and rollout_moved):
         _done(f"{command.type} done: {record.note or record.outcome}")
@@ -150,6 +154,21 @@ def follow(
         if time.monotonic() > deadline:
             _fail(f"{kind} timed out waiting for {release} in {env} (last state: {last})")
         time.sleep(POLL_S)
+
+
+def follow_operation(env: str, key: str, deadline: float, kind: str) -> None:
+    """Wait for a flag change or backup the control plane carries out; say in one line what it
+    did (exit 0) or why it failed (exit 1)."""
+    op = _poll(lambda: _finished(views.operation(context.db(), env, key)), deadline)
+    if op is None:
+        _fail(f"{kind} timed out: {env} has not finished it yet (still running, or no runner)")
+    if op.status == "failed":
+        _fail(f"{kind} failed: {op.result}")
+    _done(f"{kind} done: {op.result}")
+
+
+def _finished(op: Any) -> Any:
+    return op if op is not None and op.status != "running" else None
 
 
 def _resting(rollout: Rollout) -> bool:

@@ -90,9 +90,10 @@ _BUS: tuple[Grant, ...] = (
         "lets the builds it starts run as the release-steps account (only that account)",
     ),
     Grant(
-        "roles/datastore.viewer",
+        "roles/datastore.user",
         Scope.ENVS,
-        "gates read compliance evidence, the migrate step the schema history (app's Firestore)",
+        "writes featureFlags/{flag} (flag commands, kill switches, release flags); gates read "
+        "compliance evidence, the migrate step the schema history (app's Firestore)",
     ),
     Grant(
         "roles/secretmanager.viewer",
@@ -125,8 +126,8 @@ _BUS: tuple[Grant, ...] = (
     Grant(
         "roles/datastore.importExportAdmin",
         Scope.ENVS,
-        "backs the env's database up (managed export) before a rollout migrates and before a "
-        "rollback restores",
+        "backs the env's database up (managed export) before a rollout migrates, before a "
+        "rollback restores and on backup.take; imports one on backup.restore",
     ),
     Grant(
         "roles/storage.objectAdmin",

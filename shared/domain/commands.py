@@ -16,6 +16,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from shared.errors import Refused
@@ -44,7 +45,7 @@ IdToken = Annotated[str, StringConstraints(min_length=1, max_length=8192)]
 # The fields of a command that name who sent it (the verified identity replaces them), and the
 # free text it may bring (scrubbed of secrets before it is stored, shown or published).
 ACTOR_FIELDS = ("actor", "approver")
-FREE_TEXT_FIELDS = ("reason",)
+FREE_TEXT_FIELDS = ("reason", "description")
 
 
 class _Command(BaseModel):
@@ -144,6 +145,73 @@ class UnfreezeEnv(_Command):
     reason: Reason = ""
 
 
+# -- operations on an environment: flags and backups (docs/FLAGS.md, docs/BACKUPS.md) ------------
+# The bus records each as `environments/{env}/operations/{id}` and carries it out in its outbox.
+
+FlagName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
+Percent = Annotated[float, Field(ge=0, le=100)]
+FlagText = Annotated[str, StringConstraints(max_length=500)]
+BackupId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,299}$")]
+
+
+class _EnvOperation(_Command):
+    env: EnvName
+    actor: Name
+    reason: Reason = ""
+
+
+class _FlagCommand(_EnvOperation):
+    flag: FlagName
+
+
+class SetFlag(_FlagCommand):
+    """Change a flag's enabled state, rollout, owner or description (or create it)."""
+
+    type: Literal["flags.set"]
+    enabled: bool | None = None
+    rollout_percent: Percent | None = None
+    create: bool = False
+    owner: FlagText | None = None
+    description: FlagText | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> SetFlag:
+        asked = (self.enabled, self.rollout_percent, self.owner, self.description)
+        if not self.create and all(v is None for v in asked):
+            raise ValueError(
+                "nothing to change: give enabled, rollout_percent, owner or description"
+            )
+        return self
+
+
+class KillFlag(_FlagCommand):
+    """Emergency: the flag off for everyone, whatever else it says."""
+
+    type: Literal["flags.kill"]
+
+
+class UnkillFlag(_FlagCommand):
+    type: Literal["flags.unkill"]
+
+
+class TakeBackup(_EnvOperation):
+    type: Literal["backup.take"]
+
+
+class RestoreBackup(_EnvOperation):
+    """Import a backup: production only with `force`, the protected collections only with
+    `include_protected` (both checked by the bus, not only by the CLI)."""
+
+    type: Literal["backup.restore"]
+    backup: BackupId
+    force: bool = False
+    include_protected: bool = False
+
+
+FlagCommand = SetFlag | KillFlag | UnkillFlag
+EnvOperation = SetFlag | KillFlag | UnkillFlag | TakeBackup | RestoreBackup
+
+
 # -- mobile trains (docs/MOBILE.md) ----------------------------------------------------------
 
 
@@ -209,7 +277,12 @@ Command = Annotated[
     | MobileRelease
     | MobileHalt
     | MobileResume
-    | MobileComplete,
+    | MobileComplete
+    | SetFlag
+    | KillFlag
+    | UnkillFlag
+    | TakeBackup
+    | RestoreBackup,
     Field(discriminator="type"),
 ]
 COMMAND_TYPES = [
@@ -229,6 +302,11 @@ COMMAND_TYPES = [
     "mobile.halt",
     "mobile.resume",
     "mobile.complete",
+    "flags.set",
+    "flags.kill",
+    "flags.unkill",
+    "backup.take",
+    "backup.restore",
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 HumanCommand = _Command  # what `isinstance` tells the bus: a message a person sent

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.commands import EnvOperation
 from shared.domain.model import Deployed, Doc
 from shared.domain.states import State
 from shared.mobile.model import Platform, StoreCall
@@ -145,6 +146,17 @@ class KillSwitches(BaseModel):
     reason: str
 
 
+class RunOperation(BaseModel):
+    """Carry out an operation on an environment (a flag change, a backup): `command` as its
+    verified sender sent it, less the token; its result comes back as `OperationFinished`."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["operation"] = "operation"
+    env: str
+    operation: str  # `environments/{env}/operations/{id}`: the command's event key
+    command: Annotated[EnvOperation, Field(discriminator="type")]
+
+
 Effect = Annotated[
     StartBuild
     | PublishEvent
@@ -157,6 +169,7 @@ Effect = Annotated[
     | RunBackup
     | SplitTraffic
     | MobileStoreCall
-    | KillSwitches,
+    | KillSwitches
+    | RunOperation,
     Field(discriminator="kind"),
 ]

@@ -69,6 +69,13 @@ class BackupCompleted(_StepResult):
     kind: Literal["backup"] = "backup"
 
 
+class BackupStarted(_StepResult):
+    """A backup that runs on (a managed export): where, and its long-running operation; the
+    tick's poll of it brings `BackupCompleted`."""
+
+    kind: Literal["backup_started"] = "backup_started"
+
+
 class RestoreCompleted(_StepResult):
     kind: Literal["restore"] = "restore"
 
@@ -121,6 +128,18 @@ class MigrationsRecorded(_Message):
     env: str
     attempt: int
     applied: dict[str, Any]
+
+
+class OperationFinished(_Message):
+    """What an operation on an environment did (docs/FLAGS.md, docs/BACKUPS.md): `ok` False
+    says it was refused or failed, `result` says why or what it did."""
+
+    kind: Literal["operation"] = "operation"
+    env: str
+    operation: str  # its id: the command's event key
+    ok: bool
+    result: str
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class MonitoringTick(_Message):

@@ -39,6 +39,8 @@ COMMAND_ROLES: dict[str, Requirement] = {
     "flags.set": "flags",
     "flags.kill": "flags",
     "flags.unkill": "flags",
+    "backup.take": "operator",
+    "backup.restore": "operator",
     "dashboard.view": "viewer",
 }
 # Rows production tightens (before the env's own overrides).

@@ -31,6 +31,7 @@ from shared.domain.commands import (
 )
 from shared.domain.messages import (
     BackupCompleted,
+    BackupStarted,
     BakeVerdict,
     FlagsSet,
     GatesCompleted,
@@ -300,7 +301,12 @@ def _report_detail(report: StepReport) -> dict[str, object]:
 def _expecting(
     c: Change,
     state: State,
-    msg: GatesCompleted | SmokeCompleted | RestoreCompleted | BakeVerdict | BackupCompleted,
+    msg: GatesCompleted
+    | SmokeCompleted
+    | RestoreCompleted
+    | BakeVerdict
+    | BackupCompleted
+    | BackupStarted,
 ) -> bool:
     r = c.current()
     if r.attempt != msg.attempt or r.state is not state:
@@ -353,6 +359,12 @@ def backup_completed(c: Change, msg: BackupCompleted) -> None:
     changed yet, so the rollout fails with the reason (promote it again to retry)."""
     if not _expecting(c, State.MIGRATING, msg):
         return
+    step = c.current().steps.get("backup")
+    if step is None or step.status != "running":
+        # a second backup of the same attempt (its runner was carried out again): the first
+        # one's result already moved the rollout on
+        c.note = f"backup result ignored: the backup step is {step.status if step else 'missing'}"
+        return
     report = msg.report
     if report.ran and report.ok:
         c.set_step("backup", "done", finished_at=c.now, detail=_report_detail(report))
@@ -361,6 +373,19 @@ def backup_completed(c: Change, msg: BackupCompleted) -> None:
     reason = f"backup failed: {report.summary}"
     c.set_step("backup", "failed", finished_at=c.now, reason=reason, detail=_report_detail(report))
     c.move(State.FAILED, actor="backup", reason=reason)
+
+
+def backup_started(c: Change, msg: BackupStarted) -> None:
+    """A managed export runs on: the step records where and its operation (the tick polls
+    it), and the lock is renewed for it."""
+    if not _expecting(c, State.MIGRATING, msg):
+        return
+    step = c.current().steps.get("backup")
+    if step is None or step.status != "running":
+        c.note = f"backup started for a step that is {step.status if step else 'missing'}"
+        return
+    c.set_step("backup", "running", detail=_report_detail(msg.report))
+    c.renew_lock()
 
 
 def restore_completed(c: Change, msg: RestoreCompleted) -> None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.config import EnvConfig, PlaneConfig
-from shared.domain import canary, workflow
+from shared.config import PRODUCTION, EnvConfig, PlaneConfig
+from shared.domain import canary, operations, workflow
 from shared.domain.builds import CiBuild, StepBuild, origin
 from shared.domain.change import Change
 from shared.domain.commands import (
@@ -21,21 +21,29 @@ from shared.domain.commands import (
     ApproveRelease,
     CancelRollout,
     CreateRelease,
+    EnvOperation,
     FreezeEnv,
+    KillFlag,
     PromoteRelease,
     RejectRelease,
+    RestoreBackup,
     RollbackEnv,
+    SetFlag,
+    TakeBackup,
     UnfreezeEnv,
+    UnkillFlag,
 )
-from shared.domain.effects import Effect
+from shared.domain.effects import Effect, RunOperation
 from shared.domain.messages import (
     BackupCompleted,
+    BackupStarted,
     BakeVerdict,
     BuildStatusChanged,
     FlagsSet,
     GatesCompleted,
     LiveBreach,
     MigrationsRecorded,
+    OperationFinished,
     RestoreCompleted,
     SmokeCompleted,
     TrafficSplit,
@@ -55,6 +63,7 @@ class Context:
     plane: PlaneConfig
     now: datetime
     event_id: str
+    key: str = ""  # the event's key (`topic:id`): names what the event asks for
     effects: list[Effect] = field(default_factory=list)
     wrote: bool = False
     note: str = ""
@@ -154,6 +163,32 @@ def unfreeze(cmd: UnfreezeEnv, ctx: Context) -> None:
     ctx.wrote = True
 
 
+def env_operation(cmd: EnvOperation, ctx: Context) -> None:
+    """A flag change or backup: recorded (who, what) and handed to the outbox, which carries
+    it out through the flag or backup service and reports back (`operation_finished`)."""
+    cfg = ctx.env_config(cmd.env)
+    if isinstance(cmd, RestoreBackup) and cfg.name == PRODUCTION and not cmd.force:
+        raise Refused("restoring production overwrites its documents: it needs force (--force)")
+    uid = ctx.signer.uid if ctx.signer is not None else None
+    op = operations.start(cmd, ctx.key, ctx.now, uid)
+    ctx.tx.put_operation(op)
+    token_free = cmd.model_copy(update={"id_token": None})
+    ctx.effects.append(RunOperation(env=cmd.env, operation=op.id, command=token_free))
+    ctx.note = f"{cmd.type} in {cmd.env} by {cmd.actor}: {op.asked}"
+    ctx.wrote = True
+
+
+def operation_finished(msg: OperationFinished, ctx: Context) -> None:
+    op = ctx.tx.operation(msg.env, msg.operation)
+    closed = operations.finish(op, msg, ctx.now) if op is not None else None
+    if op is None or closed is None:
+        ctx.note = f"operation {msg.operation} in {msg.env} is already closed (or unknown)"
+        return
+    ctx.tx.put_operation(closed)
+    ctx.note = f"{op.kind} in {op.env} {closed.status}: {msg.result}"
+    ctx.wrote = True
+
+
 def build_status(msg: BuildStatusChanged, ctx: Context) -> None:
     source = origin(msg.build)
     if isinstance(source, StepBuild):
@@ -197,11 +232,18 @@ HANDLERS: dict[type, Handler] = {
     RollbackEnv: rollback,
     FreezeEnv: freeze,
     UnfreezeEnv: unfreeze,
+    SetFlag: env_operation,
+    KillFlag: env_operation,
+    UnkillFlag: env_operation,
+    TakeBackup: env_operation,
+    RestoreBackup: env_operation,
+    OperationFinished: operation_finished,
     BuildStatusChanged: build_status,
     GatesCompleted: _on_rollout(workflow.gates_completed),
     SmokeCompleted: _on_rollout(workflow.smoke_completed),
     RestoreCompleted: _on_rollout(workflow.restore_completed),
     BackupCompleted: _on_rollout(workflow.backup_completed),
+    BackupStarted: _on_rollout(workflow.backup_started),
     BakeVerdict: _on_rollout(workflow.bake_verdict),
     LiveBreach: _on_rollout(workflow.live_breach),
     FlagsSet: _on_rollout(workflow.flags_set),

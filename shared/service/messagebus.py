@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from shared.backups.model import BackupRecord
 from shared.clock import Clock
 from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import INTERNAL, DeadLetter, brief, event_key, refuse
@@ -19,10 +20,12 @@ from shared.domain.builds import StepBuild, origin
 from shared.domain.commands import FREE_TEXT_FIELDS, HumanCommand
 from shared.domain.effects import Effect
 from shared.domain.messages import (
+    BackupCompleted,
     BakeVerdict,
     BuildStatusChanged,
     LiveBreach,
     MonitoringTick,
+    OperationFinished,
     StepReport,
 )
 from shared.domain.model import Rollout
@@ -185,7 +188,14 @@ class MessageBus:
         handler = handlers.HANDLERS.get(type(message))
         if handler is None:
             raise Refused(f"no handler for {type(message).__name__}")
-        ctx = handlers.Context(tx=tx, plane=self.plane, now=now, event_id=event_id, signer=signer)
+        ctx = handlers.Context(
+            tx=tx,
+            plane=self.plane,
+            now=now,
+            event_id=event_id,
+            key=event_key(topic, event_id),
+            signer=signer,
+        )
         handler(message, ctx)
         record = Processed(
             event_id=event_id,
@@ -260,6 +270,7 @@ class MessageBus:
                 attributes={},
             )
         if tick.env is not None:
+            self._settle_backups(tick.env)
             self._watch(tick.env, f"{event_key(topic, event_id)}/{tick.env}")
             self._trains(tick.env)
             note = f"ticked {tick.env}"
@@ -281,6 +292,34 @@ class MessageBus:
                 self._carry_out(left, claimed=False)
             except Exception:
                 log.exception("outbox still failing", extra={"event_id": left.event_id})
+
+    def _settle_backups(self, env_name: str) -> None:
+        """Backups that ran on (managed exports, polled here): each one that has ended brings
+        its result to whoever asked, once (its id names the result): the rollout's backup
+        step, or the `backup.take` operation. A poll that fails is retried on the next tick."""
+
+        def deliver(record: BackupRecord) -> None:
+            report = outbox.backup_report(record)
+            key = f"backup/{record.id}"
+            if record.trigger == "rollout" and record.release and record.attempt is not None:
+                coords = {"release": record.release, "env": env_name, "attempt": record.attempt}
+                self.handle(BackupCompleted(**coords, report=report), event_id=key, topic=INTERNAL)
+            elif record.for_operation is not None:
+                if report.ok:
+                    report = outbox.taken_report(record)
+                done = OperationFinished(
+                    env=env_name,
+                    operation=record.for_operation,
+                    ok=report.ok,
+                    result=report.summary,
+                    detail=report.detail,
+                )
+                self.handle(done, event_id=key, topic=INTERNAL)
+
+        try:
+            self.ports.backups.settle(self.plane.env(env_name), deliver)
+        except Exception as exc:
+            log.warning("backups of %s not polled: %s", env_name, brief(exc))
 
     def _watch(self, env_name: str, event_id: str) -> None:
         """Judge the env's metrics: the rollout baking in it, else the release live in it."""

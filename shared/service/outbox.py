@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from shared.backups.model import BackupRecord
 from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import brief
+from shared.domain.commands import RestoreBackup, TakeBackup
 from shared.domain.effects import (
     Alert,
     KillSwitches,
@@ -23,6 +25,7 @@ from shared.domain.effects import (
     Restore,
     RunBackup,
     RunGates,
+    RunOperation,
     RunSmoke,
     SetFlags,
     SplitTraffic,
@@ -30,9 +33,11 @@ from shared.domain.effects import (
 )
 from shared.domain.messages import (
     BackupCompleted,
+    BackupStarted,
     FlagsSet,
     GatesCompleted,
     MigrationsRecorded,
+    OperationFinished,
     RestoreCompleted,
     SmokeCompleted,
     StepReport,
@@ -90,27 +95,47 @@ def run_smoke(o: Outside, effect: RunSmoke) -> SmokeCompleted:
     return SmokeCompleted(**_coords(effect), report=report)
 
 
-def backup(o: Outside, effect: RunBackup) -> BackupCompleted:
-    return BackupCompleted(**_coords(effect), report=_backup(o, effect, "rollout"))
+def backup(o: Outside, effect: RunBackup) -> BackupCompleted | BackupStarted:
+    """The backup step: finished at once (a dump), or started (a managed export, whose end the
+    tick's poll reports as `BackupCompleted`)."""
+    report, running = _backup(o, effect, "rollout")
+    if running:
+        return BackupStarted(**_coords(effect), report=report)
+    return BackupCompleted(**_coords(effect), report=report)
 
 
-def _backup(o: Outside, effect: Any, trigger: Literal["rollout", "rollback"]) -> StepReport:
-    """A backup as a step report: the record in `detail`, or why it failed (never raises: a
-    failed backup is an outcome, which the rollout records)."""
+def _backup(
+    o: Outside, effect: Any, trigger: Literal["rollout", "rollback"]
+) -> tuple[StepReport, bool]:
+    """A backup as a step report, and whether it is still running (never raises: a failed
+    backup is an outcome, which the rollout records)."""
     try:
-        record = o.ports.backups.take(o.env(effect.env), trigger, effect.release)
+        record = o.ports.backups.take(
+            o.env(effect.env), trigger, effect.release, attempt=effect.attempt
+        )
     except Exception as exc:
         log.warning("backup of %s failed: %s", effect.env, brief(exc))
-        return StepReport(ran=True, ok=False, summary=redact(brief(exc)))
-    detail = record.model_dump(by_alias=True, mode="json")
-    summary = f"backed up to {detail.get('location')}"
+        return StepReport(ran=True, ok=False, summary=redact(brief(exc))), False
+    return backup_report(record), record.running
+
+
+def backup_report(record: BackupRecord) -> StepReport:
+    """What a backup record says as a step's result: where it is (or is going), or why it
+    failed."""
+    detail = record.model_dump(by_alias=True, mode="json", exclude_none=True)
+    if record.error is not None:
+        return StepReport(ran=True, ok=False, summary=redact(record.error), detail=detail)
+    if record.running:
+        summary = f"backing up to {record.location} (operation {record.lro})"
+    else:
+        summary = f"backed up to {record.location}"
     return StepReport(ran=True, ok=True, summary=summary, detail=detail)
 
 
 def restore(o: Outside, effect: Restore) -> RestoreCompleted:
     """A rollback backs the env's database up first where the env asks for backups (its
     result is on the rollback step; a failed backup does not hold the rollback up)."""
-    backed_up = _backup(o, effect, "rollback") if o.env(effect.env).backs_up else None
+    backed_up = _backup(o, effect, "rollback")[0] if o.env(effect.env).backs_up else None
     if effect.target is None:
         summary = f"no earlier release is recorded in {effect.env}: nothing to restore"
         report = StepReport(ran=True, ok=False, summary=summary)
@@ -158,6 +183,62 @@ def kill_switches(o: Outside, effect: KillSwitches) -> None:
     o.ports.kill_switches.kill(o.env(effect.env), effect.flags, f"release {effect.release}")
 
 
+def run_operation(o: Outside, effect: RunOperation) -> OperationFinished | None:
+    """A flag change or a backup a person asked for; its result closes the operation."""
+    cmd, cfg = effect.command, o.env(effect.env)
+    if isinstance(cmd, TakeBackup | RestoreBackup):
+        report = _backup_operation(o, cfg, cmd, effect.operation)
+        if report is None:
+            return None  # a managed export runs on: the tick's poll closes the operation
+    else:
+        report = o.ports.flag_changes.apply(cfg, cmd)
+    return OperationFinished(
+        env=effect.env,
+        operation=effect.operation,
+        ok=report.ok,
+        result=report.summary,
+        detail=report.detail,
+    )
+
+
+def _backup_operation(
+    o: Outside, cfg: EnvConfig, cmd: TakeBackup | RestoreBackup, operation: str
+) -> StepReport | None:
+    """A backup taken or restored by hand (None: a managed export runs on, and the tick's
+    poll closes the operation). A failure is its outcome (recorded, never retried behind the
+    person's back: they see it and may ask again)."""
+    try:
+        if isinstance(cmd, TakeBackup):
+            record = o.ports.backups.take(
+                cfg, "manual", None, by=cmd.actor, for_operation=operation
+            )
+            return None if record.running else taken_report(record)
+        restored, collections, written = o.ports.backups.restore(
+            cmd.backup, cfg, force=cmd.force, include_protected=cmd.include_protected
+        )
+    except Exception as exc:
+        why = exc.reason if isinstance(exc, Refused) else brief(exc)
+        log.warning("%s in %s failed: %s", cmd.type, cfg.name, why)
+        return StepReport(ran=True, ok=False, summary=redact(why))
+    count = f"{written} documents" if written is not None else "the documents"
+    into = ", ".join(collections) or "nothing"
+    detail = {"backup": restored.id, "collections": collections, "documents": written}
+    summary = f"restored {count} of {restored.id} into {cfg.name} ({into})"
+    return StepReport(ran=True, ok=True, summary=summary, detail=detail)
+
+
+def taken_report(record: BackupRecord) -> StepReport:
+    """A manual backup's result, for its operation."""
+    report = backup_report(record)
+    return report if not report.ok else report.model_copy(update={"summary": _taken(record)})
+
+
+def _taken(record: BackupRecord) -> str:
+    count = f"{record.documents} documents, " if record.documents is not None else ""
+    what = f"{count}{len(record.collections)} collections"
+    return f"backup {record.id} of {record.env}: {what} → {record.location}"
+
+
 def _coords(effect: Any) -> dict[str, Any]:
     return {"release": effect.release, "env": effect.env, "attempt": effect.attempt}
 
@@ -176,4 +257,5 @@ RUNNERS: dict[type, Runner] = {
     RunBackup: backup,
     MobileStoreCall: mobile_store,
     KillSwitches: kill_switches,
+    RunOperation: run_operation,
 }

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
+from shared.backups.model import BackupRecord
 from shared.clock import Clock
 from shared.config import EnvConfig
 from shared.dead_letters import DeadLetter, DeliveryFailure, event_key
+from shared.domain.commands import FlagCommand
 from shared.domain.effects import BreachAlert, Effect, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import (
@@ -26,6 +28,7 @@ from shared.domain.model import (
     Release,
     Rollout,
 )
+from shared.domain.operations import Operation
 from shared.mobile.handler import NoKillSwitches, TrainStores
 from shared.mobile.model import TrackLock, Train, TrainEntry
 from shared.mobile.ports import KillSwitchPort, StoreCalls, VitalsSource
@@ -115,6 +118,11 @@ class Tx(Protocol):
     def put_track_lock(self, lock: TrackLock) -> None: ...
     def add_train_history(self, release: str, platform: str, entry: TrainEntry) -> None: ...
     def put_environment(self, env: EnvironmentState) -> None: ...
+    def operation(self, env: str, key: str) -> Operation | None:
+        """`environments/{env}/operations/{key}`: a flag change or backup asked for."""
+        ...
+
+    def put_operation(self, op: Operation) -> None: ...
     def add_history(self, release: str, entry: HistoryEntry) -> None: ...
     def mark_processed(self, record: Processed) -> None: ...
 
@@ -180,20 +188,71 @@ class SecretValues(Protocol):
 
 
 class BackupPort(Protocol):
-    """Backs an environment's database up now (`shared.backups`); raises if it could not."""
+    """Backs an environment's database up, and restores a backup (`shared.backups`)."""
 
     def take(
-        self, env: EnvConfig, trigger: Literal["rollout", "rollback", "manual"], release: str
-    ) -> BaseModel: ...
+        self,
+        env: EnvConfig,
+        trigger: Literal["rollout", "rollback", "manual"],
+        release: str | None,
+        by: str | None = None,
+        *,
+        attempt: int | None = None,
+        for_operation: str | None = None,
+    ) -> BackupRecord:
+        """The backup's record: finished, or `running` (a managed export: `settle` ends it).
+        Raises if it could not be started."""
+        ...
+
+    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+        """Hand each of the env's running backups that has ended since to `deliver`, then
+        record it; how many ended."""
+        ...
+
+    def restore(
+        self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
+    ) -> tuple[BackupRecord, list[str], int | None]:
+        """Import `backup` into `env`: its record, the collections written and how many
+        documents (when known). `Refused` for a backup that may not be restored there."""
+        ...
 
 
 class NoBackups:
     """No backup target: a step that needs a backup fails, saying so."""
 
     def take(
-        self, env: EnvConfig, trigger: Literal["rollout", "rollback", "manual"], release: str
-    ) -> BaseModel:
+        self,
+        env: EnvConfig,
+        trigger: Literal["rollout", "rollback", "manual"],
+        release: str | None,
+        by: str | None = None,
+        *,
+        attempt: int | None = None,
+        for_operation: str | None = None,
+    ) -> BackupRecord:
         raise RuntimeError("no backup target is configured for this process")
+
+    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+        return 0
+
+    def restore(
+        self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
+    ) -> tuple[BackupRecord, list[str], int | None]:
+        raise RuntimeError("no backup target is configured for this process")
+
+
+class FlagChangePort(Protocol):
+    """A person's flag command carried out in its env (`shared.flags.changes`): what it did,
+    ok=False for a change the flag's rules refuse (raises only for what a retry may fix)."""
+
+    def apply(self, env: EnvConfig, cmd: FlagCommand) -> StepReport: ...
+
+
+class NoFlagChanges:
+    """No flag service (tests that never change flags): every change fails, saying so."""
+
+    def apply(self, env: EnvConfig, cmd: FlagCommand) -> StepReport:
+        return StepReport(ran=False, ok=False, summary="no flag service in this process")
 
 
 class NoSecretValues:
@@ -294,6 +353,8 @@ class Ports:
     letters: DeadLetters
     secret_values: SecretValues = field(default_factory=NoSecretValues)
     backups: BackupPort = field(default_factory=NoBackups)
+    # people's flag commands (flags.set|kill|unkill), through each env's flag store
+    flag_changes: FlagChangePort = field(default_factory=NoFlagChanges)
     # the app stores (mobile trains); without [mobile] a store call is refused, never made
     stores: StoreCalls = field(default_factory=lambda: TrainStores(None, None, None))
     # a crash breach's kill switches (the flag service of the mobile env)

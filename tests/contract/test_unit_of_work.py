@@ -768,3 +768,55 @@ def test_a_recorded_deployment_is_a_copy(s: Subject) -> None:
     assert got is not None
     got["web"] = "mine"
     assert s.uow.atomically(lambda tx: tx.deployment(V, ENV, 1)) == {"web": "w"}
+
+
+def test_an_operation_and_its_outbox_are_stored_and_read_back(s: Subject) -> None:
+    """A flag or backup command: the operation record (by its event key, which holds a colon)
+    and an outbox carrying the command it runs (less the token)."""
+    from shared.domain.commands import SetFlag
+    from shared.domain.effects import RunOperation
+    from shared.domain.operations import Operation
+
+    key = f"{TOPIC}:op-7"
+    op = Operation(
+        id=key,
+        env=ENV,
+        kind="flags.set",
+        actor="fay@avalo.app",
+        actor_uid="uid-fay",
+        asked="set videoCalls: rollout 12.5%",
+        requested_at=T0,
+        detail={"before": {"rolloutPercent": 10.0}},
+    )
+    cmd = SetFlag(
+        type="flags.set", env=ENV, actor="fay@avalo.app", flag="videoCalls", rollout_percent=12.5
+    )
+    effect = RunOperation(env=ENV, operation=key, command=cmd)
+    record = Processed(
+        event_id="op-7",
+        topic=TOPIC,
+        at=T0,
+        outcome="applied",
+        env=ENV,
+        effects=[effect],
+        effects_done=False,
+    )
+
+    def work(tx: Tx) -> None:
+        tx.put_operation(op)
+        tx.mark_processed(record)
+
+    s.uow.atomically(work)
+    got, processed = s.uow.atomically(
+        lambda tx: (tx.operation(ENV, key), tx.processed(TOPIC, "op-7"))
+    )
+    assert got == op and tx_none(s, key)
+    assert processed is not None and processed.effects == [effect]
+    closed = op.model_copy(update={"status": "done", "result": "ok", "finished_at": T0 + MINUTE})
+    s.uow.atomically(lambda tx: tx.put_operation(closed))
+    assert s.uow.atomically(lambda tx: tx.operation(ENV, key)) == closed
+
+
+def tx_none(s: Subject, key: str) -> bool:
+    """Another env's operation of the same id is not there."""
+    return s.uow.atomically(lambda tx: tx.operation("dev", key)) is None

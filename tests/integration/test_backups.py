@@ -13,13 +13,18 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.cli import app, context
+from shared.local.subscriptions import FunctionServers
 
 runner = CliRunner()
 PROJECT = "demo-avalo-staging"
 
 
 @pytest.fixture
-def app_db(firestore_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def app_db(
+    wiring: FunctionServers, firestore_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """`take` and `restore` are signed commands: the function servers (`wiring`) carry them
+    out, as carol (every role); `list` and the retention test read and act in this process."""
     from google.cloud import firestore
 
     monkeypatch.setenv("RELEASECTL_BACKUP_DIR", str(tmp_path / "backups"))
@@ -85,6 +90,21 @@ def test_bad_restores_are_refused_with_one_line_and_write_nothing(app_db: Any) -
     other_env = cli("backups", "restore", backup["id"], "--env", "dev")
     assert other_env.exit_code == 2 and "is of staging, not dev" in other_env.output
     assert cli("backups", "list", "--env", "nowhere").exit_code == 2
+    assert cli("backups", "take", "--env", "nowhere").exit_code == 2
+
+
+def test_take_and_restore_need_the_operator_role_and_record_who_asked(app_db: Any) -> None:
+    from shared.approvals import local_users
+
+    local_users.grant(Path(os.environ[local_users.USERS_FILE_ENV]), "gus", ["releaser"])
+    app_db.document("featureFlags/x").set({"enabled": True})
+    as_gus = {"RELEASECTL_ACTOR": "gus", "COLUMNS": "200"}
+    refused = runner.invoke(app, ["backups", "take", "--env", "staging"], env=as_gus)
+    assert refused.exit_code == 1 and "needs the role 'operator'" in refused.output
+    assert json.loads(cli("backups", "list", "--env", "staging", "--json").output)["backups"] == []
+    assert cli("backups", "take", "--env", "staging").exit_code == 0
+    ops = json.loads(cli("env", "operations", "staging", "--json").output)["operations"]
+    assert [(o["kind"], o["actor"], o["status"]) for o in ops] == [("backup.take", "carol", "done")]
 
 
 def test_production_needs_force_and_retention_keeps_the_newest(

@@ -248,6 +248,11 @@ SIGNED_COMMANDS: dict[str, dict[str, Any]] = {
     "release.cancel": {"release": "4.0.0", "env": "staging", "actor": "dave"},
     "env.freeze": {"env": "dev", "actor": "dave", "reason": "r"},
     "env.unfreeze": {"env": "dev", "actor": "dave"},
+    "flags.set": {"env": "dev", "flag": "ghostFlag", "actor": "dave", "enabled": True},
+    "flags.kill": {"env": "dev", "flag": "ghostFlag", "actor": "dave"},
+    "flags.unkill": {"env": "dev", "flag": "ghostFlag", "actor": "dave"},
+    "backup.take": {"env": "dev", "actor": "dave"},
+    "backup.restore": {"env": "dev", "actor": "dave", "backup": "dev-none"},
 }
 WRONG_ROLE = {  # a role that is not the one each command needs
     "release.create": "operator",
@@ -258,6 +263,11 @@ WRONG_ROLE = {  # a role that is not the one each command needs
     "release.cancel": "approver",
     "env.freeze": "releaser",
     "env.unfreeze": "flags",
+    "flags.set": "operator",
+    "flags.kill": "releaser",
+    "flags.unkill": "approver",
+    "backup.take": "flags",
+    "backup.restore": "releaser",
 }
 
 

@@ -1,5 +1,6 @@
-"""`releasectl flags …` against the Firestore emulator, and kill-switch propagation to a live
-evaluator (Firestore `on_snapshot` listener)."""
+"""`releasectl flags …` against the emulators: changes travel as signed commands through Pub/Sub
+to the real `on_release_command` function, which checks the `flags` role and writes the flag as
+its verified sender; kill-switch propagation to a live evaluator (Firestore `on_snapshot`)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from google.cloud import firestore
 from typer.testing import CliRunner
 
-from shared.cli import flags_cmds
+from shared.approvals import local_users
+from shared.cli import app, flags_cmds
 from shared.flags.bucketing import micro_percentile
 from shared.flags.runtime import listen
 from shared.local import emulators
+from shared.local.subscriptions import FunctionServers
+from shared.topics import RELEASE_COMMANDS
+from tests.integration.core_stack import PROJECT, command
+from tests.pubsub_envelope import envelope
 
 DEV = "demo-avalo-dev"
 REPO = Path(__file__).resolve().parents[2]
@@ -33,8 +40,8 @@ USERS = [f"user-{i}" for i in range(40)]
 
 
 @pytest.fixture
-def dev_db(emulator_env: dict[str, str]) -> Iterator[firestore.Client]:
-    emulators.reset_firestore(emulator_env["FIRESTORE_EMULATOR_HOST"], DEV)
+def dev_db(wiring: FunctionServers, firestore_db: Any) -> Iterator[firestore.Client]:
+    emulators.reset_firestore(os.environ["FIRESTORE_EMULATOR_HOST"], DEV)
     db = firestore.Client(project=DEV)
     for name, doc in SEEDED.items():
         db.collection("featureFlags").document(name).set(doc)
@@ -42,8 +49,9 @@ def dev_db(emulator_env: dict[str, str]) -> Iterator[firestore.Client]:
     db.close()
 
 
-def cli(*args: str) -> Any:
-    return runner.invoke(flags_cmds.app, list(args), env={"RELEASECTL_ACTOR": "ops-bot"})
+def cli(*args: str, actor: str = "dave") -> Any:
+    """As `actor`; dave holds every role, the others what `people` grants them."""
+    return runner.invoke(flags_cmds.app, list(args), env={"RELEASECTL_ACTOR": actor})
 
 
 def stored(db: firestore.Client, name: str) -> dict[str, Any]:
@@ -54,7 +62,7 @@ def test_set_changes_the_flag_and_records_who(dev_db: firestore.Client) -> None:
     result = cli("set", "videoCalls", "--rollout", "25.5", "--env", "dev")
     assert result.exit_code == 0, result.output
     doc = stored(dev_db, "videoCalls")
-    assert (doc["rolloutPercent"], doc["updatedBy"], doc["owner"]) == (25.5, "ops-bot", "calls")
+    assert (doc["rolloutPercent"], doc["updatedBy"], doc["owner"]) == (25.5, "dave", "calls")
     assert cli("set", "videoCalls", "--disabled", "--env", "dev").exit_code == 0
     assert stored(dev_db, "videoCalls")["enabled"] is False
 
@@ -138,3 +146,60 @@ def test_releasectl_has_the_flags_group(dev_db: firestore.Client) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"a": True, "b": True}
+
+
+# -- flag changes are signed commands (docs/FLAGS.md, "Who changes a flag") ----------------------
+
+
+@pytest.fixture
+def people() -> None:
+    """erin may release but not change flags; fern holds only the `flags` role."""
+    users = Path(os.environ[local_users.USERS_FILE_ENV])
+    local_users.grant(users, "erin", ["releaser"])
+    local_users.grant(users, "fern", ["flags"])
+
+
+def test_a_change_is_made_as_its_verified_sender_and_recorded(
+    dev_db: firestore.Client, firestore_db: Any, people: None
+) -> None:
+    done = cli("set", "videoCalls", "--rollout", "30", "--env", "dev", "-r", "ramp", actor="fern")
+    assert done.exit_code == 0, done.output
+    assert "flags.set done: videoCalls in dev: on, rollout 30%" in done.output
+    assert stored(dev_db, "videoCalls")["updatedBy"] == "fern"
+    listed = runner.invoke(app, ["env", "operations", "dev", "--json"])
+    (op,) = json.loads(listed.output)["operations"]
+    assert (op["actor"], op["actorUid"], op["kind"], op["status"]) == (
+        "fern",
+        "fern",
+        "flags.set",
+        "done",
+    )
+    assert op["reason"] == "ramp" and op["detail"]["before"]["rolloutPercent"] == 10
+
+
+def test_a_sender_without_the_flags_role_is_refused_and_nothing_changes(
+    dev_db: firestore.Client, people: None
+) -> None:
+    refused = cli("kill", "wallet", "--env", "dev", actor="erin")
+    assert refused.exit_code == 1, refused.output
+    assert "needs the role 'flags'" in refused.output and "erin" in refused.output
+    assert "killSwitch" not in stored(dev_db, "wallet")
+
+
+def test_unsigned_and_redelivered_flag_commands(
+    dev_db: firestore.Client, firestore_db: Any, wiring: FunctionServers
+) -> None:
+    server = wiring.servers["on_release_command"]
+    url = server.push_endpoint(PROJECT, RELEASE_COMMANDS)
+    kill = {"type": "flags.kill", "env": "dev", "flag": "wallet", "actor": "dave"}
+    unsigned = envelope(command(**kill, id_token=None), message_id="flag-unsigned")
+    assert httpx.post(url, json=unsigned, timeout=60).status_code == 200
+    letter = firestore_db.document("deadLetters/release-commands:flag-unsigned").get().to_dict()
+    assert "is not signed" in letter["reason"]
+    assert "killSwitch" not in stored(dev_db, "wallet")
+    body = envelope(command(**kill), message_id="flag-twice")
+    for _ in range(2):
+        assert httpx.post(url, json=body, timeout=60).status_code == 200
+    assert stored(dev_db, "wallet")["killSwitch"] is True
+    ops = list(firestore_db.collection("environments/dev/operations").stream())
+    assert [o.to_dict()["status"] for o in ops] == ["done"]  # one command, one change

@@ -230,7 +230,8 @@ def cli_env(sim: Running, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("RELEASECTL_REMOTE_CONFIG_URL", sim.url)
     context.settings.cache_clear()
     runner = CliRunner()
-    yield lambda *args: runner.invoke(flags_cmds.app, list(args), env={"RELEASECTL_ACTOR": "ops"})
+    # dave holds the `flags` role (tests/integration/conftest.py): changes are signed commands
+    yield lambda *args: runner.invoke(flags_cmds.app, list(args), env={"RELEASECTL_ACTOR": "dave"})
     context.settings.cache_clear()
 
 
@@ -255,7 +256,7 @@ def test_flags_publish_status_and_history(
 
 
 def test_a_change_remote_config_would_refuse_is_not_written(
-    flags_db: firestore.Client, cli_env: Any
+    wiring: Any, flags_db: firestore.Client, cli_env: Any
 ) -> None:
     result = cli_env("set", "new-flag", "--create", "--enabled", "--rollout", "5", "--env", "dev")
     assert result.exit_code == 2

@@ -21,9 +21,15 @@ from shared.dead_letters import DeadLetter, DeliveryFailure, doc_id, event_key
 from shared.domain.effects import BreachAlert, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import Deployed, Doc, EnvironmentState, HistoryEntry, Release, Rollout
+from shared.domain.operations import Operation
 from shared.domain.roles import ROLES
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
 from shared.errors import Refused
+from shared.flags.audit import AuditEntry
+from shared.flags.changes import FlagChanges
+from shared.flags.guard import FlagRevert
+from shared.flags.model import Flag, check_transition, parse_flag
+from shared.flags.ports import Change
 from shared.mobile.model import StoreView, TrackLock, Train, TrainEntry
 from shared.mobile.ports import StoreRejected
 from shared.service.messagebus import MessageBus
@@ -173,6 +179,7 @@ class Store:
     trains: dict[tuple[str, str], Train] = field(default_factory=dict)
     train_history: dict[tuple[str, str], list[TrainEntry]] = field(default_factory=dict)
     track_locks: dict[str, TrackLock] = field(default_factory=dict)
+    operations: dict[tuple[str, str], Operation] = field(default_factory=dict)
 
     def put_train_entry(self, release: str, platform: str, entry: TrainEntry) -> None:
         """`releases/{id}/trains/{platform}/history/{seq:06d}`, like `put_history`."""
@@ -246,6 +253,16 @@ class FakeTx:
 
     def track_lock(self, platform: str, track: str) -> TrackLock | None:
         return _copy(self.store.track_locks.get(f"{platform}:{track}"))
+
+    def operation(self, env: str, key: str) -> Operation | None:
+        return _copy(self.store.operations.get((env, key)))
+
+    def put_operation(self, op: Operation) -> None:
+        self._stage(
+            f"environments/{op.env}/operations/{doc_id(op.id)}",
+            op,
+            lambda o: self.store.operations.__setitem__((o.env, o.id), o),
+        )
 
     def put_train(self, train: Train) -> None:
         self._stage(
@@ -533,31 +550,124 @@ class FakeReleaseFlags:
 
 
 class FakeBackups:
-    """Backups taken (env, trigger, release); `fail` makes the next ones fail with it."""
+    """Backups taken (env, trigger, release) and restored (id, env, collections); `fail` makes
+    the next ones fail with it. With `managed`, a backup runs on (a managed export) until
+    `exports` says how it ended: "done", or why it failed; `settle` then delivers it."""
 
     def __init__(self) -> None:
-        self.taken: list[tuple[str, str, str]] = []
+        self.taken: list[tuple[str, str, str | None]] = []
+        self.by: list[str | None] = []
+        self.records: dict[str, BackupRecord] = {}
+        self.restored: list[tuple[str, str, list[str]]] = []
         self.fail: str | None = None
+        self.managed = False
+        self.exports: str | None = None  # None: still running
+        self.polls = 0
 
-    def take(self, env: EnvConfig, trigger: Any, release: str) -> BackupRecord:
+    def take(
+        self,
+        env: EnvConfig,
+        trigger: Any,
+        release: str | None,
+        by: str | None = None,
+        *,
+        attempt: int | None = None,
+        for_operation: str | None = None,
+    ) -> BackupRecord:
         if self.fail is not None:
             raise RuntimeError(self.fail)
         self.taken.append((env.name, trigger, release))
+        self.by.append(by)
         n = len(self.taken)
         at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=n)
-        return BackupRecord(
+        record = BackupRecord(
             id=f"{env.name}-{n}",
             env=env.name,
             project=env.project,
-            kind="document-dump",
+            kind="managed-export" if self.managed else "document-dump",
             location=f"/backups/{env.name}/{n}",
             started_at=at,
-            finished_at=at,
-            collections=["featureFlags"],
-            documents=3,
+            finished_at=None if self.managed else at,
+            collections=["featureFlags", "users"],
+            documents=None if self.managed else 3,
             trigger=trigger,
             release=release,
+            by=by,
+            lro=f"projects/{env.project}/databases/(default)/operations/op-{n}"
+            if self.managed
+            else None,
+            attempt=attempt,
+            for_operation=for_operation,
         )
+        self.records[record.id] = record
+        return record
+
+    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+        self.polls += 1
+        ended = 0
+        for record in list(self.records.values()):
+            if record.env != env.name or not record.running or self.exports is None:
+                continue
+            at = record.started_at + timedelta(minutes=30)
+            done = (
+                record.model_copy(update={"finished_at": at})
+                if self.exports == "done"
+                else record.model_copy(update={"error": self.exports})
+            )
+            deliver(done)
+            self.records[record.id] = done
+            ended += 1
+        return ended
+
+    def restore(
+        self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
+    ) -> tuple[BackupRecord, list[str], int | None]:
+        record = self.records.get(backup)
+        if record is None:
+            raise Refused(f"no backup {backup!r}")
+        if record.env != env.name:
+            raise Refused(f"backup {backup} is of {record.env}, not {env.name}")
+        kept = [c for c in record.collections if include_protected or c != "users"]
+        self.restored.append((backup, env.name, kept))
+        return record, kept, 3
+
+
+class FakeFlagStore:
+    """One env project's `featureFlags`, as `FirestoreFlagStore` keeps it: `change` reads,
+    applies, validates and writes at once (or, raising, writes nothing)."""
+
+    def __init__(self, docs: dict[str, dict[str, Any]] | None = None) -> None:
+        self.docs: dict[str, dict[str, Any]] = dict(docs or {})
+        self.writes: list[tuple[str, str]] = []  # (flag, updatedBy)
+
+    def all_docs(self) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in self.docs.items()}
+
+    def get_doc(self, flag: str) -> dict[str, Any] | None:
+        doc = self.docs.get(flag)
+        return dict(doc) if doc is not None else None
+
+    def audit_entry(self, flag: str, audit_id: str) -> AuditEntry | None:
+        return None
+
+    def audit_log(self, flag: str, limit: int) -> list[AuditEntry]:
+        return []
+
+    def record(self, entry: AuditEntry, restore: FlagRevert | None) -> AuditEntry:
+        return entry
+
+    def note_versions(self, flag: str, audit_id: str, versions: dict[str, int]) -> None:
+        return None
+
+    def change(self, flag: str, change: Change, actor: str, now: datetime) -> Flag:
+        doc = self.docs.get(flag)
+        current = parse_flag(flag, doc) if doc is not None else None
+        changed = change(current).model_copy(update={"updated_by": actor, "updated_at": now})
+        new = parse_flag(flag, changed.to_doc())
+        check_transition(flag, current, new)
+        self.docs[flag] = new.to_doc()
+        self.writes.append((flag, actor))
+        return new
 
 
 class FakeLedger:
@@ -627,6 +737,8 @@ class World:
     bake: FakeStep
     deploy_target: FakeStep
     flags: FakeReleaseFlags
+    flag_store: FakeFlagStore = field(default_factory=FakeFlagStore)  # every env's, in one
+    backups: FakeBackups = field(default_factory=FakeBackups)
 
 
 def fake_ports(plane: PlaneConfig | None = None) -> Ports:
@@ -648,6 +760,7 @@ def fake_ports(plane: PlaneConfig | None = None) -> Ports:
         migrations=FakeLedger(),
         letters=FakeDeadLetters(),
         backups=FakeBackups(),
+        flag_changes=FlagChanges(lambda project: FakeFlagStore()),
     )
 
 
@@ -656,6 +769,7 @@ def make_world(plane: PlaneConfig) -> World:
     uow = FakeUnitOfWork(clock)  # the store's clock is the world's
     gates, smoke, bake, target = FakeStep(), FakeStep(), FakeStep(), FakeStep()
     flags, ticks = FakeReleaseFlags(), FakeTicks()
+    flag_store, backups = FakeFlagStore(), FakeBackups()
     ports = Ports(
         builds=builds,
         events=events,
@@ -668,11 +782,14 @@ def make_world(plane: PlaneConfig) -> World:
         ticks=ticks,
         migrations=FakeLedger(),
         letters=FakeDeadLetters(uow.store),
-        backups=FakeBackups(),
+        backups=backups,
+        flag_changes=FlagChanges(lambda project: flag_store, clock),
     )
     bus = MessageBus(uow=uow, plane=plane, clock=clock, ports=ports)
     ticks.bus = bus
-    return World(bus, uow, clock, builds, events, gates, smoke, bake, target, flags)
+    return World(
+        bus, uow, clock, builds, events, gates, smoke, bake, target, flags, flag_store, backups
+    )
 
 
 class Driver:

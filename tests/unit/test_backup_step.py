@@ -10,6 +10,7 @@ import pytest
 from shared.backups.model import BackupRecord, backup_id, expired
 from shared.config import PlaneConfig
 from shared.domain.states import State
+from shared.service import outbox
 from tests.unit.fakes import Driver, FakeBackups, make_world
 from tests.unit.test_bake_errors import bake
 from tests.unit.test_rollout_flow import create, promote
@@ -34,7 +35,7 @@ def test_production_backs_up_before_the_migrate_build_and_records_it(d: Driver) 
     assert backups(d).taken == [("production", "rollout", "1.2.0")]
     step = rollout.steps["backup"]
     assert step.status == "done" and step.detail["location"] == "/backups/production/1"
-    assert step.detail["documents"] == 3 and step.detail["collections"] == ["featureFlags"]
+    assert step.detail["documents"] == 3 and step.detail["collections"] == ["featureFlags", "users"]
     assert "1.2.0/production/1/migrate" in d.w.builds.started  # after the backup
 
 
@@ -108,3 +109,79 @@ class MemoryCatalog:
 
     def remove(self, backup: str) -> None:
         self.records.pop(backup, None)
+
+
+# -- long exports: started in one run, polled by the tick (docs/BACKUPS.md, "Long exports") -----
+
+
+def test_a_long_export_is_recorded_on_the_step_and_the_tick_moves_the_rollout_on(
+    d: Driver,
+) -> None:
+    backups(d).managed = True
+    create(d)
+    promote(d, "1.2.0", "production")
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    step = d.rollout("1.2.0", "production").steps["backup"]
+    assert step.status == "running"
+    assert step.detail["lro"].endswith("/operations/op-1") and step.detail["attempt"] == 1
+    assert "1.2.0/production/1/migrate" not in d.w.builds.started
+    d.tick("production")  # still running: nothing moves
+    assert d.rollout("1.2.0", "production").steps["backup"].status == "running"
+    backups(d).exports = "done"
+    d.tick("production")
+    rollout = d.rollout("1.2.0", "production")
+    assert rollout.steps["backup"].status == "done" and rollout.state is State.MIGRATING
+    assert rollout.steps["backup"].detail["finishedAt"]
+    assert "1.2.0/production/1/migrate" in d.w.builds.started
+    polls = backups(d).polls
+    d.tick("production")  # nothing running any more: nothing delivered twice
+    assert backups(d).polls == polls + 1 and d.rollout("1.2.0", "production") == rollout
+
+
+def test_a_long_export_that_fails_fails_the_rollout_with_firestores_reason(d: Driver) -> None:
+    backups(d).managed = True
+    create(d)
+    promote(d, "1.2.0", "production")
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    backups(d).exports = "managed export failed: bucket not found"
+    d.tick("production")
+    rollout = d.rollout("1.2.0", "production")
+    assert rollout.state is State.FAILED
+    assert rollout.reason == "backup failed: managed export failed: bucket not found"
+    assert d.env("production").lock is None
+
+
+def test_a_manual_long_export_closes_its_operation_when_the_tick_sees_it_end(d: Driver) -> None:
+    backups(d).managed = True
+    d.command(event_id="b-1", type="backup.take", env="staging", actor="ops@avalo.app")
+    (op,) = d.w.uow.store.operations.values()
+    assert op.status == "running"
+    backups(d).exports = "done"
+    d.tick("staging")
+    (op,) = d.w.uow.store.operations.values()
+    assert op.status == "done" and op.result.startswith(
+        "backup staging-1 of staging: 2 collections"
+    )
+    assert op.detail["lro"].endswith("op-1")
+
+
+def test_a_second_export_of_the_same_attempt_moves_nothing(d: Driver) -> None:
+    """The backup runner carried out again (a crash after the export started) starts another
+    export; only the first result to end moves the rollout on."""
+    backups(d).managed = True
+    create(d)
+    promote(d, "1.2.0", "production")
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    record = d.w.uow.store.processed
+    (key,) = [k for k, r in record.items() if any(e.kind == "backup" for e in r.effects)]
+    runner = outbox.Outside(d.w.bus.ports, d.w.bus.plane, d.w.uow.read_release)
+    (effect,) = [e for e in record[key].effects if e.kind == "backup"]
+    backups(d).exports = "done"
+    d.tick("production")  # the first export ends: the migrate build starts
+    d.step("1.2.0/production/1/migrate", "WORKING")
+    outbox.backup(runner, effect)  # a second export of attempt 1
+    d.tick("production")  # ... ends too
+    rollout = d.rollout("1.2.0", "production")
+    assert rollout.steps["backup"].status == "done" and len(backups(d).taken) == 2
+    assert rollout.steps["migrate"].status == "WORKING"  # not started again
+    assert len([k for k in d.w.builds.started if k.endswith("/migrate")]) == 1

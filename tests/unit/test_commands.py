@@ -53,7 +53,9 @@ def test_bad_commands_are_refused_with_a_reason(raw: bytes, expected: str) -> No
 
 
 def test_every_command_type_is_known() -> None:
-    assert len(COMMAND_TYPES) == 16
+    assert len(COMMAND_TYPES) == 21
+    assert {"flags.set", "flags.kill", "flags.unkill"} <= set(COMMAND_TYPES)
+    assert {"backup.take", "backup.restore"} <= set(COMMAND_TYPES)
     assert "release.advance" in COMMAND_TYPES and "release.abort" in COMMAND_TYPES
     assert "release.rollback" in COMMAND_TYPES and "env.unfreeze" in COMMAND_TYPES
     assert {"mobile.promote", "mobile.halt", "mobile.complete"} <= set(COMMAND_TYPES)
