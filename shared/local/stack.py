@@ -35,6 +35,7 @@ from shared.local.emulators import (
     wait_ready,
 )
 from shared.local.functions_server import has_target, start_function
+from shared.local.phased_release import DAY_S
 from shared.local.state import (
     NOTIFY_FILE,
     NOTIFY_FILE_ENV,
@@ -67,6 +68,7 @@ class Options:
     bake_minutes: int | None = 0  # the demo does not wait; None keeps the config's values
     tick_seconds: float = 3.0
     seed: bool = True
+    phased_day_seconds: float = DAY_S  # an App Store phased release's day (real by default)
 
 
 @dataclass
@@ -164,7 +166,9 @@ def _start(
     receivers = start_receivers(options.local_dir, logs, started)
     env[NOTIFY_FILE_ENV] = str(local_notify_config(options.local_dir, receivers))
     say(f"notification receivers: http://{HOST}:{receivers.port}, smtp :{receivers.smtp_port}")
-    simulators = _start_simulators(options.local_dir, plane, logs, started)
+    simulators = _start_simulators(
+        options.local_dir, plane, logs, started, options.phased_day_seconds
+    )
     env.update(simulator_urls(simulators))
     for name, proc in simulators.items():
         say(f"{name} simulator on http://{HOST}:{proc.port}/")
@@ -273,7 +277,7 @@ SIMULATORS_FILE = "simulators.json"
 
 
 def _start_simulators(
-    local_dir: Path, plane: PlaneConfig, logs: Path, started: _Started
+    local_dir: Path, plane: PlaneConfig, logs: Path, started: _Started, day_s: float = DAY_S
 ) -> dict[str, Proc]:
     """The store simulators, with fresh keys (the private halves in the stack's secrets)."""
     import json
@@ -281,7 +285,7 @@ def _start_simulators(
     from shared.local import store_sims
 
     secrets_dir = local_dir / "secrets"
-    configs = store_sims.configs(plane, secrets_dir)
+    configs = store_sims.configs(plane, secrets_dir, day_s)
     if not configs:
         return {}
     path = local_dir / SIMULATORS_FILE
