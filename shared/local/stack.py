@@ -41,6 +41,7 @@ from shared.local.state import (
     NOTIFY_FILE_ENV,
     REMOTE_CONFIG_PART,
     STATE_FILE,
+    TRAFFIC_MODULE,
     App,
     Part,
     Proc,
@@ -208,6 +209,7 @@ def _start(
     ticker = _spawn(
         _ticker_command(project, options.tick_seconds), logs / "ticker.log", env, started
     )
+    traffic = _spawn(_traffic_command(), logs / "traffic.log", env, started)
     state = StackState(
         local_dir=options.local_dir,
         started_at=utcnow(),
@@ -216,6 +218,7 @@ def _start(
         functions=functions,
         apps=apps,
         ticker=Proc(pid=ticker),
+        traffic=Proc(pid=traffic),
         receivers=receivers,
         remote_config=remote_config,
         simulators=simulators,
@@ -314,6 +317,10 @@ def _ticker_command(project: str, tick_seconds: float) -> list[str]:
     ]
 
 
+def _traffic_command() -> list[str]:
+    return [sys.executable, "-m", TRAFFIC_MODULE]
+
+
 def _start_app(
     env: str, local_dir: Path, logs: Path, started: _Started, port: int | None = None
 ) -> App:
@@ -397,6 +404,11 @@ class _Restart:
             self._remote_config()
         if "ticker" in self.dead:
             self._ticker()
+        if "traffic" in self.dead:
+            self.state.traffic = Proc(
+                pid=spawn(_traffic_command(), self.logs / "traffic.log", self.env).pid
+            )
+            self.say(f"restarted the traffic generator (pid {self.state.traffic.pid})")
         for name in [n for n in self.state.simulators if f"sim-{n}" in self.dead]:
             self._simulator(name)
 
