@@ -405,10 +405,7 @@ class _Restart:
         if "ticker" in self.dead:
             self._ticker()
         if "traffic" in self.dead:
-            self.state.traffic = Proc(
-                pid=spawn(_traffic_command(), self.logs / "traffic.log", self.env).pid
-            )
-            self.say(f"restarted the traffic generator (pid {self.state.traffic.pid})")
+            self._traffic()
         for name in [n for n in self.state.simulators if f"sim-{n}" in self.dead]:
             self._simulator(name)
 
@@ -497,6 +494,11 @@ class _Restart:
             f"restarted the {name} simulator on :{port} (pid {pid}): it starts empty (what the "
             "store held is lost; `releasectl mobile status` shows it)"
         )
+
+    def _traffic(self) -> None:
+        pid = spawn(_traffic_command(), self.logs / "traffic.log", self.env).pid
+        self.state.traffic = Proc(pid=pid)
+        self.say(f"restarted the traffic generator (pid {pid})")
 
     def _ticker(self) -> None:
         command = _ticker_command(self.project, self.state.tick_seconds)

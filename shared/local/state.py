@@ -211,9 +211,8 @@ _MODULES = {"ticker": TICKER_MODULE, "traffic": TRAFFIC_MODULE}
 def owned(part: Part) -> bool:
     """Whether the live process `part.pid` is still the one the stack started: its command line
     names the part's port (`--port N`, `--host-port=H:N`) or, for the ticker and the traffic
-    generator, its module. A
-    recorded pid can be another program's after a reboot or a long while; never stop that one.
-    Where there is no /proc to ask, assume it is ours."""
+    generator, its module. A recorded pid can be another program's after a reboot or a long
+    while; never stop that one. Where there is no /proc to ask, assume it is ours."""
     if not Path("/proc").is_dir():
         return True
     try:
