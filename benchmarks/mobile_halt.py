@@ -38,12 +38,14 @@ import httpx
 
 from benchmarks._emulator import firestore_emulator
 from shared import bootstrap
+from shared.approvals.tokens import EMULATOR_ENV, LOCAL_AUTH_EMULATOR
 from shared.config import Settings
 from shared.dead_letters import INTERNAL
 from shared.entrypoints import consume, decode_command, deliver
 from shared.local import emulators
 from shared.local.store_keys import service_account_info
 from shared.secrets.local_store import LocalSecretStore
+from tests.integration.core_stack import command
 from tests.integration.store_sims import APP_ID, GROUP, PACKAGE, running_stores
 from tests.pubsub_envelope import envelope
 
@@ -121,9 +123,11 @@ def _bench(runs_wanted: int, tmp: Path, stores: Any) -> None:
             "RELEASECTL_SECRETS_DIR": str(tmp / "secrets"),
             "RELEASECTL_SECRETS_BACKEND": "local",  # pragma: allowlist secret
             "RELEASECTL_PLAY_URL": stores.play_sim.url,
+            "RELEASECTL_PLAY_REPORTING_URL": stores.play_sim.url,
             "RELEASECTL_APP_STORE_CONNECT_URL": stores.asc_sim.url,
             "RELEASECTL_BUILD_BACKEND": "none",
             "RELEASECTL_DEPLOY_TARGET": "none",
+            EMULATOR_ENV: LOCAL_AUTH_EMULATOR,  # commands are signed (Auth emulator tokens)
         }
     )
     settings = Settings()
@@ -196,13 +200,15 @@ def _observe(settings: Settings, b: Any, report: Any) -> Any:
 
 def _release(bus: Any, stores: Any, version: str, build: int) -> None:
     def send(**body: Any) -> None:
-        deliver(
+        record = deliver(
             bus,
             uuid.uuid4().hex,
-            envelope(json.dumps(body).encode()),
+            envelope(command(**body)),  # signed by its sender, as releasectl signs
             topic="release-commands",
             decode=decode_command,
         )
+        if record.outcome == "refused":
+            raise SystemExit(f"{body['type']} refused: {record.note}")
 
     send(
         type="release.create",

@@ -21,7 +21,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from shared.mobile.model import StoreView
+from shared.mobile.model import StoreView, phased_fraction
 from shared.mobile.ports import StoreRejected, StoreUnavailable
 
 AUDIENCE = "appstoreconnect-v1"
@@ -193,6 +193,11 @@ class AppStoreConnectApi:
             phased = self.phased_of(vid) or phased
         return _phased_view(vid, phased)
 
+    def phased_release(self, version_id: str) -> StoreView | None:
+        """The version's phased release now (its day moves on without us): one request."""
+        phased = self.phased_of(version_id)
+        return _phased_view(version_id, phased) if phased else None
+
     def set_phase(self, build: int, state: str) -> StoreView:
         vid, _ = self._released_version(build)
         phased = self.phased_of(vid)
@@ -225,7 +230,7 @@ class AppStoreConnectApi:
             _phased_view(vid, phased) if phased else StoreView(track="review", ids={"version": vid})
         )
         detail = {"groups": groups, "appStoreState": version["attributes"]["appStoreState"]}
-        return view.model_copy(update={"detail": detail})
+        return view.model_copy(update={"detail": {**view.detail, **detail}})
 
 
 def _ref(kind: str, ident: str) -> dict[str, Any]:
@@ -234,11 +239,14 @@ def _ref(kind: str, ident: str) -> dict[str, Any]:
 
 def _phased_view(vid: str, phased: dict[str, Any]) -> StoreView:
     attributes = phased["attributes"]
+    state, day = attributes["phasedReleaseState"], attributes.get("currentDayNumber")
     return StoreView(
         track="appstore",
-        status=attributes["phasedReleaseState"],
-        day=attributes.get("currentDayNumber"),
+        status=state,
+        day=day,
+        fraction=phased_fraction(state, day),
         ids={"version": vid, "phasedRelease": str(phased["id"])},
+        detail={"totalPauseDuration": attributes.get("totalPauseDuration")},
     )
 
 

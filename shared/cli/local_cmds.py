@@ -45,6 +45,14 @@ def up(
     bake_minutes: Annotated[int, typer.Option(min=0, help="Bake length for every env.")] = 0,
     tick_seconds: Annotated[float, typer.Option(min=0.5, help="Monitoring tick period.")] = 3.0,
     seed: Annotated[bool, typer.Option(help="Run the migrations in every env.")] = True,
+    phased_day_seconds: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="How long a day of an App Store phased release lasts in the simulator "
+            "(default: a real day).",
+        ),
+    ] = 86_400.0,
 ) -> None:
     """Start the emulators, the functions, the sample apps and the ticker (once); on a running
     stack, restart the parts that died, on their ports."""
@@ -57,6 +65,7 @@ def up(
         bake_minutes=bake_minutes,
         tick_seconds=tick_seconds,
         seed=seed,
+        phased_day_seconds=phased_day_seconds,
     )
     stack = start(options, say=lambda m: console.print(f"[dim]·[/] {m}"))
     _next_steps(stack)

@@ -195,14 +195,19 @@ def _print(report: dict[str, Any]) -> None:
             "version state",
             "phasedReleaseState",
             "day",
+            "users",
+            "days paused",
         )
         for build, view in report["ios"]["builds"].items():
+            paused = view.detail.get("totalPauseDuration")
             t.add_row(
                 build,
                 ", ".join(view.detail.get("groups", [])) or "-",
                 view.detail.get("appStoreState", "-"),
                 view.status or "-",
                 str(view.day) if view.day is not None else "-",
+                f"{view.fraction:.0%}" if view.fraction is not None else "-",
+                str(paused) if paused is not None else "-",
             )
         console.print(t)
     t = output.table(

@@ -60,8 +60,8 @@ def _trains(trains: list[Train]) -> None:
     t = output.table("Mobile trains", "release", "platform", "build", "track", "status", "users")
     for train in trains:
         users = f"{train.fraction:.0%}" if train.fraction is not None else "-"
-        if train.day is not None:
-            users = f"day {train.day}"
+        if train.day is not None:  # an App Store phased release: its day and its share
+            users = f"day {train.day}, {users}"
         status = train.status or "-"
         if train.pending is not None:
             status += f" (asked: {train.pending.verb})"

@@ -10,20 +10,25 @@ TestFlight (`POST /v1/betaGroups/{id}/relationships/builds`, `GET /v1/betaGroups
 versions (`POST /v1/appStoreVersions`, `GET /v1/appStoreVersions/{id}`), review
 (`POST /v1/appStoreVersionSubmissions`), release (`POST /v1/appStoreVersionReleaseRequests`) and
 phased releases (`POST /v1/appStoreVersionPhasedReleases`, `PATCH …/{id}`,
-`GET /v1/appStoreVersions/{id}/appStoreVersionPhasedRelease`). App Review is played by
-`POST /_sim/review` (`{"build": N, "state": "PENDING_DEVELOPER_RELEASE"}`); `GET /_sim/state`
-shows everything; `POST /_sim/faults` injects failures.
+`GET /v1/appStoreVersions/{id}/appStoreVersionPhasedRelease`). A phased release moves along
+on the simulator's own clock as Apple's does (`shared.local.phased_release`): day 1 → 7, one day
+per `day_s` seconds (real days unless started shorter), pauses keep the day. App Review is
+played by `POST /_sim/review` (`{"build": N, "state": "PENDING_DEVELOPER_RELEASE"}`);
+`GET /_sim/state` shows everything; `POST /_sim/faults` injects failures.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 
+from shared.local import phased_release as phases
 from shared.local.http_sim import HttpFail, Request, Simulator
 
 AUDIENCE = "appstoreconnect-v1"
@@ -63,8 +68,13 @@ class AppStoreConnectSimulator(Simulator):
         groups: list[str],
         host: str = "127.0.0.1",
         port: int = 0,
+        day_s: float = phases.DAY_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(host, port)
+        if day_s <= 0:
+            raise ValueError(f"a phased release day must last some time, not {day_s} s")
+        self.day_s, self.clock = day_s, clock
         self.issuer_id, self.key_id, self.public_key, self.app_id = (
             issuer_id,
             key_id,
@@ -77,7 +87,8 @@ class AppStoreConnectSimulator(Simulator):
             self._add_build(number)
         self.groups: dict[str, set[str]] = {g: set() for g in groups}
         self.versions: dict[str, dict[str, Any]] = {}
-        self.phased: dict[str, dict[str, Any]] = {}
+        # phased release id -> its version's id and its phase
+        self.phased: dict[str, tuple[str, phases.Phase]] = {}
         r = self.route
         r("GET", "/v1/builds", self._find_builds)
         r("GET", "/v1/builds/(?P<id>[^/]+)/appStoreVersion", self._build_version)
@@ -103,7 +114,11 @@ class AppStoreConnectSimulator(Simulator):
             "builds": copy.deepcopy(self.builds),
             "betaGroups": {g: sorted(b) for g, b in self.groups.items()},
             "appStoreVersions": copy.deepcopy(self.versions),
-            "phasedReleases": copy.deepcopy(self.phased),
+            "phasedReleases": {
+                pid: {"version": vid, **self._phased_doc(pid)["attributes"]}
+                for pid, (vid, _) in self.phased.items()
+            },
+            "daySeconds": self.day_s,
         }
 
     def not_found(self, line: str) -> dict[str, Any]:
@@ -258,66 +273,76 @@ class AppStoreConnectSimulator(Simulator):
         if version["state"] != RELEASABLE:
             raise _conflict(f"the version is {version['state']}; App Review has not approved it")
         version["state"] = "READY_FOR_SALE"
-        for phased in self.phased.values():
-            if phased["version"] == vid and phased["state"] == "ACTIVE":
-                phased["currentDayNumber"] = 1
-                phased["startDate"] = datetime.now(UTC).isoformat()
+        for pid, (of, phase) in self.phased.items():
+            if of == vid:  # on sale: an ACTIVE phased release starts its day 1
+                self.phased[pid] = (of, phases.start(phase, self.clock()))
         rid = f"release-request-{next(self._ids)}"
         return 201, {"data": {"type": "appStoreVersionReleaseRequests", "id": rid}}
 
     # -- phased releases ---------------------------------------------------------------------
 
     def _phased_doc(self, pid: str) -> dict[str, Any]:
-        p = self.phased[pid]
+        now = self.clock()
+        _, phase = self.phased[pid]
+        phase = phases.at(phase, now, self.day_s)
+        started = phase.started
         attributes = {
-            k: p[k]
-            for k in ("phasedReleaseState", "currentDayNumber", "startDate", "totalPauseDuration")
+            "phasedReleaseState": phase.state,
+            "currentDayNumber": phases.day(phase, now, self.day_s) or None,
+            "startDate": datetime.fromtimestamp(started, UTC).isoformat() if started else None,
+            "totalPauseDuration": phases.pause_days(phase, now, self.day_s),
         }
         return {"type": "appStoreVersionPhasedReleases", "id": pid, "attributes": attributes}
 
     def _phase_of(self, req: Request) -> tuple[int, Any]:
         self._authorized(req)
-        found = [pid for pid, p in self.phased.items() if p["version"] == req.params["id"]]
+        found = [pid for pid, (vid, _) in self.phased.items() if vid == req.params["id"]]
         return 200, {"data": self._phased_doc(found[0]) if found else None}
 
     def _create_phased(self, req: Request) -> tuple[int, Any]:
         self._authorized(req)
         body = req.json()
         vid = self._version(req, body)
-        if any(p["version"] == vid for p in self.phased.values()):
+        if any(of == vid for of, _ in self.phased.values()):
             raise _conflict("the version already has a phased release")
         if self.versions[vid]["state"] != RELEASABLE:
             state = self.versions[vid]["state"]
             raise _conflict(f"the version is {state}; App Review has not approved it")
-        state = (body["data"].get("attributes") or {}).get("phasedReleaseState", "INACTIVE")
+        state = (body["data"].get("attributes") or {}).get("phasedReleaseState", phases.INACTIVE)
+        if state not in (phases.INACTIVE, phases.ACTIVE):
+            raise _error(
+                409,
+                "ENTITY_ERROR.ATTRIBUTE.INVALID",
+                "An attribute value is invalid",
+                f"a new phased release is INACTIVE or ACTIVE, not {state!r}",
+            )
         pid = f"phased-{next(self._ids)}"
-        self.phased[pid] = {
-            "version": vid,
-            "phasedReleaseState": state,
-            "state": state,
-            "currentDayNumber": 0,
-            "startDate": None,
-            "totalPauseDuration": 0,
-        }
+        self.phased[pid] = (vid, phases.Phase(state=state))
         return 201, {"data": self._phased_doc(pid)}
 
     def _patch_phased(self, req: Request) -> tuple[int, Any]:
         self._authorized(req)
-        phased = self.phased.get(req.params["id"])
-        if phased is None:
+        pid = req.params["id"]
+        if pid not in self.phased:
             raise _error(404, "NOT_FOUND", "The specified resource does not exist", req.path)
         wanted = ((req.json().get("data") or {}).get("attributes") or {}).get("phasedReleaseState")
-        if wanted not in ("ACTIVE", "PAUSED", "COMPLETE"):
+        if wanted not in (phases.ACTIVE, phases.PAUSED, phases.COMPLETE):
             raise _error(
                 409,
                 "ENTITY_ERROR.ATTRIBUTE.INVALID",
                 "An attribute value is invalid",
                 f"phasedReleaseState {wanted!r} is not ACTIVE, PAUSED or COMPLETE",
             )
-        if phased["phasedReleaseState"] == "COMPLETE" and wanted != "COMPLETE":
-            raise _conflict("a completed phased release cannot change")
-        phased["phasedReleaseState"] = phased["state"] = wanted
-        return 200, {"data": self._phased_doc(req.params["id"])}
+        vid, phase = self.phased[pid]
+        now = self.clock()
+        try:
+            phase = phases.change(phase, wanted, now, self.day_s)
+        except phases.PhaseRefused as exc:
+            raise _conflict(str(exc)) from None
+        if self.versions[vid]["state"] == "READY_FOR_SALE":
+            phase = phases.start(phase, now)  # made ACTIVE while on sale: day 1 begins now
+        self.phased[pid] = (vid, phase)
+        return 200, {"data": self._phased_doc(pid)}
 
     # -- App Review, played by tests and the demo --------------------------------------------
 

@@ -35,11 +35,13 @@ from shared.local.emulators import (
     wait_ready,
 )
 from shared.local.functions_server import has_target, start_function
+from shared.local.phased_release import DAY_S
 from shared.local.state import (
     NOTIFY_FILE,
     NOTIFY_FILE_ENV,
     REMOTE_CONFIG_PART,
     STATE_FILE,
+    TRAFFIC_MODULE,
     App,
     Part,
     Proc,
@@ -67,6 +69,7 @@ class Options:
     bake_minutes: int | None = 0  # the demo does not wait; None keeps the config's values
     tick_seconds: float = 3.0
     seed: bool = True
+    phased_day_seconds: float = DAY_S  # an App Store phased release's day (real by default)
 
 
 @dataclass
@@ -164,7 +167,9 @@ def _start(
     receivers = start_receivers(options.local_dir, logs, started)
     env[NOTIFY_FILE_ENV] = str(local_notify_config(options.local_dir, receivers))
     say(f"notification receivers: http://{HOST}:{receivers.port}, smtp :{receivers.smtp_port}")
-    simulators = _start_simulators(options.local_dir, plane, logs, started)
+    simulators = _start_simulators(
+        options.local_dir, plane, logs, started, options.phased_day_seconds
+    )
     env.update(simulator_urls(simulators))
     for name, proc in simulators.items():
         say(f"{name} simulator on http://{HOST}:{proc.port}/")
@@ -204,6 +209,7 @@ def _start(
     ticker = _spawn(
         _ticker_command(project, options.tick_seconds), logs / "ticker.log", env, started
     )
+    traffic = _spawn(_traffic_command(), logs / "traffic.log", env, started)
     state = StackState(
         local_dir=options.local_dir,
         started_at=utcnow(),
@@ -212,6 +218,7 @@ def _start(
         functions=functions,
         apps=apps,
         ticker=Proc(pid=ticker),
+        traffic=Proc(pid=traffic),
         receivers=receivers,
         remote_config=remote_config,
         simulators=simulators,
@@ -273,7 +280,7 @@ SIMULATORS_FILE = "simulators.json"
 
 
 def _start_simulators(
-    local_dir: Path, plane: PlaneConfig, logs: Path, started: _Started
+    local_dir: Path, plane: PlaneConfig, logs: Path, started: _Started, day_s: float = DAY_S
 ) -> dict[str, Proc]:
     """The store simulators, with fresh keys (the private halves in the stack's secrets)."""
     import json
@@ -281,7 +288,7 @@ def _start_simulators(
     from shared.local import store_sims
 
     secrets_dir = local_dir / "secrets"
-    configs = store_sims.configs(plane, secrets_dir)
+    configs = store_sims.configs(plane, secrets_dir, day_s)
     if not configs:
         return {}
     path = local_dir / SIMULATORS_FILE
@@ -308,6 +315,10 @@ def _ticker_command(project: str, tick_seconds: float) -> list[str]:
         *(sys.executable, "-m", "shared.local.ticker"),
         *("--project", project, "--interval", str(tick_seconds)),
     ]
+
+
+def _traffic_command() -> list[str]:
+    return [sys.executable, "-m", TRAFFIC_MODULE]
 
 
 def _start_app(
@@ -393,6 +404,8 @@ class _Restart:
             self._remote_config()
         if "ticker" in self.dead:
             self._ticker()
+        if "traffic" in self.dead:
+            self._traffic()
         for name in [n for n in self.state.simulators if f"sim-{n}" in self.dead]:
             self._simulator(name)
 
@@ -481,6 +494,11 @@ class _Restart:
             f"restarted the {name} simulator on :{port} (pid {pid}): it starts empty (what the "
             "store held is lost; `releasectl mobile status` shows it)"
         )
+
+    def _traffic(self) -> None:
+        pid = spawn(_traffic_command(), self.logs / "traffic.log", self.env).pid
+        self.state.traffic = Proc(pid=pid)
+        self.say(f"restarted the traffic generator (pid {pid})")
 
     def _ticker(self) -> None:
         command = _ticker_command(self.project, self.state.tick_seconds)

@@ -23,7 +23,7 @@ DEFAULT_LOCAL_DIR = REPO_ROOT / ".local"
 STATE_FILE = "stack.json"
 NOTIFY_FILE = "notifications.toml"  # the local copy: mail goes to the loopback SMTP server
 NOTIFY_FILE_ENV = "RELEASECTL_NOTIFY_FILE"
-PartKind = Literal["emulator", "function", "app", "ticker", "simulator"]
+PartKind = Literal["emulator", "function", "app", "ticker", "simulator", "traffic"]
 REMOTE_CONFIG_PART = "remote-config"
 PartStatus = Literal["running", "dead"]
 
@@ -91,6 +91,7 @@ class StackState(BaseModel):
     functions: dict[str, Proc]
     apps: dict[str, App]
     ticker: Proc | None = None
+    traffic: Proc | None = None  # the background traffic generator (older files: none)
     receivers: Receivers | None = None  # older stacks had none
     remote_config: Proc | None = None  # the Remote Config simulator (older files: none)
     # the store simulators (docs/MOBILE.md): play, app-store-connect
@@ -125,6 +126,7 @@ class StackState(BaseModel):
         if self.remote_config is not None:
             parts.append(_part(REMOTE_CONFIG_PART, "simulator", self.remote_config))
         parts += [_part("ticker", "ticker", self.ticker)] if self.ticker else []
+        parts += [_part("traffic", "traffic", self.traffic)] if self.traffic else []
         if self.receivers is not None:
             r = self.receivers
             parts.append(
@@ -201,20 +203,23 @@ def alive(pid: int) -> bool:
 
 
 TICKER_MODULE = "shared.local.ticker"
+TRAFFIC_MODULE = "shared.local.traffic"
+# what names a part without a port on its command line: its module
+_MODULES = {"ticker": TICKER_MODULE, "traffic": TRAFFIC_MODULE}
 
 
 def owned(part: Part) -> bool:
     """Whether the live process `part.pid` is still the one the stack started: its command line
-    names the part's port (`--port N`, `--host-port=H:N`) or, for the ticker, its module. A
-    recorded pid can be another program's after a reboot or a long while; never stop that one.
-    Where there is no /proc to ask, assume it is ours."""
+    names the part's port (`--port N`, `--host-port=H:N`) or, for the ticker and the traffic
+    generator, its module. A recorded pid can be another program's after a reboot or a long
+    while; never stop that one. Where there is no /proc to ask, assume it is ours."""
     if not Path("/proc").is_dir():
         return True
     try:
         args = Path(f"/proc/{part.pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return False
-    mark = str(part.port) if part.port else TICKER_MODULE
+    mark = str(part.port) if part.port else _MODULES.get(part.name, TICKER_MODULE)
     return any(arg == mark or arg.endswith((f"={mark}", f":{mark}")) for arg in args)
 
 

@@ -17,6 +17,7 @@ from shared.errors import ConfigError
 from shared.local.asc_sim import AppStoreConnectSimulator
 from shared.local.emulators import HOST, on_free_port, spawn, wait_ready
 from shared.local.http_sim import Simulator
+from shared.local.phased_release import DAY_S
 from shared.local.play_sim import PlaySimulator
 from shared.local.store_keys import (
     PLAY_CLIENT,
@@ -37,8 +38,11 @@ URL_VARIABLES = {
 }
 
 
-def configs(plane: PlaneConfig, secrets_dir: Path) -> dict[str, dict[str, Any]]:
-    """Each simulator's config (public keys, the app), the private keys stored as secrets."""
+def configs(
+    plane: PlaneConfig, secrets_dir: Path, day_s: float = DAY_S
+) -> dict[str, dict[str, Any]]:
+    """Each simulator's config (public keys, the app, how long a phased release's day lasts),
+    the private keys stored as secrets."""
     mobile = plane.mobile
     if mobile is None:
         return {}
@@ -62,6 +66,7 @@ def configs(plane: PlaneConfig, secrets_dir: Path) -> dict[str, dict[str, Any]]:
             "app_id": mobile.ios.app_id,
             "builds": DEMO_BUILDS,
             "groups": [mobile.ios.internal_group],
+            "day_s": day_s,
         }
     return out
 

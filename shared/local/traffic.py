@@ -1,15 +1,26 @@
 """The sample app's side of monitoring on the local stack: call it, count what failed, and
-publish the counts on `app-metrics` as the app's backend would (docs/MONITORING.md)."""
+publish the counts on `app-metrics` as the app's backend would (docs/MONITORING.md).
+
+Run as a part of the stack (`python -m shared.local.traffic --interval 5`), it is the
+background traffic generator: every round it gives each of its sources the time, and each
+sends what its windows hold (the mobile apps' crash reporting, `shared.local.mobile_traffic`).
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
 
+from shared import log
 from shared.cli import context
 from shared.clock import utcnow
+from shared.dead_letters import brief
 from shared.gates.checks_file import load_for
 from shared.monitoring.client import batch_bytes, window_start
 from shared.topics import APP_METRICS
@@ -72,3 +83,50 @@ def report_crashes(
             app=app,
         )
         context.publisher().publish(APP_METRICS, body)
+
+
+# -- the background generator ----------------------------------------------------------------
+
+Source = Callable[[datetime], int]  # sends what is due at that time; how many batches
+TRAFFIC_MODULE = "shared.local.traffic"
+logger = logging.getLogger(TRAFFIC_MODULE)
+
+
+def sources() -> list[Source]:
+    """What the generator sends: the mobile apps' users, when the stack runs the stores."""
+    from shared.local.mobile_traffic import MobileTraffic
+    from shared.local.store_sims import URL_VARIABLES
+    from shared.mobile.model import Platform
+
+    plane, found = context.plane(), list[Source]()
+    sims: dict[Platform, str] = {"android": "play", "ios": "app-store-connect"}
+    urls = {platform: os.environ.get(URL_VARIABLES[sim][0], "") for platform, sim in sims.items()}
+    if plane.mobile is not None and any(urls.values()):
+        seconds = load_for(plane).env(plane.mobile.env).monitoring.window_seconds
+        stores = {p: url for p, url in urls.items() if url}
+        found.append(MobileTraffic(plane.mobile, seconds, stores, _publish))
+    return found
+
+
+def _publish(body: bytes) -> None:
+    context.publisher().publish(APP_METRICS, body)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
+    args = parser.parse_args()
+    log.configure()
+    generators = sources()
+    logger.info("traffic generator: %d source(s)", len(generators))
+    while True:
+        for source in generators:
+            try:
+                source(utcnow())
+            except Exception as exc:  # a store or Pub/Sub restarting: the next round retries
+                logger.warning("traffic not sent: %s", brief(exc))
+        time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    main()

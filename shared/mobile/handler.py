@@ -26,7 +26,7 @@ from shared.domain.effects import Alert, BreachAlert, KillSwitches, MobileStoreC
 from shared.errors import ConfigError, NotFound, Refused
 from shared.flags.releases import parse_requirements
 from shared.mobile import train as rules
-from shared.mobile.messages import CrashBreach, StoreAnswered, TrainDue
+from shared.mobile.messages import CrashBreach, StoreAnswered, StoreObserved, TrainDue
 from shared.mobile.model import (
     KILL_SWITCHES,
     PLATFORMS,
@@ -146,6 +146,8 @@ def ask(
 
 def _where(train: Train) -> str:
     parts = [train.track or "no track", train.status or ""]
+    if train.day is not None:
+        parts.append(f"day {train.day}")
     if train.fraction is not None:
         parts.append(f"{train.fraction:.0%}")
     return " ".join(p for p in parts if p)
@@ -188,6 +190,28 @@ def on_answer(msg: StoreAnswered, ctx: Context) -> None:
     ctx.tx.put_train(after)
     ctx.tx.add_train_history(msg.release, msg.platform, line)
     ctx.note = f"{msg.platform} {call.verb} {outcome}" + (f": {msg.error}" if msg.error else "")
+    ctx.wrote = True
+
+
+def on_observed(msg: StoreObserved, ctx: Context) -> None:
+    """The store moved on its own (a phased release's next day, its end): the train says so,
+    with a history line. A reading older than the train's last change is left alone."""
+    ctx.release = msg.release
+    train = ctx.tx.train(msg.release, msg.platform)
+    if train is None or train.seq != msg.seq:
+        ctx.note = f"{msg.platform} train of {msg.release} moved since the store was read"
+        return
+    after = rules.observe(train, msg.view, ctx.now)
+    if after is None:
+        ctx.note = f"{msg.platform} build {train.build}: the store holds what the train says"
+        return
+    line = rules.entry(train, ctx.event_id, "progress", "store", "observed", ctx.now)
+    line = line.model_copy(
+        update={"track": after.track, "status": after.status, "fraction": after.fraction}
+    )
+    ctx.tx.put_train(after.model_copy(update={"seq": line.seq}))
+    ctx.tx.add_train_history(msg.release, msg.platform, line)
+    ctx.note = f"{msg.platform} build {train.build}: the store is at {_where(after)}"
     ctx.wrote = True
 
 
@@ -272,6 +296,7 @@ def due(train: Train, cfg: MobileConfig, now: datetime) -> bool:
 HANDLERS: dict[type, Any] = {
     **dict.fromkeys(_VERBS, on_command),
     StoreAnswered: on_answer,
+    StoreObserved: on_observed,
     CrashBreach: on_breach,
     TrainDue: on_due,
 }
@@ -312,6 +337,13 @@ class TrainStores:
                 call.track, effect.build, call.status, call.fraction, effect.release
             )
         return self._ios(self.app_store(), effect, call)
+
+    def progress(self, train: Train) -> StoreView | None:
+        """Only the App Store moves a build on its own (a phased release's days)."""
+        version = train.ids.get("version")
+        if train.platform != "ios" or train.track != "appstore" or version is None:
+            return None
+        return self.app_store().phased_release(version)
 
     def _ios(self, store: AppStore, effect: MobileStoreCall, call: StoreCall) -> StoreView:
         if call.action == "testflight":

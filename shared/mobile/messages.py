@@ -21,6 +21,19 @@ class StoreAnswered(BaseModel):
     error: str | None = None
 
 
+class StoreObserved(BaseModel):
+    """What a store holds now for a train's build, read on the tick (`view`), where the store
+    moves on its own: an App Store phased release's day and state. `seq` is the train's
+    as it was read: a train that moved since then is not overwritten by an older reading."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    release: str
+    platform: Platform
+    seq: int
+    view: StoreView
+
+
 class CrashBreach(BaseModel):
     """A confirmed crash breach of a release's build: halt its trains, kill its switches."""
 

@@ -34,6 +34,17 @@ MAX_BUILD = 2_100_000_000
 # How each platform's build rides in a release's artifacts: `android=versionCode:4102`.
 _BUILD_PREFIX: dict[Platform, str] = {"android": "versionCode:", "ios": "build:"}
 KILL_SWITCHES = "flags"  # the artifact naming the release's flags (its kill switches)
+# The App Store's phased release: the share of users (with automatic updates) on days 1..7.
+PHASED_PERCENT = (1, 2, 5, 10, 20, 50, 100)
+
+
+def phased_fraction(state: str | None, day: int | None) -> float | None:
+    """The share of users a phased release reaches: by its day; all of them once COMPLETE."""
+    if state == "COMPLETE":
+        return 1.0
+    if day is None or not 1 <= day <= len(PHASED_PERCENT):
+        return None
+    return PHASED_PERCENT[day - 1] / 100
 
 
 def parse_build(platform: Platform, ref: str) -> int:
@@ -87,7 +98,8 @@ class TrainEntry(Doc):
     verb: str
     actor: str
     at: datetime
-    outcome: Literal["asked", "confirmed", "refused by store", "stale"]
+    # observed: the store moved on its own (an App Store phased release's day, its end)
+    outcome: Literal["asked", "confirmed", "refused by store", "stale", "observed"]
     track: str | None = None
     status: str | None = None
     fraction: float | None = None

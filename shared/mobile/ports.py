@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from shared.errors import ControlPlaneError, Refused
 from shared.mobile.breach import CrashWindow
-from shared.mobile.model import StoreView
+from shared.mobile.model import StoreView, Train
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -60,6 +60,11 @@ class AppStore(Protocol):
         """PATCH the version's phased release to ACTIVE, PAUSED or COMPLETE."""
         ...
 
+    def phased_release(self, version_id: str) -> StoreView | None:
+        """The version's phased release as Apple holds it now: its state and
+        `currentDayNumber` move on by themselves (a day at a time; COMPLETE after day 7)."""
+        ...
+
     def status(self, build: int) -> StoreView:
         """The build's TestFlight groups, its version's state and phased release."""
         ...
@@ -98,3 +103,8 @@ class StoreCalls(Protocol):
     """The bus's outbox runs a train's store call through this."""
 
     def carry_out(self, effect: MobileStoreCall) -> StoreView: ...
+
+    def progress(self, train: Train) -> StoreView | None:
+        """What the store moved on its own for the train's build since it last answered (an
+        App Store phased release's day and state); None where the store moves nothing."""
+        ...

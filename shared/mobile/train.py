@@ -256,6 +256,26 @@ def confirm(
     return train.model_copy(update=update), call
 
 
+def observe(train: Train, view: StoreView, now: datetime) -> Train | None:
+    """The train once the store moved on its own (an App Store phased release read on the
+    tick: its day, COMPLETE after day 7, resumed after 30 days of pauses); None when nothing
+    moved, or while a call of ours is out (its answer will say where the store is)."""
+    if train.pending is not None or train.track != "appstore" or view.status is None:
+        return None
+    if (view.status, view.day) == (train.status, train.day):
+        return None
+    update: dict[str, object] = {
+        "status": view.status,
+        "day": view.day,
+        "fraction": view.fraction,
+        "ids": {**train.ids, **view.ids},
+        "updated_at": now,
+    }
+    if view.status == PAUSED and train.status != PAUSED:
+        update["halted_at"] = now
+    return train.model_copy(update=update)
+
+
 def _step(train: Train, call: StoreCall) -> int:
     if call.verb == "promote" and call.track == "production":
         return 0

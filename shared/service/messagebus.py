@@ -33,7 +33,7 @@ from shared.domain.states import DEPLOYED_SOMETHING, State
 from shared.errors import ConfigError, Refused
 from shared.mobile.breach import judge
 from shared.mobile.handler import due as mobile_due
-from shared.mobile.messages import CrashBreach, TrainDue
+from shared.mobile.messages import CrashBreach, StoreObserved, TrainDue
 from shared.mobile.model import Train, mobile_builds
 from shared.mobile.settings import MobileConfig
 from shared.redaction import redact
@@ -365,6 +365,27 @@ class MessageBus:
                 self._nudge(nudge, f"mobile/{train.release}/android/step-{train.step + 1}")
             if train and train.track == "production" and train.status == "inProgress":
                 self._vitals(train, mobile)
+        if env_name == mobile.env and mobile.ios is not None:
+            self._phased_release()
+
+    def _phased_release(self) -> None:
+        """Apple moves a phased release along by itself (a day at a time, COMPLETE after day
+        7, resumed after 30 days of pauses): the App Store train is read on the mobile env's
+        tick and records what moved. Unreadable: logged, read again on the next tick."""
+        lock = self.uow.atomically(lambda tx: tx.track_lock("ios", "appstore"))
+        train = lock and self.uow.atomically(lambda tx: tx.train(lock.release, "ios"))
+        if not train or train.pending is not None or train.status not in ("ACTIVE", "PAUSED"):
+            return
+        try:
+            view = self.ports.stores.progress(train)
+        except Exception as exc:
+            log.warning("app store unreadable: %s", brief(exc), extra={"release": train.release})
+            return
+        if view is None or (view.status, view.day) == (train.status, train.day):
+            return
+        seen = StoreObserved(release=train.release, platform="ios", seq=train.seq, view=view)
+        key = f"observed/ios/{train.release}/{train.seq}/{view.status}/{view.day}"
+        self.handle(seen, event_id=key, topic=INTERNAL)
 
     def _vitals(self, train: Train, mobile: MobileConfig) -> None:
         """The Play Developer Reporting API's hourly crash rate of the build in production: a

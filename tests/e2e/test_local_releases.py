@@ -404,3 +404,14 @@ def test_a_mobile_release_is_halted_and_paused_on_a_crash_breach_with_no_command
     report = json.loads(status.output)
     assert report["android"]["tracks"]["production"][0]["status"] == "halted"
     assert report["ios"]["builds"]["4007"]["status"] == "PAUSED"
+    # The stack's traffic generator sends the users of the rolled-out builds in the background
+    # (healthy: the breach above came from the app's crash reports, standing out from them).
+    samples = context.db().collection("mobileCrashSamples").document("android:4007")
+    deadline = time.monotonic() + 120  # the window Play's 10 % began in must close first
+    background: list[dict[str, Any]] = []
+    while not background and time.monotonic() < deadline:
+        batches = samples.collection("batches").stream()
+        background = [b.to_dict() for b in batches if b.id.startswith("traffic-android-4007-")]
+        time.sleep(1)
+    assert background, "no background traffic for android build 4007"
+    assert all(b["crashedUsers"] / b["users"] < 0.01 for b in background)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from shared.adapters.app_store_connect import AppStoreConnectApi
 from shared.adapters.play_store import PlayDeveloperApi
 from shared.local.asc_sim import AppStoreConnectSimulator
+from shared.local.phased_release import DAY_S
 from shared.local.play_sim import PlaySimulator
 from shared.local.store_keys import (
     ASC_ISSUER,
@@ -49,7 +51,10 @@ class Stores:
 
 
 @contextmanager
-def running_stores() -> Iterator[Stores]:
+def running_stores(
+    day_s: float = DAY_S, clock: Callable[[], float] = time.time
+) -> Iterator[Stores]:
+    """Both simulators; the App Store's phased release days last `day_s` on `clock`."""
     rsa, ec = rsa_pair(), ec_pair()
     play = PlaySimulator(
         client_email=PLAY_CLIENT, public_key_pem=rsa.public_pem, apps={PACKAGE: BUILDS}
@@ -61,6 +66,8 @@ def running_stores() -> Iterator[Stores]:
         app_id=APP_ID,
         builds=BUILDS,
         groups=[GROUP],
+        day_s=day_s,
+        clock=clock,
     )
     play.start()
     asc.start()

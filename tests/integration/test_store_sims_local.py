@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from shared import bootstrap
@@ -20,8 +21,10 @@ def test_the_stack_starts_both_simulators_and_the_adapters_reach_them(
     plane = load_config()
     started = stack._Started()
     try:
-        sims = stack._start_simulators(tmp_path, plane, tmp_path / "logs", started)
+        sims = stack._start_simulators(tmp_path, plane, tmp_path / "logs", started, 30.0)
         assert set(sims) == {"play", "app-store-connect"}
+        asc = httpx.get(f"http://127.0.0.1:{sims['app-store-connect'].port}/_sim/state").json()
+        assert asc["daySeconds"] == 30.0  # a phased release day as `local up` was told
         urls = simulator_urls(sims)
         assert set(urls) == {
             "RELEASECTL_PLAY_URL",

@@ -30,7 +30,7 @@ from shared.flags.changes import FlagChanges
 from shared.flags.guard import FlagRevert
 from shared.flags.model import Flag, check_transition, parse_flag
 from shared.flags.ports import Change
-from shared.mobile.model import StoreView, TrackLock, Train, TrainEntry
+from shared.mobile.model import StoreView, TrackLock, Train, TrainEntry, phased_fraction
 from shared.mobile.ports import StoreRejected
 from shared.service.messagebus import MessageBus
 from shared.service.ports import OUTBOX_LEASE, Ports, Processed
@@ -869,13 +869,16 @@ class FakePlay:
 
 
 class FakeAppStore:
-    """App Store Connect as the fake holds it: groups, review state, phased release."""
+    """App Store Connect as the fake holds it: groups, review state, phased release (its day
+    moved by the test, as Apple moves it)."""
 
     def __init__(self) -> None:
         self.groups: dict[str, set[int]] = {}
         self.state: dict[int, str] = {}
         self.phase: dict[int, str] = {}
+        self.day: dict[int, int] = {}
         self.calls = 0
+        self.reads = 0
 
     def add_to_group(self, build: int, group: str) -> StoreView:
         self.calls += 1
@@ -885,19 +888,29 @@ class FakeAppStore:
     def submit(self, build: int, version: str) -> StoreView:
         self.calls += 1
         self.state[build] = "WAITING_FOR_REVIEW"
-        return StoreView(track="review", status="WAITING_FOR_REVIEW", ids={"version": "v1"})
+        return StoreView(track="review", status="WAITING_FOR_REVIEW", ids={"version": f"v{build}"})
 
     def release(self, build: int) -> StoreView:
         self.calls += 1
         if self.state.get(build) != "PENDING_DEVELOPER_RELEASE":
             raise StoreRejected("App Store Connect: the version is not approved by review yet")
-        self.phase[build] = "ACTIVE"
-        return StoreView(track="appstore", status="ACTIVE", day=1, ids={"phasedRelease": "p1"})
+        self.phase[build], self.day[build] = "ACTIVE", 1
+        return self._view(build).model_copy(update={"ids": {"phasedRelease": "p1"}})
 
     def set_phase(self, build: int, state: str) -> StoreView:
         self.calls += 1
         self.phase[build] = state
-        return StoreView(track="appstore", status=state, day=1)
+        return self._view(build)
+
+    def phased_release(self, version_id: str) -> StoreView | None:
+        self.reads += 1
+        build = int(version_id.removeprefix("v"))
+        return self._view(build) if build in self.phase else None
+
+    def _view(self, build: int) -> StoreView:
+        state, day = self.phase[build], self.day.get(build)
+        fraction = phased_fraction(state, day)
+        return StoreView(track="appstore", status=state, day=day, fraction=fraction)
 
     def status(self, build: int) -> StoreView:
         return StoreView(status=self.phase.get(build))

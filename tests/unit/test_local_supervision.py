@@ -118,6 +118,9 @@ def test_a_recorded_pid_is_ours_only_if_its_command_line_names_the_part(
     server = sleeper("--port", "8004").pid
     emulator = sleeper("--host-port=127.0.0.1:8002").pid
     ticker = sleeper("-m", "shared.local.ticker").pid
+    traffic = sleeper("-m", "shared.local.traffic").pid
+    assert owned(Part(name="traffic", kind="traffic", pid=traffic))
+    assert not owned(Part(name="traffic", kind="traffic", pid=ticker))
     assert owned(Part(name="on_build_event", kind="function", pid=server, port=8004))
     assert owned(Part(name="pubsub", kind="emulator", pid=emulator, port=8002))
     assert owned(Part(name="ticker", kind="ticker", pid=ticker))

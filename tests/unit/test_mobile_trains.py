@@ -423,3 +423,80 @@ def test_a_mobile_cli_command_publishes_one_release_command(
         "reason": "crashes",
         "actor": "ops",
     }
+
+
+@pytest.fixture
+def phased(trains: Trains) -> Trains:
+    """The iOS build on the App Store, its phased release on day 1."""
+    trains.send("promote", platform="ios", track="testflight")
+    trains.send("submit")
+    trains.app.state[4102] = "PENDING_DEVELOPER_RELEASE"
+    trains.send("release")
+    return trains
+
+
+def _where(t: Trains) -> tuple[str | None, int | None, float | None]:
+    train = t.train("ios")
+    return train.status, train.day, train.fraction
+
+
+def test_the_days_apple_moves_a_phased_release_on_are_recorded_on_the_tick(
+    phased: Trains,
+) -> None:
+    t = phased
+    assert _where(t) == ("ACTIVE", 1, 0.01)
+    t.d.tick("staging")  # the store holds what the train says: nothing written
+    assert t.history("ios")[-1] == "release:confirmed"
+    t.app.day[4102] = 3
+    t.d.tick("staging")
+    t.d.tick("staging")
+    assert _where(t) == ("ACTIVE", 3, 0.05)
+    assert t.history("ios").count("progress:observed") == 1
+    t.send("halt", platform="ios", reason="investigating")
+    t.d.tick("staging")
+    assert _where(t) == ("PAUSED", 3, 0.05)  # a pause keeps the day
+    t.send("resume", platform="ios")
+    t.app.day[4102] = 7
+    t.d.tick("staging")
+    assert _where(t) == ("ACTIVE", 7, 1.0)
+    t.app.phase[4102] = "COMPLETE"  # the seventh day is over
+    t.d.tick("staging")
+    assert _where(t) == ("COMPLETE", 7, 1.0)
+    reads = t.app.reads
+    t.d.tick("staging")
+    assert t.app.reads == reads  # a completed release is not read again
+    assert t.send("halt", platform="ios").outcome == "refused"  # nothing left to pause
+
+
+def test_a_pause_made_in_app_store_connect_is_recorded_as_a_halt(phased: Trains) -> None:
+    phased.app.phase[4102] = "PAUSED"
+    phased.d.tick("staging")
+    train = phased.train("ios")
+    assert (train.status, train.halted_at is not None) == ("PAUSED", True)
+    assert phased.send("halt", platform="ios").outcome == "ignored"  # already paused
+
+
+def test_a_reading_older_than_the_trains_last_change_is_left_alone(phased: Trains) -> None:
+    from shared.dead_letters import INTERNAL
+    from shared.mobile.messages import StoreObserved
+    from shared.mobile.model import StoreView
+
+    before = phased.train("ios")
+    old = StoreObserved(
+        release=RELEASE,
+        platform="ios",
+        seq=before.seq - 1,
+        view=StoreView(track="appstore", status="ACTIVE", day=2, fraction=0.02),
+    )
+    record = phased.w.bus.handle(old, event_id="observed/old", topic=INTERNAL)
+    assert record.outcome == "ignored" and "moved since" in record.note
+    assert phased.train("ios") == before
+
+
+def test_an_unreadable_app_store_is_read_again_on_the_next_tick(phased: Trains) -> None:
+    def down(version_id: str) -> None:
+        raise OSError("App Store Connect down")
+
+    phased.app.phased_release = down  # type: ignore[method-assign]
+    assert phased.d.tick("staging").outcome == "applied"
+    assert _where(phased) == ("ACTIVE", 1, 0.01)
