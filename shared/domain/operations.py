@@ -57,7 +57,8 @@ def asked(cmd: EnvOperation) -> str:
         return f"unkill {cmd.flag}"
     if isinstance(cmd, TakeBackup):
         return "take a backup"
-    assert isinstance(cmd, RestoreBackup)
+    if not isinstance(cmd, RestoreBackup):  # a new EnvOperation needs its words here
+        raise TypeError(f"no description for {type(cmd).__name__}")
     protected = " including the protected collections" if cmd.include_protected else ""
     return f"restore backup {cmd.backup}{protected}"
 

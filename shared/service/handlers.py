@@ -172,7 +172,7 @@ def env_operation(cmd: EnvOperation, ctx: Context) -> None:
     uid = ctx.signer.uid if ctx.signer is not None else None
     op = operations.start(cmd, ctx.key, ctx.now, uid)
     ctx.tx.put_operation(op)
-    token_free = cmd.model_copy(update={"id_token": None})
+    token_free = cmd.model_copy(update={"id_token": None})  # nosec B105 -- drops the token
     ctx.effects.append(RunOperation(env=cmd.env, operation=op.id, command=token_free))
     ctx.note = f"{cmd.type} in {cmd.env} by {cmd.actor}: {op.asked}"
     ctx.wrote = True
