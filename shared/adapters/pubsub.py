@@ -6,6 +6,7 @@ from typing import Any
 
 from shared.domain.effects import BreachAlert, ReleaseEvent
 from shared.domain.messages import MonitoringTick
+from shared.domain.operations import Operation
 from shared.topics import MONITORING_TICKS
 
 PUBLISH_TIMEOUT_S = 30.0
@@ -59,6 +60,15 @@ class PubSubEventPublisher:
             key=alert.key,
             release=alert.release or "",
             env=alert.env,
+        )
+
+    def operation(self, operation: Operation) -> None:
+        self.publisher.publish(
+            self.topic,
+            operation.model_dump_json(by_alias=True).encode(),
+            kind="operation.finished",
+            key=operation.id,
+            env=operation.env,
         )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.commands import EnvOperation
 from shared.domain.model import Deployed, Doc
+from shared.domain.operations import Operation
 from shared.domain.states import State
 from shared.mobile.model import Platform, StoreCall
 
@@ -157,6 +158,15 @@ class RunOperation(BaseModel):
     command: Annotated[EnvOperation, Field(discriminator="type")]
 
 
+class AnnounceOperation(BaseModel):
+    """Tell people an operation ended: published to `release-events` as
+    `operation.finished` (notifications)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["announce_operation"] = "announce_operation"
+    operation: Operation
+
+
 Effect = Annotated[
     StartBuild
     | PublishEvent
@@ -170,6 +180,7 @@ Effect = Annotated[
     | SplitTraffic
     | MobileStoreCall
     | KillSwitches
-    | RunOperation,
+    | RunOperation
+    | AnnounceOperation,
     Field(discriminator="kind"),
 ]

@@ -88,3 +88,9 @@ def finish(op: Operation, result: OperationFinished, now: datetime) -> Operation
             "finished_at": now,
         }
     )
+
+
+def announced(op: Operation) -> bool:
+    """Whether people hear of `op` ending: every backup taken or restored, and a flag change
+    that failed (one that was made is announced by the flag guard, like a console edit)."""
+    return op.status == "failed" or op.kind.startswith("backup.")

@@ -1,7 +1,9 @@
 """From a `release-events` message to a `Notice`: pure, no I/O.
 
 Routing is on the `kind` attribute: `rollout.state` (the core's `ReleaseEvent`),
-`flag.reverted` / `flag.changed` (the flags service) and `monitoring.breach` (bake analysis).
+`flag.reverted` / `flag.changed` (the flags service), `monitoring.breach` (bake analysis),
+`secret.exposed` (`releasectl secrets exposed`) and `operation.finished` (a backup, or a flag
+change that failed).
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.domain.commands import describe
 from shared.domain.effects import BreachAlert, ReleaseEvent
+from shared.domain.operations import Operation
 from shared.domain.states import State
 from shared.errors import Refused
 from shared.transport import PubSubMessage
 
 Severity = Literal["info", "success", "warning", "danger"]
-ROLLOUT, FLAG_REVERTED, FLAG_CHANGED, BREACH, SECRET_EXPOSED = (
+ROLLOUT, FLAG_REVERTED, FLAG_CHANGED, BREACH, SECRET_EXPOSED, OPERATION = (
     "rollout.state",
     "flag.reverted",
     "flag.changed",
     "monitoring.breach",
     "secret.exposed",
+    "operation.finished",
 )
-MESSAGE_KINDS = (ROLLOUT, FLAG_REVERTED, FLAG_CHANGED, BREACH, SECRET_EXPOSED)
+MESSAGE_KINDS = (ROLLOUT, FLAG_REVERTED, FLAG_CHANGED, BREACH, SECRET_EXPOSED, OPERATION)
 
 
 class NoticeKind(StrEnum):
@@ -51,6 +55,9 @@ class NoticeKind(StrEnum):
     FLAG_CHANGED = "flag_changed"
     MONITORING_BREACH = "monitoring_breach"
     SECRET_EXPOSED = "secret_exposed"  # noqa: S105  # nosec B105 -- an event kind, not a password
+    BACKUP_TAKEN = "backup_taken"
+    BACKUP_RESTORED = "backup_restored"
+    OPERATION_FAILED = "operation_failed"
 
 
 # `pending` and `gating` are both "the rollout started": one notice, not two.
@@ -68,6 +75,9 @@ SEVERITY: dict[NoticeKind, Severity] = {
     NoticeKind.ROLLBACK_FAILED: "danger",
     NoticeKind.MONITORING_BREACH: "danger",
     NoticeKind.SECRET_EXPOSED: "danger",
+    NoticeKind.BACKUP_TAKEN: "success",
+    NoticeKind.BACKUP_RESTORED: "warning",
+    NoticeKind.OPERATION_FAILED: "danger",
 }
 
 
@@ -132,7 +142,9 @@ def _compact(value: Any, limit: int = 300) -> str:
 
 
 def _parse(
-    model: type[_Body] | type[ReleaseEvent] | type[BreachAlert], kind: str, data: bytes
+    model: type[_Body] | type[ReleaseEvent] | type[BreachAlert] | type[Operation],
+    kind: str,
+    data: bytes,
 ) -> Any:
     try:
         raw = json.loads(data)
@@ -209,6 +221,23 @@ def from_exposure(event: SecretExposedEvent) -> Notice:
     )
 
 
+def from_operation(op: Operation) -> Notice:
+    """A backup taken or restored, or a flag change or backup that failed."""
+    kind = NoticeKind.BACKUP_RESTORED if op.kind == "backup.restore" else NoticeKind.BACKUP_TAKEN
+    if op.status == "failed":
+        kind = NoticeKind.OPERATION_FAILED
+    return Notice(
+        key=f"operation/{op.id}",
+        kind=kind,
+        env=op.env,
+        subject=op.asked,
+        actor=op.actor,
+        reason=op.reason or None,
+        at=op.finished_at or op.requested_at,
+        facts=(("command", op.kind), ("status", op.status), ("result", op.result[:300])),
+    )
+
+
 # The dedupe key names a Firestore document (`notifications/{key}:{channel}`, ids ≤ 1,500 bytes).
 KEY_CAP = 500
 
@@ -234,4 +263,6 @@ def _decode(msg: PubSubMessage) -> Notice | Ignored:
         return from_breach(_parse(BreachAlert, kind, msg.data))
     if kind == SECRET_EXPOSED:
         return from_exposure(_parse(SecretExposedEvent, kind, msg.data))
+    if kind == OPERATION:
+        return from_operation(_parse(Operation, kind, msg.data))
     return Ignored(reason=f"unknown event kind {kind!r} (known: {', '.join(MESSAGE_KINDS)})")

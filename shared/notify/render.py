@@ -33,6 +33,9 @@ _TITLES = {
     NoticeKind.FLAG_CHANGED: "feature flag {subject} changed in {env}",
     NoticeKind.MONITORING_BREACH: "monitoring breach in {env}: {subject}",
     NoticeKind.SECRET_EXPOSED: "secret {subject} exposed in {env}: revoke and rotate now",
+    NoticeKind.BACKUP_TAKEN: "backup taken in {env}",
+    NoticeKind.BACKUP_RESTORED: "backup restored in {env} ({subject})",
+    NoticeKind.OPERATION_FAILED: "{subject} in {env} FAILED",
 }
 MAX_EVIDENCE_LINES = 8
 

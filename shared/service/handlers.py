@@ -33,7 +33,7 @@ from shared.domain.commands import (
     UnfreezeEnv,
     UnkillFlag,
 )
-from shared.domain.effects import Effect, RunOperation
+from shared.domain.effects import AnnounceOperation, Effect, RunOperation
 from shared.domain.messages import (
     BackupCompleted,
     BackupStarted,
@@ -185,6 +185,8 @@ def operation_finished(msg: OperationFinished, ctx: Context) -> None:
         ctx.note = f"operation {msg.operation} in {msg.env} is already closed (or unknown)"
         return
     ctx.tx.put_operation(closed)
+    if operations.announced(closed):
+        ctx.effects.append(AnnounceOperation(operation=closed))
     ctx.note = f"{op.kind} in {op.env} {closed.status}: {msg.result}"
     ctx.wrote = True
 

@@ -18,6 +18,7 @@ from shared.dead_letters import brief
 from shared.domain.commands import RestoreBackup, TakeBackup
 from shared.domain.effects import (
     Alert,
+    AnnounceOperation,
     KillSwitches,
     MobileStoreCall,
     PublishEvent,
@@ -79,6 +80,10 @@ def publish(o: Outside, effect: PublishEvent) -> None:
 
 def alert(o: Outside, effect: Alert) -> None:
     o.ports.events.alert(effect.alert)
+
+
+def announce_operation(o: Outside, effect: AnnounceOperation) -> None:
+    o.ports.events.operation(effect.operation)
 
 
 def start_build(o: Outside, effect: StartBuild) -> None:
@@ -258,4 +263,5 @@ RUNNERS: dict[type, Runner] = {
     MobileStoreCall: mobile_store,
     KillSwitches: kill_switches,
     RunOperation: run_operation,
+    AnnounceOperation: announce_operation,
 }

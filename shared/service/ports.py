@@ -171,6 +171,8 @@ class EventPublisher(Protocol):
 
     def alert(self, alert: BreachAlert) -> None: ...
 
+    def operation(self, operation: Operation) -> None: ...
+
 
 class CommandCheck(Protocol):
     """Is this command really its sender's, and may they send it there? Returns the command

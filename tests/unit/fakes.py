@@ -455,12 +455,16 @@ class FakeEvents:
     def __init__(self) -> None:
         self.published: list[ReleaseEvent] = []
         self.alerts: list[BreachAlert] = []
+        self.operations: list[Operation] = []
 
     def publish(self, event: ReleaseEvent) -> None:
         self.published.append(event)
 
     def alert(self, alert: BreachAlert) -> None:
         self.alerts.append(alert)
+
+    def operation(self, operation: Operation) -> None:
+        self.operations.append(operation)
 
 
 @dataclass

@@ -233,3 +233,25 @@ def test_restoring_an_unknown_or_another_envs_backup_fails_the_operation(d: Driv
     restore(d, "r-2", env="staging", backup="nope")
     assert operation(d, "r-2").result == "no backup 'nope'"
     assert d.w.backups.restored == []
+
+
+# -- who hears of it ---------------------------------------------------------------------------
+
+
+def test_backups_and_failed_flag_changes_are_announced_once_made_flag_changes_by_the_guard(
+    d: Driver,
+) -> None:
+    set_flag(d, actor="fay@avalo.app", rollout_percent=10)  # the flag guard announces this one
+    assert d.w.events.operations == []
+    d.command(type="backup.take", env="production", actor="ops@avalo.app", id_token=OPERATOR)
+    restore(d, "r-1", env="production", force=True)
+    restore(d, "r-1", env="production", force=True)  # redelivered: not announced again
+    unknown = set_flag(d, flag="ghost", enabled=True, actor="fay@avalo.app", event_id="f-9")
+    assert unknown.outcome == "applied"
+    announced = [(op.kind, op.status, op.actor) for op in d.w.events.operations]
+    assert announced == [
+        ("backup.take", "done", "ops@avalo.app"),
+        ("backup.restore", "done", "ops@avalo.app"),
+        ("flags.set", "failed", "fay@avalo.app"),
+    ]
+    assert d.w.events.operations[1] == operation(d, "r-1")

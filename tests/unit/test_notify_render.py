@@ -225,3 +225,35 @@ def test_secret_exposed_event() -> None:
 def test_link_templates_are_checked_at_load() -> None:
     with pytest.raises(ValueError, match="status_command: bad placeholder 'nope'"):
         Links(status_command="releasectl status --env {nope}")
+
+
+def test_a_finished_operation_is_announced_by_what_it_did() -> None:
+    op = {
+        "id": "release-commands:42",
+        "env": "production",
+        "kind": "backup.restore",
+        "actor": "ops@avalo.app",
+        "asked": "restore backup production-7",
+        "reason": "bad migration, key " + LIVE_KEY,
+        "requestedAt": AT.isoformat(),
+        "status": "done",
+        "result": "restored 1200 documents",
+        "finishedAt": AT.isoformat(),
+    }
+    message = PubSubMessage("m", json.dumps(op).encode(), {"kind": "operation.finished"})
+    notice = decode(message)
+    assert isinstance(notice, Notice) and notice.kind is NoticeKind.BACKUP_RESTORED
+    assert notice.key == "operation/release-commands:42" and notice.severity == "warning"
+    m = render.build_message(notice, Links(), control_project="c")
+    assert m.title == "⚠️ backup restored in production (restore backup production-7)"
+    assert ("by", "ops@avalo.app") in m.facts and LIVE_KEY not in m.reason
+    failed = decode(
+        PubSubMessage(
+            "m",
+            json.dumps({**op, "kind": "flags.kill", "status": "failed"}).encode(),
+            {"kind": "operation.finished"},
+        )
+    )
+    assert isinstance(failed, Notice) and failed.kind is NoticeKind.OPERATION_FAILED
+    with pytest.raises(Refused, match=r"operation\.finished"):
+        decode(PubSubMessage("m", b'{"id": "x"}', {"kind": "operation.finished"}))
