@@ -28,6 +28,11 @@ def start(c: Change) -> None:
     steps = list(c.cfg.canary)
     if not steps:
         return
+    if restore_target(c.env, c.current(), None) is None:
+        # Nothing stable to compare with or send traffic back to: the first release of an env
+        # serves all at once (as Cloud Deploy's and Argo Rollouts' first rollout does).
+        c.note = f"{c.what}: no stable release in {c.cfg.name}: no canary steps"
+        return
     c.set_step("canary", RUNNING, detail={"steps": steps, "index": 0, "holding": None})
     _split(c, steps[0])
 

@@ -26,6 +26,7 @@ from shared.domain.effects import (
 )
 from shared.domain.messages import StepReport
 from shared.domain.model import (
+    OWN_URL,
     Deployed,
     EnvironmentState,
     HistoryEntry,
@@ -210,7 +211,10 @@ class Change:
 
     def _enter_verifying(self) -> None:
         self.set_step("smoke", "running")
-        self.effects.append(RunSmoke(**self._coords()))
+        deploy = self.current().steps.get("deploy")
+        artifacts = deploy.detail.get("artifacts") if deploy else None
+        own = artifacts.get(OWN_URL) if isinstance(artifacts, dict) else None
+        self.effects.append(RunSmoke(**self._coords(), url=str(own) if own else None))
 
     def _enter_migrating(self) -> None:
         """A backup of the env's database first where the env asks for one (production by
