@@ -6,6 +6,7 @@ rules, and collects what must be written back and which side effects to run afte
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -137,8 +138,9 @@ class Change:
                 f"(attempt {holder.attempt}) until {holder.lease_until.isoformat()}"
             )
         minutes = self.cfg.lock_lease_minutes
-        if rollout.state is State.BAKING:  # each canary step bakes `bake_minutes`
-            minutes += self.cfg.bake_minutes * max(1, len(self.cfg.canary))
+        if rollout.state is State.BAKING:  # the bake, or each canary step's
+            steps = len(self.cfg.canary)
+            minutes += math.ceil(self.cfg.step_minutes * steps if steps else self.cfg.bake_minutes)
         self.env.lock = self.env.lease(rollout, self.now, minutes)
         self.env_changed = True
 
