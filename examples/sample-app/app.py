@@ -10,7 +10,8 @@ smoke test can see over HTTP. `mode` makes a version bad on purpose:
           latency budget, but a canary judge comparing it with `ok` finds it worse
 
 Every answer names the version that served it (`X-App-Version`), so a client behind the local
-stack's traffic-splitting router (shared/local/router.py) can tell the two versions apart.
+stack's traffic-splitting router (shared/local/router.py) can tell the two versions apart, and
+says how long the app took (`Server-Timing: app;dur=<ms>`), what the app's backend would report.
 
     STATE_FILE=/tmp/app.json python examples/sample-app/app.py --port 8081
 """
@@ -48,8 +49,10 @@ def served(state_file: Path) -> dict[str, Any]:
 class Handler(BaseHTTPRequestHandler):
     state_file: Path
     version: str | None = None  # what serves this request (read once, at its start)
+    started = 0.0
 
     def do_GET(self) -> None:
+        self.started = time.perf_counter()
         state = served(self.state_file)
         self.version = state.get("version")
         if state.get("mode") == "slow":
@@ -103,6 +106,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-App-Version", str(self.version or ""))
+        # the app's own time for the request, as its backend's metrics would measure it
+        took = (time.perf_counter() - self.started) * 1000 if self.started else 0.0
+        self.send_header("Server-Timing", f"app;dur={took:.2f}")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

@@ -6,7 +6,9 @@ production back and the sample app serves X.0.0 again; a bad X.2.0 is rolled bac
 test; in dev, a bad X.4.0 that passes the smoke test goes live and is rolled back by the live
 watch once the app reports its failing payments, and X.3.0 serves again. Last, two edits "in
 the Firebase console" of production's Remote Config: panicTracking turned off is rolled back,
-videoCalls moved to 25 % is adopted into Firestore (`shared.local.demo_flags`).
+videoCalls moved to 25 % is adopted into Firestore (`shared.local.demo_flags`). With an env
+configured for canary steps and the canary judge, the canary act follows
+(`shared.local.canary_demo`; `./deploy.sh local canary` runs it alone on config/canary-demo/).
 """
 
 from __future__ import annotations

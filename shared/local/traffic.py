@@ -85,6 +85,19 @@ def report_crashes(
         context.publisher().publish(APP_METRICS, body)
 
 
+def _server_ms(answer: httpx.Response) -> float | None:
+    """The app's own time for the call (`Server-Timing: app;dur=12.3`): what its backend's
+    metrics measure, without the client's and the router's share."""
+    for metric in answer.headers.get("Server-Timing", "").split(","):
+        name, _, params = metric.strip().partition(";")
+        if name == "app" and params.startswith("dur="):
+            try:
+                return float(params[4:])
+            except ValueError:
+                return None
+    return None
+
+
 @dataclass
 class Window:
     """What one version served in one window."""
@@ -118,7 +131,7 @@ class Traffic:
             answer = client.get(self.url + self.path)
         except httpx.HTTPError:
             return  # no version answered: nothing to attribute it to
-        took = (time.perf_counter() - started) * 1000
+        took = _server_ms(answer) or (time.perf_counter() - started) * 1000
         version = answer.headers.get("X-App-Version")
         if not version:
             return  # nothing deployed answered
