@@ -7,6 +7,8 @@ version's windows, and the judge decides. These are the demo's canary act itself
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -114,6 +116,23 @@ def test_a_30_percent_slower_release_is_aborted_by_the_judge_at_10_percent(
     latency = next(m for m in judge["metrics"] if m["metric"] == "api_p95_latency")
     assert judge["verdict"] == "fail" and latency["class"] == "high", judge
     assert 1.1 < latency["meanRatio"] < 2.0  # slower, well under the 2× absolute budget
-    assert "canary judge failed the release" in (bake.reason or rolled.reason or "")
+    # not a threshold breach: the judge's failure alone (with_judgement keeps a breach's summary)
+    assert "canary judge failed the release" in bake.detail["summary"]
+    assert rolled.reason == "canary_judge: fail: critical metric(s) worse: api_p95_latency"
     assert demo.serves_again("1.1.0")
     assert canary_share(stack.apps["dev"].url) == 0
+
+
+def test_a_dead_router_and_version_are_restarted_on_their_ports(stack: StackState) -> None:
+    app = stack.apps["dev"]
+    serving_before = serving(app.url)
+    for pid in (app.pid, app.canary.pid):
+        os.killpg(pid, signal.SIGKILL)
+    dead = {p.name for p in health(stack) if not p.running}
+    assert dead == {"router-dev", "app-dev-canary"}
+    restarted = up(Options(local_dir=stack.local_dir, config_file=stack.config_file), say=print)
+    again = restarted.apps["dev"]
+    assert (again.port, again.canary.port) == (app.port, app.canary.port)
+    assert again.pid != app.pid and again.stable.pid == app.stable.pid
+    assert all(p.running for p in health(restarted))
+    assert serving(app.url) == serving_before and canary_share(app.url) == 0
