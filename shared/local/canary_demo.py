@@ -134,7 +134,9 @@ class CanaryDemo:
             raise CanaryDemoFailed(f"{release} ended {ended.state} after {shares}: {ended.reason}")
         bake = ended.steps["bake"]
         judge = bake.detail.get("judge") or {}
-        if judge.get("verdict") != "fail":
+        # a threshold breach keeps its own summary; this one is the judge's alone
+        by_judge = "canary judge failed the release" in str(bake.detail.get("summary"))
+        if judge.get("verdict") != "fail" or not by_judge:
             raise CanaryDemoFailed(f"{release} rolled back, not by the judge: {ended.reason}")
         latency: dict[str, Any] = next(
             (m for m in judge.get("metrics", []) if m.get("metric") == "api_p95_latency"), {}
@@ -147,7 +149,10 @@ class CanaryDemo:
 
     def served(self, calls: int) -> Counter[str]:
         seen = Traffic(self.url, self.env, self.window).calls(calls, workers=2).by_window()
-        return Counter({version: len(w.latencies_ms) for (_, version), w in seen.items()})
+        served: Counter[str] = Counter()
+        for (_, version), window in seen.items():  # the calls may span windows
+            served[version] += len(window.latencies_ms)
+        return served
 
     def serves_again(self, release: str) -> str:
         served = self.served(30)
