@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The release control plane's one entry point for set-up:
 #   ./deploy.sh local [down]   run the control plane on this machine against the emulators
+#   ./deploy.sh local canary [down]  a second local stack for the canary demo (docs/CANARY.md)
 #   ./deploy.sh test [ARGS]    run the whole test suite (ARGS go to pytest)
 #   ./deploy.sh gcp …          deploy to Google Cloud (see docs/DEPLOY.md)
 set -euo pipefail
@@ -55,7 +56,28 @@ cmd_local() {
       echo
       echo "The stack stays up: try 'releasectl status' (activate .venv first), stop it with './deploy.sh local down'."
       ;;
-    *) die "unknown: ./deploy.sh local $1 (use: ./deploy.sh local [down])" ;;
+    canary) cmd_local_canary "${2:-up}" ;;
+    *) die "unknown: ./deploy.sh local $1 (use: ./deploy.sh local [down|canary [down]])" ;;
+  esac
+}
+
+# The canary act needs an env with canary steps and the judge on short windows: its own stack,
+# with its own config and state directory, beside the main one.
+cmd_local_canary() {
+  export RELEASECTL_LOCAL_DIR="$ROOT/.local/canary"
+  export RELEASECTL_CONFIG_FILE="$ROOT/config/canary-demo/environments.toml"
+  export RELEASECTL_CHECKS_FILE="$ROOT/config/canary-demo/checks.toml"
+  case "$1" in
+    down) "$VENV/bin/releasectl" local down ;;
+    up)
+      "$VENV/bin/releasectl" local up
+      "$VENV/bin/releasectl" local demo --canary
+      echo
+      echo "The canary stack stays up (.local/canary). To talk to it, export RELEASECTL_LOCAL_DIR,"
+      echo "RELEASECTL_CONFIG_FILE and RELEASECTL_CHECKS_FILE as deploy.sh does; stop it with"
+      echo "'./deploy.sh local canary down'."
+      ;;
+    *) die "unknown: ./deploy.sh local canary $1 (use: ./deploy.sh local canary [down])" ;;
   esac
 }
 

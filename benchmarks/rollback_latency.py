@@ -63,7 +63,7 @@ from shared.domain.model import (
 from shared.domain.states import RESTING, State
 from shared.gates.checks_file import load_for
 from shared.local.driving import head_commit
-from shared.local.sample_app import MODE, VERSION, serving, wait_serving, write_served
+from shared.local.sample_app import MODE, VERSION, serve_all, serving
 from shared.local.stack import Options, down, up
 from shared.local.state import StackState
 from shared.monitoring.client import batch_bytes, window_start
@@ -181,8 +181,7 @@ def seed_warm_up(stack: StackState, version: str, commit: str) -> None:
     )
     batch.commit()
     app = stack.apps[ENV]
-    write_served(app.state_file, version, "ok")
-    if not wait_serving(app.url, version):
+    if not serve_all(app, version, "ok"):
         raise BenchFailed(f"{app.url} does not serve the seeded {version}")
 
 
@@ -268,7 +267,7 @@ def measure(stack: StackState, release: str, commit: str, previous: str, window:
             )
         time.sleep(POLL_S)
     t_served = time.time()
-    t_restore = app.state_file.stat().st_mtime  # the restore effect's write of the app state
+    t_restore = app.stable.state_file.stat().st_mtime  # the restore effect's write of the app state
     done = _wait_state(release, State.ROLLED_BACK, ROLLBACK_S)
     view = views.release_view(context.db(), release)
     entry = next(

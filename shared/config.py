@@ -86,6 +86,9 @@ class EnvConfig(_Strict):
     # `bake_minutes` each, then 100 %; empty = all at once (docs/CANARY.md)
     canary: tuple[int, ...] = ()
     canary_targets: tuple[str, ...] = ("functions",)
+    # how long each canary step bakes, in minutes (fractions allowed: 0.5 = 30 s); unset:
+    # `bake_minutes`. The judge needs `min_windows` windows a side within a step.
+    canary_step_minutes: float | None = Field(None, gt=0, le=24 * 60)
 
     @field_validator("canary")
     @classmethod
@@ -95,6 +98,11 @@ class EnvConfig(_Strict):
         if any(a >= b for a, b in pairwise(steps)):
             raise ValueError(f"steps must be strictly ascending, got {list(steps)}")
         return steps
+
+    @property
+    def step_minutes(self) -> float:
+        """How long each canary step bakes."""
+        return self.canary_step_minutes or self.bake_minutes
 
     @field_validator("canary_targets")
     @classmethod

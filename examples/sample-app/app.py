@@ -6,6 +6,12 @@ smoke test can see over HTTP. `mode` makes a version bad on purpose:
   ok      every endpoint answers 200
   errors  payments answer 500 (a broken release for rollback demos)
   slow    every answer waits 1.5 s
+  slower  the chat API takes 30 % longer (39 ms instead of 30 ms): still far inside any
+          latency budget, but a canary judge comparing it with `ok` finds it worse
+
+Every answer names the version that served it (`X-App-Version`), so a client behind the local
+stack's traffic-splitting router (shared/local/router.py) can tell the two versions apart, and
+says how long the app took (`Server-Timing: app;dur=<ms>`), what the app's backend would report.
 
     STATE_FILE=/tmp/app.json python examples/sample-app/app.py --port 8081
 """
@@ -21,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 NOT_DEPLOYED = {"version": None, "mode": "ok"}
+CHAT_MS = 30.0  # what /api/chat takes: the latency the canary demo measures
+SLOWER = 1.3  # mode "slower"
 # What the compliance gates probe over HTTP (config/checks.toml).
 LEGAL = {
     "/legal/terms": "terms of service",
@@ -40,9 +48,13 @@ def served(state_file: Path) -> dict[str, Any]:
 
 class Handler(BaseHTTPRequestHandler):
     state_file: Path
+    version: str | None = None  # what serves this request (read once, at its start)
+    started = 0.0
 
     def do_GET(self) -> None:
+        self.started = time.perf_counter()
         state = served(self.state_file)
+        self.version = state.get("version")
         if state.get("mode") == "slow":
             time.sleep(1.5)
         route = {
@@ -86,12 +98,17 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, {"payments": "ok", "version": state.get("version")})
 
     def _chat(self, state: dict[str, Any]) -> None:
+        time.sleep(CHAT_MS * (SLOWER if state.get("mode") == "slower" else 1.0) / 1000)
         self._send(200, {"chat": "ok", "version": state.get("version")})
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-App-Version", str(self.version or ""))
+        # the app's own time for the request, as its backend's metrics would measure it
+        took = (time.perf_counter() - self.started) * 1000 if self.started else 0.0
+        self.send_header("Server-Timing", f"app;dur={took:.2f}")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

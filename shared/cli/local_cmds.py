@@ -193,12 +193,17 @@ def push(
 
 
 @app.command()
-def demo(local_dir: LocalDir = None) -> None:
+def demo(
+    local_dir: LocalDir = None,
+    canary: Annotated[
+        bool, typer.Option("--canary", help="Only the canary act (docs/CANARY.md).")
+    ] = False,
+) -> None:
     """Push to main → staging; release/X.Y.Z → approval → production, twice; then roll back."""
-    from shared.local.demo import run
+    from shared.local.demo import run, run_canary
 
     stack = _stack(local_dir)
-    if not run(stack):
+    if not (run_canary(stack) if canary else run(stack)):
         raise typer.Exit(1)
 
 

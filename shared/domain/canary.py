@@ -1,7 +1,8 @@
 """Canary steps of a bake (docs/CANARY.md): pure rules over a `Change`.
 
 With `canary = [10, 50]` an env's bake runs one step per percentage: the new release gets that
-share of the traffic (a `SplitTraffic` effect), the step bakes `bake_minutes` with analysis,
+share of the traffic (a `SplitTraffic` effect), the step bakes `canary_step_minutes` (default
+`bake_minutes`) with analysis,
 and the next step follows; after the last one the new release gets 100 % and goes live. The
 step's state is the rollout's `canary` step: `steps`, `index`, `percent`, `stepSince`, and
 `holding` (an inconclusive analysis at a step's end waits for `release advance`/`abort`).
@@ -27,6 +28,11 @@ def start(c: Change) -> None:
     """Entering the bake of an env with canary steps: the first step's split."""
     steps = list(c.cfg.canary)
     if not steps:
+        return
+    if restore_target(c.env, c.current(), None) is None:
+        # Nothing stable to compare with or send traffic back to: the first release of an env
+        # serves all at once (as Cloud Deploy's and Argo Rollouts' first rollout does).
+        c.note = f"{c.what}: no stable release in {c.cfg.name}: no canary steps"
         return
     c.set_step("canary", RUNNING, detail={"steps": steps, "index": 0, "holding": None})
     _split(c, steps[0])
@@ -54,7 +60,7 @@ def on_tick(c: Change, report: StepReport) -> None:
     if step is None:  # the caller checked; a tick outside a canary step changes nothing
         return
     since = step.detail.get("stepSince")
-    if since is None or c.now - _when(since) < timedelta(minutes=c.cfg.bake_minutes):
+    if since is None or c.now - _when(since) < timedelta(minutes=c.cfg.step_minutes):
         return
     if report.ran:
         advance(c, actor="monitoring", reason=None)

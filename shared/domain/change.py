@@ -6,6 +6,7 @@ rules, and collects what must be written back and which side effects to run afte
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -26,6 +27,7 @@ from shared.domain.effects import (
 )
 from shared.domain.messages import StepReport
 from shared.domain.model import (
+    OWN_URL,
     Deployed,
     EnvironmentState,
     HistoryEntry,
@@ -136,8 +138,9 @@ class Change:
                 f"(attempt {holder.attempt}) until {holder.lease_until.isoformat()}"
             )
         minutes = self.cfg.lock_lease_minutes
-        if rollout.state is State.BAKING:  # each canary step bakes `bake_minutes`
-            minutes += self.cfg.bake_minutes * max(1, len(self.cfg.canary))
+        if rollout.state is State.BAKING:  # the bake, or each canary step's
+            steps = len(self.cfg.canary)
+            minutes += math.ceil(self.cfg.step_minutes * steps if steps else self.cfg.bake_minutes)
         self.env.lock = self.env.lease(rollout, self.now, minutes)
         self.env_changed = True
 
@@ -210,7 +213,10 @@ class Change:
 
     def _enter_verifying(self) -> None:
         self.set_step("smoke", "running")
-        self.effects.append(RunSmoke(**self._coords()))
+        deploy = self.current().steps.get("deploy")
+        artifacts = deploy.detail.get("artifacts") if deploy else None
+        own = artifacts.get(OWN_URL) if isinstance(artifacts, dict) else None
+        self.effects.append(RunSmoke(**self._coords(), url=str(own) if own else None))
 
     def _enter_migrating(self) -> None:
         """A backup of the env's database first where the env asks for one (production by

@@ -76,7 +76,11 @@ class RunGates(_Effect):
 
 
 class RunSmoke(_Effect):
+    """Smoke-test the new release: at `url` (its own, when it serves beside the stable release
+    as a canary: the deploy's `deploy.url` artifact), else at the env's URL."""
+
     kind: Literal["run_smoke"] = "run_smoke"
+    url: str | None = None
 
 
 class Restore(_Effect):

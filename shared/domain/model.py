@@ -76,6 +76,11 @@ class Rollout(Doc):
         return f"{self.release}@{self.env}#{self.attempt}"
 
 
+# A deploy's artifact: where the new release answers by itself, when it is deployed beside the
+# stable release (a canary) and the env's own URL still serves the stable one. Smoke tests use it.
+OWN_URL = "deploy.url"
+
+
 class Deployed(Doc):
     """A release running in an environment, with what a rollback needs to restore it."""
 

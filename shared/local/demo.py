@@ -6,7 +6,9 @@ production back and the sample app serves X.0.0 again; a bad X.2.0 is rolled bac
 test; in dev, a bad X.4.0 that passes the smoke test goes live and is rolled back by the live
 watch once the app reports its failing payments, and X.3.0 serves again. Last, two edits "in
 the Firebase console" of production's Remote Config: panicTracking turned off is rolled back,
-videoCalls moved to 25 % is adopted into Firestore (`shared.local.demo_flags`).
+videoCalls moved to 25 % is adopted into Firestore (`shared.local.demo_flags`). With an env
+configured for canary steps and the canary judge, the canary act follows
+(`shared.local.canary_demo`; `./deploy.sh local canary` runs it alone on config/canary-demo/).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from shared.adapters import firestore_views as views
 from shared.cli import context
 from shared.domain.states import RESTING, State
 from shared.domain.workflow import paused_bake
+from shared.errors import ConfigError
 from shared.gates.evidence import CiBuild
 from shared.gates.settings import SCAN_GATES
 from shared.local import demo_flags
@@ -174,6 +177,7 @@ def run(stack: StackState) -> bool:
         (f"dev serves {good} again", lambda: _serves(stack, "dev", good)),
         *demo_flags.acts(stack),
         *_mobile_acts(stack, f"{major}.5.0", commit, major),
+        *canary_acts(stack, major, commit),
     ]
     ok = all(t.act(name, step) for name, step in acts)
     t.show()
@@ -181,6 +185,39 @@ def run(stack: StackState) -> bool:
         "next: [bold]releasectl status[/], [bold]releasectl history "
         f"{second}[/], logs in {stack.local_dir / 'logs'}"
     )
+    return ok
+
+
+def canary_acts(stack: StackState, major: int, commit: str) -> list[tuple[str, Callable[[], str]]]:
+    """The canary act (docs/CANARY.md), when an env of the stack's config has canary steps and
+    the canary judge; `releasectl local demo --canary` runs it alone."""
+    from shared.local import canary_demo
+
+    def guarded(step: Callable[[], str]) -> Callable[[], str]:
+        def run() -> str:
+            try:
+                return step()
+            except canary_demo.CanaryDemoFailed as exc:
+                raise DemoFailed(str(exc)) from None
+
+        return run
+
+    acts = canary_demo.acts(stack, major, _command, commit)
+    return [(name, guarded(step)) for name, step in acts]
+
+
+def run_canary(stack: StackState) -> bool:
+    """The canary act alone (`./deploy.sh local canary` starts a stack configured for it)."""
+    acts = canary_acts(stack, _next_major(), head_commit())
+    if not acts:
+        raise ConfigError(
+            "no environment of this stack's config has canary steps and the canary judge: "
+            "`./deploy.sh local canary` starts a stack configured for the canary act "
+            "(config/canary-demo/, docs/CANARY.md)"
+        )
+    t = Timeline()
+    ok = all(t.act(name, step) for name, step in acts)
+    t.show()
     return ok
 
 

@@ -1,5 +1,11 @@
-"""The local `DeployTarget`: deploying means switching the environment's sample app to a
-version; restoring means switching it back and seeing, over HTTP, that it serves again."""
+"""The local `DeployTarget`: each environment's sample app runs two versions (`stable` and
+`canary`) behind a traffic-splitting router at the env's URL (`shared.local.router`).
+
+Deploying switches a version slot to a release; with canary steps the new release goes to the
+canary slot at 0 % (its own URL is recorded for the smoke tests) and each split sets the
+router's share; after the last step the stable slot serves the new release, all traffic goes
+there and the canary slot is retired. Restoring (a rollback, an abort) sends all traffic to the
+stable slot serving the restored release. Every switch is checked over HTTP."""
 
 from __future__ import annotations
 
@@ -12,20 +18,22 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from shared.config import EnvConfig
 from shared.domain.messages import CheckResult, StepReport
-from shared.domain.model import Deployed
+from shared.domain.model import OWN_URL, Deployed
 from shared.errors import ControlPlaneError
-from shared.local.state import StackState
+from shared.local.router import STATUS_PATH, write_routes
+from shared.local.state import App, StackState
 
 MODE = "sample-app.mode"
 VERSION = "sample-app.version"
 SERVE_TIMEOUT_S = 15.0
-# A release whose deploy fails on purpose (the other bad modes, `errors` and `slow`, deploy fine
-# and then misbehave: see examples/sample-app/app.py).
+# A release whose deploy fails on purpose (the other bad modes, `errors`, `slow` and `slower`,
+# deploy fine and then misbehave: see examples/sample-app/app.py).
 UNDEPLOYABLE = "undeployable"
 
 
-def write_served(state_file: Path, version: str, mode: str) -> None:
-    """Atomically point the app at a version (a reader sees the old or the new, never half)."""
+def write_served(state_file: Path, version: str | None, mode: str) -> None:
+    """Atomically point a version slot at a release (None: retired, it answers 503); a reader
+    sees the old or the new, never half."""
     state_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({"version": version, "mode": mode}), encoding="utf-8")
@@ -51,37 +59,64 @@ def wait_serving(url: str, version: str, timeout: float = SERVE_TIMEOUT_S) -> bo
     return bool(retrying(lambda: serving(url)) == version)
 
 
+def canary_share(url: str) -> int | None:
+    """The canary's share the router at `url` applies now (None: it does not answer)."""
+    try:
+        body = httpx.get(f"{url}{STATUS_PATH}", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    share = body.get("canary") if isinstance(body, dict) else None
+    return share if isinstance(share, int) else None
+
+
+def serve_all(app: App, version: str, mode: str) -> bool:
+    """The stable slot serves `version`, all traffic goes to it and the canary slot is retired;
+    whether the env's URL then serves it."""
+    write_served(app.stable.state_file, version, mode)
+    stable_up = wait_serving(app.stable.url, version)
+    write_routes(app.routes_file, 0)
+    write_served(app.canary.state_file, None, "ok")
+    return stable_up and canary_share(app.url) == 0 and wait_serving(app.url, version)
+
+
 class LocalSampleApp:
     def __init__(self, stack: StackState, artifacts_of: Callable[[str], dict[str, str]]) -> None:
         self.stack = stack
         self.artifacts_of = artifacts_of  # a release's declared artifacts (e.g. a bad mode)
 
-    def _app(self, env: EnvConfig) -> tuple[str, Path]:
+    def _app(self, env: EnvConfig) -> App:
         app = self.stack.apps.get(env.name)
         if app is None:
             raise ControlPlaneError(f"the local stack runs no sample app for {env.name}")
-        return app.url, app.state_file
+        return app
 
     def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
-        url, state_file = self._app(env)
+        app = self._app(env)
         mode = self.artifacts_of(release).get(MODE, "ok")
         if mode == UNDEPLOYABLE:
             raise ControlPlaneError(f"release {release} cannot be deployed (mode {mode})")
-        write_served(state_file, release, mode)
-        if not wait_serving(url, release):
+        stable = serving(app.stable.url)
+        if env.canary and stable is not None and stable != release:
+            # beside the stable release, at 0 % until the first step's split
+            write_served(app.canary.state_file, release, mode)
+            if not wait_serving(app.canary.url, release):
+                raise ControlPlaneError(f"{env.name}'s canary slot does not serve {release}")
+            return {VERSION: release, MODE: mode, OWN_URL: app.canary.url}
+        if not serve_all(app, release, mode):
             raise ControlPlaneError(f"sample app for {env.name} does not serve {release}")
         return {VERSION: release, MODE: mode}
 
     def restore(self, target: Deployed, env: EnvConfig) -> StepReport:
-        url, state_file = self._app(env)
+        app = self._app(env)
         version = target.artifacts.get(VERSION, target.release)
-        write_served(state_file, version, target.artifacts.get(MODE, "ok"))
-        ok = wait_serving(url, version)
+        ok = serve_all(app, version, target.artifacts.get(MODE, "ok"))
         check = CheckResult(
             name="sample-app",
             ok=ok,
-            detail=f"{url} serves {version}" if ok else f"{url} does not serve {version}",
-            evidence={"url": url, "version": version, "served": serving(url)},
+            detail=f"{app.url} serves {version} (100 %)"
+            if ok
+            else f"{app.url} does not serve {version}",
+            evidence={"url": app.url, "version": version, "served": serving(app.url)},
         )
         summary = f"restored {version} in {env.name}" if ok else check.detail
         return StepReport(ran=True, ok=ok, summary=summary, checks=(check,))
@@ -89,10 +124,36 @@ class LocalSampleApp:
     def split(
         self, canary: dict[str, str], stable: Deployed | None, percent: int, env: EnvConfig
     ) -> StepReport:
-        # The local sample app serves one version at a time (no traffic-splitting router yet):
-        # the canary's steps and analysis run, but the whole env serves the new release.
-        return StepReport.not_run(
-            f"the local sample app for {env.name} cannot split traffic; it serves the new "
-            f"release to all (asked for {percent} %)",
-            ok=True,
+        app = self._app(env)
+        version = canary.get(VERSION)
+        if version is None or OWN_URL not in canary:
+            return StepReport.not_run(
+                f"{env.name}: the new release was not deployed beside a stable one; it serves "
+                f"all traffic (asked for {percent} %)",
+                ok=True,
+            )
+        if percent >= 100:
+            ok = serve_all(app, version, canary.get(MODE, "ok"))
+            what = f"{version} 100 % (the stable slot), the canary slot retired"
+            return _split_report(app, "promote", ok, what, version, percent)
+        if serving(app.canary.url) != version:  # the deploy saw it serve: no waiting here
+            what = f"the canary slot {app.canary.url} does not serve {version}"
+            return _split_report(app, "canary", False, what, version, percent)
+        write_routes(app.routes_file, percent)
+        ok = canary_share(app.url) == percent
+        names = f"{version} {percent} %" + (
+            f", {stable.release} {100 - percent} %" if stable else ""
         )
+        return _split_report(app, "router", ok, names, version, percent)
+
+
+def _split_report(
+    app: App, name: str, ok: bool, what: str, version: str, percent: int
+) -> StepReport:
+    check = CheckResult(
+        name=f"router-{name}",
+        ok=ok,
+        detail=what if ok else f"not applied: {what}",
+        evidence={"url": app.url, "canary": version, "percent": percent},
+    )
+    return StepReport(ran=True, ok=ok, summary=check.detail, checks=(check,))

@@ -1,6 +1,7 @@
 """The whole control plane on one machine: emulators, one functions-framework server per target,
 topics with push subscriptions, the Firestore trigger for `featureFlags/{flag}`, a sample app per
-environment, a tick every few seconds, and the environments' data seeded by the migrations.
+environment (a stable and a canary version behind a traffic-splitting router), a tick every
+few seconds, and the environments' data seeded by the migrations.
 
 `up` is idempotent and supervises: a running stack is reported, not doubled, and the parts of a
 recorded stack that died are restarted on their recorded ports (an emulator restarted empty gets
@@ -36,13 +37,16 @@ from shared.local.emulators import (
 )
 from shared.local.functions_server import has_target, start_function
 from shared.local.phased_release import DAY_S
+from shared.local.router import STATUS_PATH, write_routes
 from shared.local.state import (
     NOTIFY_FILE,
     NOTIFY_FILE_ENV,
     REMOTE_CONFIG_PART,
+    SLOTS,
     STATE_FILE,
     TRAFFIC_MODULE,
     App,
+    AppVersion,
     Part,
     Proc,
     Receivers,
@@ -173,7 +177,7 @@ def _start(
     env.update(simulator_urls(simulators))
     for name, proc in simulators.items():
         say(f"{name} simulator on http://{HOST}:{proc.port}/")
-    apps = {name: _start_app(name, options.local_dir, logs, started) for name in plane.environments}
+    apps = {name: start_app(name, options.local_dir, logs, started) for name in plane.environments}
     functions: dict[str, Proc] = {}
     if has_target(REMOTE_CONFIG_TARGET):
         governor = start_function(REMOTE_CONFIG_TARGET, env, logs)
@@ -321,21 +325,53 @@ def _traffic_command() -> list[str]:
     return [sys.executable, "-m", TRAFFIC_MODULE]
 
 
-def _start_app(
-    env: str, local_dir: Path, logs: Path, started: _Started, port: int | None = None
-) -> App:
-    state_file = local_dir / "apps" / f"{env}.json"
-    log = logs / f"app-{env}.log"
+def start_app(env: str, local_dir: Path, logs: Path, started: _Started) -> App:
+    """An env's sample app: its stable and canary versions, then the router at the env's URL
+    (all traffic to stable until a canary step splits it, docs/CANARY.md)."""
+    stable, canary = (_start_version(env, slot, local_dir, logs, started) for slot in SLOTS)
+    routes_file = local_dir / "apps" / f"{env}.routes.json"
+    write_routes(routes_file, 0)
+    pid, port = _start_router(env, routes_file, stable, canary, logs, started)
+    return App(pid=pid, port=port, routes_file=routes_file, stable=stable, canary=canary)
 
-    def start(at: int) -> App:
+
+def _start_version(
+    env: str, slot: str, local_dir: Path, logs: Path, started: _Started, port: int | None = None
+) -> AppVersion:
+    state_file = local_dir / "apps" / f"{env}.{slot}.json"
+    log = logs / f"app-{env}-{slot}.log"
+
+    def start(at: int) -> AppVersion:
         proc = spawn(
             [sys.executable, str(SAMPLE_APP), "--port", str(at)],
             log,
             {"STATE_FILE": str(state_file)},
         )
         started.pids.append(proc.pid)
-        wait_ready(f"http://{HOST}:{at}/health", f"sample app ({env})", proc, log)
-        return App(pid=proc.pid, port=at, state_file=state_file)
+        wait_ready(f"http://{HOST}:{at}/health", f"sample app ({env}, {slot})", proc, log)
+        return AppVersion(pid=proc.pid, port=at, state_file=state_file)
+
+    return on_free_port(start, port)
+
+
+def _start_router(
+    env: str,
+    routes_file: Path,
+    stable: AppVersion,
+    canary: AppVersion,
+    logs: Path,
+    started: _Started,
+    port: int | None = None,
+) -> tuple[int, int]:
+    log = logs / f"router-{env}.log"
+
+    def start(at: int) -> tuple[int, int]:
+        cmd = [sys.executable, "-m", "shared.local.router", "--port", str(at)]
+        cmd += ["--routes", str(routes_file), "--stable", stable.url, "--canary", canary.url]
+        proc = spawn(cmd, log, {})
+        started.pids.append(proc.pid)
+        wait_ready(f"http://{HOST}:{at}{STATUS_PATH}", f"router ({env})", proc, log)
+        return proc.pid, at
 
     return on_free_port(start, port)
 
@@ -398,7 +434,7 @@ class _Restart:
                 )
             if "firestore" in self.dead:
                 self._refill_firestore(seed)
-        for env in [e for e in self.state.apps if f"app-{e}" in self.dead]:
+        for env in self.state.apps:
             self._app(env)
         if REMOTE_CONFIG_PART in self.dead and self.state.remote_config is not None:
             self._remote_config()
@@ -454,10 +490,23 @@ class _Restart:
         )
 
     def _app(self, env: str) -> None:
-        port = self.state.apps[env].port
-        app = _start_app(env, self.state.local_dir, self.logs, _Started(), port)
+        """The env's dead versions and router, each on its port (the router keeps its routes:
+        a restarted version serves what its state file says, at the same share)."""
+        app = self.state.apps[env]
+        for slot in [s for s in SLOTS if f"app-{env}-{s}" in self.dead]:
+            old = app.slot(slot)
+            new = _start_version(env, slot, self.state.local_dir, self.logs, _Started(), old.port)
+            app = app.model_copy(update={slot: new})
+            self.say(
+                f"restarted the {env} sample app's {slot} version on {new.url} (pid {new.pid})"
+            )
+        if f"router-{env}" in self.dead:
+            pid, _ = _start_router(
+                env, app.routes_file, app.stable, app.canary, self.logs, _Started(), app.port
+            )
+            app = app.model_copy(update={"pid": pid})
+            self.say(f"restarted the {env} router on {app.url} (pid {pid})")
         self.state.apps[env] = app
-        self.say(f"restarted the {env} sample app on {app.url} (pid {app.pid})")
 
     def _receivers(self, old: Receivers) -> None:
         if alive(old.pid):

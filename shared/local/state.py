@@ -13,17 +13,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from shared.approvals.tokens import EMULATOR_ENV, LOCAL_AUTH_EMULATOR
 from shared.config import REPO_ROOT
+from shared.errors import ControlPlaneError
 from shared.local.emulators import HOST, port_open
 
 DEFAULT_LOCAL_DIR = REPO_ROOT / ".local"
 STATE_FILE = "stack.json"
 NOTIFY_FILE = "notifications.toml"  # the local copy: mail goes to the loopback SMTP server
 NOTIFY_FILE_ENV = "RELEASECTL_NOTIFY_FILE"
-PartKind = Literal["emulator", "function", "app", "ticker", "simulator", "traffic"]
+PartKind = Literal["emulator", "function", "router", "app", "ticker", "simulator", "traffic"]
 REMOTE_CONFIG_PART = "remote-config"
 PartStatus = Literal["running", "dead"]
 
@@ -33,8 +34,9 @@ class Proc(BaseModel):
     port: int | None = None
 
 
-class App(BaseModel):
-    """The sample app serving one environment."""
+class AppVersion(BaseModel):
+    """One version slot of an environment's sample app (`stable` or `canary`): a process
+    serving what its state file says, at its own URL."""
 
     pid: int
     port: int
@@ -43,6 +45,27 @@ class App(BaseModel):
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+
+SLOTS = ("stable", "canary")
+
+
+class App(BaseModel):
+    """One environment's sample app: the traffic-splitting router at the env's URL
+    (`shared.local.router`, the canary's share in `routes_file`) in front of two versions."""
+
+    pid: int  # the router
+    port: int
+    routes_file: Path
+    stable: AppVersion
+    canary: AppVersion
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def slot(self, name: str) -> AppVersion:
+        return self.stable if name == "stable" else self.canary
 
 
 class Receivers(BaseModel):
@@ -78,7 +101,7 @@ class Part(BaseModel):
         return self.status == "running"
 
 
-def _part(name: str, kind: PartKind, proc: Proc | App) -> Part:
+def _part(name: str, kind: PartKind, proc: Proc | App | AppVersion) -> Part:
     url = f"http://{HOST}:{proc.port}" if proc.port else None
     return Part(name=name, kind=kind, pid=proc.pid, port=proc.port, url=url)
 
@@ -122,7 +145,9 @@ class StackState(BaseModel):
         parts = [_part("firestore", "emulator", self.firestore)]
         parts.append(_part("pubsub", "emulator", self.pubsub))
         parts += [_part(target, "function", p) for target, p in self.functions.items()]
-        parts += [_part(f"app-{env}", "app", a) for env, a in self.apps.items()]
+        for env, app in self.apps.items():
+            parts += [_part(f"app-{env}-{slot}", "app", app.slot(slot)) for slot in SLOTS]
+            parts.append(_part(f"router-{env}", "router", app))
         if self.remote_config is not None:
             parts.append(_part(REMOTE_CONFIG_PART, "simulator", self.remote_config))
         parts += [_part("ticker", "ticker", self.ticker)] if self.ticker else []
@@ -258,7 +283,15 @@ def recorded(local_dir: Path) -> StackState | None:
     path = local_dir / STATE_FILE
     if not path.exists():
         return None
-    return StackState.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        return StackState.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        # e.g. a stack started by an older checkout (one sample app per env, no router)
+        raise ControlPlaneError(
+            f"{path} does not describe a stack this version can run ({exc.error_count()} "
+            f"problem(s), first: {exc.errors()[0]['msg']}): stop its processes (`releasectl "
+            "local down` from the checkout that started it) or remove the file"
+        ) from None
 
 
 def load(local_dir: Path) -> StackState | None:

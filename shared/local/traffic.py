@@ -1,6 +1,11 @@
 """The sample app's side of monitoring on the local stack: call it, count what failed, and
 publish the counts on `app-metrics` as the app's backend would (docs/MONITORING.md).
 
+`Traffic` is the users' side of a canary: it calls the env's URL (its router splits the calls
+between the stable and the canary version), measures every call, and reports one batch per
+window and version, tagged with the version that answered (`X-App-Version`), so the canary
+judge compares the two from the same windows (docs/CANARY.md).
+
 Run as a part of the stack (`python -m shared.local.traffic --interval 5`), it is the
 background traffic generator: every round it gives each of its sources the time, and each
 sends what its windows hold (the mobile apps' crash reporting, `shared.local.mobile_traffic`).
@@ -11,9 +16,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import threading
 import time
+import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -23,6 +32,7 @@ from shared.clock import utcnow
 from shared.dead_letters import brief
 from shared.gates.checks_file import load_for
 from shared.monitoring.client import batch_bytes, window_start
+from shared.monitoring.histogram import from_samples, quantile
 from shared.topics import APP_METRICS
 
 CALLS_PER_WINDOW = 120  # above the default traffic minimums (100 requests, 20 payments)
@@ -83,6 +93,105 @@ def report_crashes(
             app=app,
         )
         context.publisher().publish(APP_METRICS, body)
+
+
+def _server_ms(answer: httpx.Response) -> float | None:
+    """The app's own time for the call (`Server-Timing: app;dur=12.3`): what its backend's
+    metrics measure, without the client's and the router's share."""
+    for metric in answer.headers.get("Server-Timing", "").split(","):
+        name, _, params = metric.strip().partition(";")
+        if name == "app" and params.startswith("dur="):
+            try:
+                return float(params[4:])
+            except ValueError:
+                return None
+    return None
+
+
+@dataclass
+class Window:
+    """What one version served in one window."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    failed: int = 0
+
+    def batch(self) -> tuple[dict[str, int], dict[str, object]]:
+        calls = len(self.latencies_ms)
+        counters = {"functionInvocations": calls, "functionErrors": self.failed}
+        histogram = from_samples(self.latencies_ms)
+        p95 = quantile(histogram, 0.95)
+        latency = {"apiHistogram": histogram, **({"apiP95Ms": p95} if p95 is not None else {})}
+        return {**counters, "apiRequests": calls}, latency
+
+
+class Traffic:
+    """Calls `url` + `path` from a few workers and keeps, per window and answering version,
+    the latencies and failures; `publish` reports each closed window once."""
+
+    def __init__(self, url: str, env: str, window_seconds: int, path: str = "/api/chat") -> None:
+        self.url, self.env, self.path, self.seconds = url, env, path, window_seconds
+        self.run_id = uuid.uuid4().hex[:8]  # batch ids: a second run never collides
+        self.windows: dict[tuple[datetime, str], Window] = {}
+        self.published: set[tuple[datetime, str]] = set()
+        self.lock = threading.Lock()
+
+    def _call(self, client: httpx.Client) -> None:
+        started = time.perf_counter()
+        try:
+            answer = client.get(self.url + self.path)
+        except httpx.HTTPError:
+            return  # no version answered: nothing to attribute it to
+        took = _server_ms(answer) or (time.perf_counter() - started) * 1000
+        version = answer.headers.get("X-App-Version")
+        if not version:
+            return  # nothing deployed answered
+        key = (window_start(datetime.now(UTC), self.seconds), version)
+        with self.lock:
+            window = self.windows.setdefault(key, Window())
+            window.latencies_ms.append(took)
+            window.failed += answer.status_code >= 500
+
+    def calls(self, n: int, workers: int = 4) -> Traffic:
+        with httpx.Client(timeout=10) as client, ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(self._call, client) for _ in range(n)]:
+                future.result()
+        return self
+
+    def by_window(self) -> dict[tuple[datetime, str], Window]:
+        with self.lock:
+            return dict(self.windows)
+
+    def publish(self) -> int:
+        """Publish every closed window not published yet (one batch per window and version)."""
+        now, sent = datetime.now(UTC), 0
+        for (start, version), window in sorted(self.by_window().items()):
+            closed = start + timedelta(seconds=self.seconds) <= now
+            if not closed or (start, version) in self.published:
+                continue
+            counters, latency = window.batch()
+            body = batch_bytes(
+                batch_id=f"traffic-{self.env}-{self.run_id}-{version}-{int(start.timestamp())}",
+                env=self.env,
+                window_seconds=self.seconds,
+                now=start,
+                counters=counters,
+                latency=latency,
+                release=version,
+            )
+            context.publisher().publish(APP_METRICS, body)
+            self.published.add((start, version))
+            sent += 1
+        return sent
+
+    def until(self, done: Callable[[], bool], timeout: float, workers: int = 4) -> bool:
+        """Call and publish until `done()` (True) or `timeout` seconds (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.calls(workers * 4, workers)
+            self.publish()
+            if done():
+                return True
+        return False
 
 
 # -- the background generator ----------------------------------------------------------------

@@ -22,7 +22,7 @@ def batch_bytes(
     window_seconds: int,
     now: datetime,
     counters: dict[str, int],
-    latency: dict[str, float] | None = None,
+    latency: dict[str, Any] | None = None,  # apiP95Ms…, or a histogram (apiHistogram)
     release: str | None = None,
     windows_back: int = 0,
     app: dict[str, Any] | None = None,

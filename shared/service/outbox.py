@@ -96,7 +96,7 @@ def run_gates(o: Outside, effect: RunGates) -> GatesCompleted:
 
 
 def run_smoke(o: Outside, effect: RunSmoke) -> SmokeCompleted:
-    report = o.ports.smoke.run(o.release(effect.release), o.env(effect.env))
+    report = o.ports.smoke.run(o.release(effect.release), o.env(effect.env), base_url=effect.url)
     return SmokeCompleted(**_coords(effect), report=report)
 
 

@@ -284,7 +284,9 @@ class GateRunner(Protocol):
 
 
 class SmokeRunner(Protocol):
-    def run(self, release: Release, env: EnvConfig) -> StepReport: ...
+    """`base_url`: where the new release answers by itself (a canary), else the env's URL."""
+
+    def run(self, release: Release, env: EnvConfig, base_url: str | None = None) -> StepReport: ...
 
 
 class BakeAnalysis(Protocol):

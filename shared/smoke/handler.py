@@ -47,7 +47,8 @@ class HttpSmokeRunner:
     """Runs `checks.toml`'s smoke checks of the env against its base URL.
 
     No checks configured is `ran=False` (recorded as skipped, never a pass). `base_urls`
-    overrides the file per env (the local stack knows its ports only at start-up).
+    overrides the file per env (the local stack knows its ports only at start-up); a run's
+    `base_url` (a canary's own URL) overrides both.
     """
 
     def __init__(
@@ -60,9 +61,9 @@ class HttpSmokeRunner:
         self.checks, self.base_urls = checks, dict(base_urls or {})
         self.transport, self.sleep = transport, sleep
 
-    def run(self, release: Release, env: EnvConfig) -> StepReport:
+    def run(self, release: Release, env: EnvConfig, base_url: str | None = None) -> StepReport:
         settings = self.checks.env(env.name)
-        base = self.base_urls.get(env.name) or settings.base_url
+        base = base_url or self.base_urls.get(env.name) or settings.base_url
         if not settings.smoke.checks:
             return judge.report(env.name, ())
         if base is None:

@@ -475,6 +475,7 @@ class FakeStep:
         default_factory=lambda: StepReport(ran=True, ok=True, summary="all good")
     )
     calls: list[Any] = field(default_factory=list)
+    urls: list[str | None] = field(default_factory=list)  # smoke: the URL asked for, if any
     # what `watch` (a live release) finds: by default nothing to judge
     live_report: StepReport = field(
         default_factory=lambda: StepReport(ran=False, ok=False, summary="no live metrics")
@@ -486,8 +487,9 @@ class FakeStep:
         default_factory=lambda: StepReport(ran=True, ok=True, summary="split set")
     )
 
-    def run(self, release: Release, env: EnvConfig) -> StepReport:
+    def run(self, release: Release, env: EnvConfig, base_url: str | None = None) -> StepReport:
         self.calls.append((release.version, env.name))
+        self.urls.append(base_url)
         return self.report
 
     def evaluate(

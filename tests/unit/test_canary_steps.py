@@ -10,6 +10,7 @@ from shared.config import PlaneConfig
 from shared.domain.canary import progress as canary_progress
 from shared.domain.commands import parse_command
 from shared.domain.messages import StepReport
+from shared.domain.model import OWN_URL
 from shared.domain.states import State
 from shared.errors import Refused
 from tests.unit.fakes import Driver, make_world
@@ -208,3 +209,27 @@ def test_status_prints_the_step_the_split_and_a_hold(d: Driver) -> None:
     text = shown.get()
     assert "staging: canary step 1/2 (10 %): 1.1.0 10 %, 1.0.0 90 %" in text
     assert "held: canary at 10 %: inconclusive: judge: nodata" in text
+
+
+def test_the_first_release_of_an_env_has_nothing_stable_and_no_steps(d: Driver) -> None:
+    baking(d, "1.0.0")
+    rollout = d.rollout("1.0.0", "staging")
+    assert "canary" not in rollout.steps and d.w.deploy_target.splits == []
+    bake_one_step(d)
+    assert d.rollout("1.0.0", "staging").state is State.LIVE
+
+
+def test_the_smoke_tests_check_the_canary_at_its_own_url(d: Driver) -> None:
+    live_with_stable(d)  # 1.1.0 deployed without an own URL: the env's URL
+    assert d.w.smoke.urls[-1] is None
+    d.command(type="release.abort", release="1.1.0", env="staging", actor="olga", reason="next")
+    d.command(type="release.create", version="1.2.0", commit=SHA, branch="main", author="alice")
+    d.command(type="release.promote", release="1.2.0", env="staging", actor="alice")
+    d.w.uow.store.deployments[("1.2.0", "staging")] = (
+        1,
+        {"sample-app.version": "1.2.0", OWN_URL: "http://127.0.0.1:9/"},
+    )
+    d.step("1.2.0/staging/1/migrate", "SUCCESS")
+    d.step("1.2.0/staging/1/deploy", "SUCCESS")
+    assert d.w.smoke.urls[-1] == "http://127.0.0.1:9/"
+    assert d.rollout("1.2.0", "staging").steps["canary"].detail["percent"] == 10

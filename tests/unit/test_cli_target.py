@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from shared.cli import app, context
 from shared.config import DEFAULT_CONFIG_FILE
 from shared.local import state
-from shared.local.state import App, Proc, StackState
+from shared.local.state import App, AppVersion, Proc, StackState
 
 NOTHING = {
     name: None
@@ -82,7 +82,15 @@ def stack(local_dir: Path) -> StackState:
         firestore=Proc(pid=1, port=8411),
         pubsub=Proc(pid=2, port=8422),
         functions={},
-        apps={"dev": App(pid=3, port=8433, state_file=local_dir / "dev.json")},
+        apps={
+            "dev": App(
+                pid=3,
+                port=8433,
+                routes_file=local_dir / "dev.routes.json",
+                stable=AppVersion(pid=4, port=8434, state_file=local_dir / "dev.stable.json"),
+                canary=AppVersion(pid=5, port=8435, state_file=local_dir / "dev.canary.json"),
+            )
+        },
         config_file=DEFAULT_CONFIG_FILE,
     )
 

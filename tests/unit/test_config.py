@@ -94,6 +94,7 @@ def test_settings_read_the_config_path_and_project_from_the_environment(
             "environments.production.canary_targets: Value error, 'hosting' cannot split traffic",
         ),
         ("canary_targets = ['rules']", "'rules' cannot split traffic"),
+        ("canary_step_minutes = 0", "environments.production.canary_step_minutes"),
     ],
 )
 def test_bad_canary_steps_are_refused_naming_file_and_key(
@@ -110,3 +111,9 @@ def test_canary_steps_load_in_order(tmp_path: Path) -> None:
     plane = load_config(write(tmp_path, GOOD + "canary = [10, 50]\n"))
     assert plane.env("production").canary == (10, 50)
     assert plane.env("dev").canary == ()
+
+
+def test_a_canary_step_bakes_its_own_length_or_the_bake(tmp_path: Path) -> None:
+    plane = load_config(write(tmp_path, GOOD + "canary = [10]\ncanary_step_minutes = 0.25\n"))
+    assert plane.env("production").step_minutes == 0.25
+    assert plane.env("dev").step_minutes == plane.env("dev").bake_minutes

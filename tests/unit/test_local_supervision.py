@@ -19,7 +19,16 @@ from typer.testing import CliRunner
 from shared.cli import local_cmds
 from shared.local import state as stack_state
 from shared.local.pubsub_admin import Backoff, ensure_push_subscription
-from shared.local.state import App, Part, Proc, StackState, health, owned, part_status
+from shared.local.state import (
+    App,
+    AppVersion,
+    Part,
+    Proc,
+    StackState,
+    health,
+    owned,
+    part_status,
+)
 from shared.local.subscriptions import push_subscriptions
 from shared.topics import DEAD_LETTER_TARGET, MAX_DELIVERY_ATTEMPTS, PUBSUB_TRIGGERS
 
@@ -34,7 +43,15 @@ def a_stack(local_dir: Path) -> StackState:
             "on_flag_written": Proc(pid=103, port=8003),
             "on_build_event": Proc(pid=104, port=8004),
         },
-        apps={"staging": App(pid=105, port=8005, state_file=local_dir / "apps" / "staging.json")},
+        apps={
+            "staging": App(
+                pid=105,
+                port=8005,
+                routes_file=local_dir / "apps" / "staging.routes.json",
+                stable=AppVersion(pid=107, port=8007, state_file=local_dir / "staging.stable.json"),
+                canary=AppVersion(pid=108, port=8008, state_file=local_dir / "staging.canary.json"),
+            )
+        },
         ticker=Proc(pid=106),
         config_file=local_dir / "environments.toml",
     )
@@ -57,12 +74,14 @@ def test_every_part_is_listed_in_start_order_with_its_port_and_url(tmp_path: Pat
         ("pubsub", "emulator", 102, 8002),
         ("on_flag_written", "function", 103, 8003),
         ("on_build_event", "function", 104, 8004),
-        ("app-staging", "app", 105, 8005),
+        ("app-staging-stable", "app", 107, 8007),
+        ("app-staging-canary", "app", 108, 8008),
+        ("router-staging", "router", 105, 8005),
         ("ticker", "ticker", 106, None),
     ]
     assert parts[3].url == "http://127.0.0.1:8004"
     assert parts[-1].url is None
-    assert a_stack(tmp_path).pids() == [101, 102, 103, 104, 105, 106]
+    assert a_stack(tmp_path).pids() == [101, 102, 103, 104, 107, 108, 105, 106]
 
 
 def test_all_parts_run_when_their_processes_run_and_their_ports_answer(tmp_path: Path) -> None:
@@ -77,7 +96,7 @@ def test_a_killed_function_server_is_dead_and_the_others_are_not(tmp_path: Path)
 
 def test_a_process_that_runs_but_does_not_answer_on_its_port_is_dead(tmp_path: Path) -> None:
     parts = health(a_stack(tmp_path), *checks(closed_ports={8005}))
-    assert [p.name for p in parts if not p.running] == ["app-staging"]
+    assert [p.name for p in parts if not p.running] == ["router-staging"]
 
 
 def test_a_port_that_answers_after_its_process_died_is_not_enough(tmp_path: Path) -> None:
@@ -180,7 +199,7 @@ def test_status_json_gives_each_part_for_scripts(status: Callable[..., Any]) -> 
         "url": "http://127.0.0.1:8004",
         "status": "dead",
     }
-    assert by_name["app-staging"]["status"] == "dead"
+    assert by_name["router-staging"]["status"] == "dead"
     assert by_name["firestore"]["status"] == "running"
     assert by_name["ticker"] == {
         "name": "ticker",
