@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.adapters import firestore_views as views
 from shared.config import PlaneConfig
-from shared.dashboard.ports import EnvFlags, EnvMigrations
+from shared.dashboard.ports import AppTrains, EnvFlags, EnvMigrations
 from shared.dead_letters import DeadLetter
 from shared.dora.model import Report
 from shared.errors import ControlPlaneError
@@ -71,3 +71,25 @@ class FirestoreReader:
 
     def dora(self, env: str, since: datetime, now: datetime) -> Report:
         return views.dora(self.db, env, since, now)
+
+    def apps(self, limit: int) -> list[AppTrains]:
+        mobile = self.plane.mobile
+        if mobile is None:
+            return []
+        names: dict[str, str] = {}
+        if mobile.android is not None:
+            names["android"] = mobile.android.package_name
+        if mobile.ios is not None:
+            names["ios"] = mobile.ios.app_id
+        holders = views.track_holders(self.db, {p: PRODUCTION_TRACK[p] for p in names})
+        return [
+            AppTrains(p, name, mobile.env, holders.get(p), views.app_trains(self.db, p, limit))
+            for p, name in names.items()
+        ]
+
+    def trains(self, version: str, with_history: bool) -> list[views.TrainView]:
+        return views.release_trains(self.db, version, with_history)
+
+
+# The track one release at a time holds per app (`mobileTracks/{platform}:{track}`).
+PRODUCTION_TRACK = {"android": "production", "ios": "appstore"}

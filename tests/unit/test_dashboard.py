@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -10,11 +10,18 @@ import pytest
 from flask import Request, Response
 from werkzeug.test import EnvironBuilder
 
-from shared.adapters.firestore_views import EnvStatus, ReleaseView
+from shared.adapters.firestore_views import EnvStatus, ReleaseView, TrainView
 from shared.config import PlaneConfig
 from shared.dashboard.app import Dashboard
 from shared.dashboard.auth import SESSION_COOKIE, LocalAccess
-from shared.dashboard.ports import EnvFlags, EnvMigrations, Forbidden, SignInNeeded, Viewer
+from shared.dashboard.ports import (
+    AppTrains,
+    EnvFlags,
+    EnvMigrations,
+    Forbidden,
+    SignInNeeded,
+    Viewer,
+)
 from shared.dead_letters import DeadLetter
 from shared.domain.commands import Command
 from shared.domain.states import State
@@ -30,6 +37,8 @@ class FakeReader:
     envs: list[EnvStatus]
     releases: dict[str, ReleaseView]
     reads: list[str] = field(default_factory=list)
+    app_trains: list[AppTrains] = field(default_factory=list)
+    train_views: dict[str, list[TrainView]] = field(default_factory=dict)
 
     def environments(self) -> list[EnvStatus]:
         return self.envs
@@ -49,6 +58,13 @@ class FakeReader:
 
     def dora(self, env: str, since: datetime, now: datetime) -> Report:
         return report(env, [], {}, since, now)
+
+    def apps(self, limit: int) -> list[AppTrains]:
+        return [replace(a, trains=a.trains[:limit]) for a in self.app_trains]
+
+    def trains(self, version: str, with_history: bool) -> list[TrainView]:
+        found = self.train_views.get(version, [])
+        return found if with_history else [v.model_copy(update={"history": []}) for v in found]
 
 
 class Sessions:

@@ -1,0 +1,59 @@
+"""The mobile trains as the dashboard shows them: each app's latest trains, a release's trains
+with their history and the crash signal that halted them. Read-only: the levers are
+`releasectl mobile …` (docs/MOBILE.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.adapters.firestore_views import TrainView
+from shared.dashboard import charts
+from shared.dashboard.ports import AppTrains
+from shared.mobile.model import Train, TrainEntry
+from shared.views import trains as words
+
+APP_TRAINS = 10  # trains per app on the mobile page
+OVERVIEW_TRAINS = 1  # the latest train per app on the overview
+
+
+def row(train: Train, history: list[TrainEntry] | None = None) -> dict[str, Any]:
+    """One train in the words and numbers a person reads."""
+    state = words.state(train)
+    sig = words.signal(train, history)
+    halted = state in ("halted", "paused")
+    chart = None
+    if sig is not None and sig.windows:
+        limit = 1 - sig.threshold if sig.threshold is not None else None
+        chart = charts.bars("crashed users", words.crashed_users(sig), limit, fmt="{:.2%}")
+    return {
+        "train": train,
+        "store": words.STORE[train.platform],
+        "state": state,
+        "kind": words.KIND.get(state, "pending"),
+        "track": words.track(train),
+        "users": words.users(train),
+        "waits": words.waits_for_person(train),
+        "signal": sig,
+        "halted_on": sig if halted else None,  # the evidence is kept after a resume
+        "chart": chart,
+    }
+
+
+def apps(found: list[AppTrains]) -> list[dict[str, Any]]:
+    return [
+        {
+            "app": a,
+            "store": words.STORE.get(a.platform, a.platform),
+            "rows": [row(t) for t in a.trains],
+        }
+        for a in found
+    ]
+
+
+def release_trains(views: list[TrainView]) -> list[dict[str, Any]]:
+    return [{**row(v.train, v.history), "history": v.history} for v in views]
+
+
+def moving(found: list[dict[str, Any]]) -> bool:
+    """A store call is out: the page follows it until the store answers."""
+    return any(r["train"].pending is not None for r in found)
