@@ -1,10 +1,10 @@
 """The dashboard's HTTP side: route a request to a page, render it (jinja2, autoescaped), and
 turn approve / reject forms into the same commands `releasectl` publishes.
 
-Every page reads only what it shows (`shared.dashboard.reader`). It refreshes itself (a meta
-refresh, no script) while a rollout is in flight. Unknown releases, environments and paths are
-404 pages that say what was not found; no session on Google Cloud is the sign-in page, a user
-without the role a 403.
+Every page reads only what it shows (`shared.dashboard.reader`). It updates itself in place
+(`static/refresh.js`, no meta refresh) while a rollout or a store call is in flight. Unknown
+releases, environments and paths are 404 pages that say what was not found; no session on
+Google Cloud is the sign-in page, a user without the role a 403.
 """
 
 from __future__ import annotations
