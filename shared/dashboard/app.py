@@ -235,7 +235,8 @@ class Dashboard:
         if view is None:
             raise NotFound(f"unknown release {version!r}")
         builds = mobile_builds(view.release.artifacts)
-        trains = mobile.release_trains(self.reader.trains(version, True)) if builds else []
+        found = self.reader.trains(version, True) if builds else []
+        trains = mobile.release_trains(found, self.reader.holders() if found else None)
         context = {
             "release": view.release,
             "builds": builds,

@@ -9,7 +9,7 @@ from typing import Any
 from shared.adapters.firestore_views import TrainView
 from shared.dashboard import charts
 from shared.dashboard.ports import AppTrains
-from shared.mobile.model import Train, TrainEntry
+from shared.mobile.model import TrackLock, Train, TrainEntry
 from shared.views import trains as words
 
 APP_TRAINS = 10  # trains per app on the mobile page
@@ -44,14 +44,30 @@ def apps(found: list[AppTrains]) -> list[dict[str, Any]]:
         {
             "app": a,
             "store": words.STORE.get(a.platform, a.platform),
-            "rows": [row(t) for t in a.trains],
+            "rows": [_unless_moved_on(row(t), a.holder) for t in a.trains],
         }
         for a in found
     ]
 
 
-def release_trains(views: list[TrainView]) -> list[dict[str, Any]]:
-    return [{**row(v.train, v.history), "history": v.history} for v in views]
+def release_trains(
+    views: list[TrainView], holders: dict[str, TrackLock] | None = None
+) -> list[dict[str, Any]]:
+    return [
+        _unless_moved_on(
+            {**row(v.train, v.history), "history": v.history},
+            (holders or {}).get(v.train.platform),
+        )
+        for v in views
+    ]
+
+
+def _unless_moved_on(r: dict[str, Any], holder: TrackLock | None) -> dict[str, Any]:
+    """A halted train waits for a person only while it holds the app's production track: once
+    a later release took the track (fixed forward), the old one is history."""
+    if holder is not None and holder.release != r["train"].release:
+        return {**r, "waits": None}
+    return r
 
 
 def moving(found: list[dict[str, Any]]) -> bool:

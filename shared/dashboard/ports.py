@@ -48,6 +48,7 @@ class ReleaseReader(Protocol):
     def dora(self, env: str, since: datetime, now: datetime) -> Report: ...
     def apps(self, limit: int) -> list[AppTrains]: ...  # [] without [mobile]
     def trains(self, version: str, with_history: bool) -> list[TrainView]: ...
+    def holders(self) -> dict[str, TrackLock]: ...  # platform -> who holds its production track
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from shared.dashboard.ports import AppTrains, EnvFlags, EnvMigrations
 from shared.dead_letters import DeadLetter
 from shared.dora.model import Report
 from shared.errors import ControlPlaneError
+from shared.mobile.model import TrackLock
 
 
 class FirestoreReader:
@@ -81,7 +82,7 @@ class FirestoreReader:
             names["android"] = mobile.android.package_name
         if mobile.ios is not None:
             names["ios"] = mobile.ios.app_id
-        holders = views.track_holders(self.db, {p: PRODUCTION_TRACK[p] for p in names})
+        holders = self.holders()
         return [
             AppTrains(p, name, mobile.env, holders.get(p), views.app_trains(self.db, p, limit))
             for p, name in names.items()
@@ -89,6 +90,13 @@ class FirestoreReader:
 
     def trains(self, version: str, with_history: bool) -> list[views.TrainView]:
         return views.release_trains(self.db, version, with_history)
+
+    def holders(self) -> dict[str, TrackLock]:
+        mobile = self.plane.mobile
+        if mobile is None:
+            return {}
+        apps = [p for p in ("android", "ios") if getattr(mobile, p) is not None]
+        return views.track_holders(self.db, {p: PRODUCTION_TRACK[p] for p in apps})
 
 
 # The track one release at a time holds per app (`mobileTracks/{platform}:{track}`).

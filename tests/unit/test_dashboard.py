@@ -26,6 +26,7 @@ from shared.dead_letters import DeadLetter
 from shared.domain.commands import Command
 from shared.domain.states import State
 from shared.dora.model import Report, report
+from shared.mobile.model import TrackLock
 from tests.unit.test_status_view import T0, release_view, rollout, rows, step
 
 HOSTILE = "<script>alert(1)</script>"
@@ -61,6 +62,9 @@ class FakeReader:
 
     def apps(self, limit: int) -> list[AppTrains]:
         return [replace(a, trains=a.trains[:limit]) for a in self.app_trains]
+
+    def holders(self) -> dict[str, TrackLock]:
+        return {a.platform: a.holder for a in self.app_trains if a.holder is not None}
 
     def trains(self, version: str, with_history: bool) -> list[TrainView]:
         found = self.train_views.get(version, [])

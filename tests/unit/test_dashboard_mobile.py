@@ -229,3 +229,22 @@ def test_train_words() -> None:
     sig = words.signal(crashlytics)
     assert sig is not None
     assert sig.reason == "crashlytics: NullPointerException (4.5 % of users crashed)"
+
+
+def test_a_halted_train_a_later_release_fixed_forward_waits_for_nobody(
+    plane: PlaneConfig,
+) -> None:
+    d, reader, _ = with_trains(plane, halted())
+    android = reader.app_trains[0]
+    fixed = halted().model_copy(
+        update={"release": "1.4.1", "build": 4103, "status": "inProgress", "evidence": {}}
+    )
+    holder = TrackLock(platform="android", track="production", release="1.4.1", since=at(-1))
+    reader.app_trains[0] = AppTrains(
+        "android", android.app, android.env, holder, [fixed, *android.trains]
+    )
+    html = call(d, "/mobile").get_data(as_text=True)
+    assert "waits for a person" not in html
+    assert ">halted<" in html and ">in progress<" in html  # the old one is still listed
+    old = call(d, f"/releases/{RELEASE}/trains").get_data(as_text=True)
+    assert ">halted<" in old and "Waits for a person" not in old
