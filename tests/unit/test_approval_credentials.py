@@ -555,6 +555,7 @@ def test_releasectl_has_the_auth_group(tmp_path: Path, monkeypatch: pytest.Monke
     from shared.cli import app as releasectl
 
     monkeypatch.setenv("RELEASECTL_LOCAL_DIR", str(tmp_path / "no-stack"))
+    monkeypatch.delenv("RELEASECTL_TARGET", raising=False)  # set in a local stack's CI build
     monkeypatch.delenv(credentials.API_KEY_ENV)
     result = CliRunner().invoke(releasectl, ["auth", "login", "--email", EMAIL])
     assert result.exit_code == 2

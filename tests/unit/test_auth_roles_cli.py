@@ -23,7 +23,10 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(USERS_FILE_ENV, str(path))
     monkeypatch.setenv(EMULATOR_ENV, LOCAL_AUTH_EMULATOR)
     monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("RELEASECTL_LOCAL_DIR", str(tmp_path / "no-stack"))  # no running stack
+    # no running stack, and the default target even inside a local stack's CI build (whose
+    # environment names the emulators)
+    monkeypatch.delenv("RELEASECTL_TARGET", raising=False)
+    monkeypatch.setenv("RELEASECTL_LOCAL_DIR", str(tmp_path / "no-stack"))
     # the shipped environments (dev lets anyone promote), whatever an earlier test set
     monkeypatch.setenv("RELEASECTL_CONFIG_FILE", str(DEFAULT_CONFIG_FILE))
     context.settings.cache_clear()
