@@ -185,7 +185,8 @@ def measure(db: Any, reads: Reads, runs: int, sample: str) -> dict[str, tuple[fl
         return views.dora(db, "production", year, NOW)
 
     def overview() -> Any:
-        return reader.environments(), reader.apps(1)  # the env cards and the mobile section
+        # the env cards and the mobile section (the trains holding production, by id)
+        return reader.environments(), reader.apps(1, current=True)
 
     return {
         "status": timed(lambda: views.env_status(db, plane), reads, runs),

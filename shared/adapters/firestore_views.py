@@ -299,6 +299,11 @@ def app_trains(db: Any, platform: str, limit: int) -> list[Train]:
     return [Train.model_validate(d.to_dict()) for d in query.stream()]
 
 
+def read_train(db: Any, release: str, platform: str) -> Train | None:
+    snap = db.collection(RELEASES).document(release).collection(TRAINS).document(platform).get()
+    return Train.model_validate(snap.to_dict()) if snap.exists else None
+
+
 def track_holders(db: Any, tracks: dict[str, str]) -> dict[str, TrackLock]:
     """Which release holds each app's production track (`mobileTracks/{platform}:{track}`),
     read by id: platform -> lock."""

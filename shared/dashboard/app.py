@@ -167,7 +167,7 @@ class Dashboard:
             }
             for e in envs
         ]
-        apps = mobile.apps(self.reader.apps(mobile.OVERVIEW_TRAINS))
+        apps = mobile.apps(self.reader.apps(mobile.OVERVIEW_TRAINS, current=True))
         trains = [r for a in apps for r in a["rows"]]
         moving = any(e.in_flight is not None and e.in_flight.state in IN_FLIGHT for e in envs)
         moving = moving or mobile.moving(trains)

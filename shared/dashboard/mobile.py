@@ -13,7 +13,7 @@ from shared.mobile.model import TrackLock, Train, TrainEntry
 from shared.views import trains as words
 
 APP_TRAINS = 10  # trains per app on the mobile page
-OVERVIEW_TRAINS = 1  # the latest train per app on the overview
+OVERVIEW_TRAINS = 1  # per app on the overview: the one holding production, else the latest
 
 
 def row(train: Train, history: list[TrainEntry] | None = None) -> dict[str, Any]:

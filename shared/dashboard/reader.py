@@ -73,7 +73,7 @@ class FirestoreReader:
     def dora(self, env: str, since: datetime, now: datetime) -> Report:
         return views.dora(self.db, env, since, now)
 
-    def apps(self, limit: int) -> list[AppTrains]:
+    def apps(self, limit: int, current: bool = False) -> list[AppTrains]:
         mobile = self.plane.mobile
         if mobile is None:
             return []
@@ -83,10 +83,16 @@ class FirestoreReader:
         if mobile.ios is not None:
             names["ios"] = mobile.ios.app_id
         holders = self.holders()
-        return [
-            AppTrains(p, name, mobile.env, holders.get(p), views.app_trains(self.db, p, limit))
-            for p, name in names.items()
-        ]
+        out = []
+        for p, name in names.items():
+            holder = holders.get(p)
+            if current and holder is not None:  # the holder's train, by id: no query
+                held = views.read_train(self.db, holder.release, p)
+                found = [held] if held is not None else []
+            else:
+                found = views.app_trains(self.db, p, limit)
+            out.append(AppTrains(p, name, mobile.env, holder, found))
+        return out
 
     def trains(self, version: str, with_history: bool) -> list[views.TrainView]:
         return views.release_trains(self.db, version, with_history)

@@ -52,6 +52,8 @@ def test_trains_read_newest_first_per_app_and_a_release_s_by_id(firestore_db: An
     assert [t.release for t in latest] == ["1.4.0", "1.3.0", "1.2.0"]
     assert [t.release for t in views.app_trains(db, "ios", 10)] == ["1.1.0", "1.4.0"]
 
+    held = views.read_train(db, "1.1.0", "ios")
+    assert held is not None and held.seq == 3 and views.read_train(db, "1.1.0", "x") is None
     holders = views.track_holders(db, {"android": "production", "ios": "appstore"})
     assert {p: h.release for p, h in holders.items()} == {"android": "1.4.0"}
 

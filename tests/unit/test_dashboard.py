@@ -26,7 +26,7 @@ from shared.dead_letters import DeadLetter
 from shared.domain.commands import Command
 from shared.domain.states import State
 from shared.dora.model import Report, report
-from shared.mobile.model import TrackLock
+from shared.mobile.model import TrackLock, Train
 from tests.unit.test_status_view import T0, release_view, rollout, rows, step
 
 HOSTILE = "<script>alert(1)</script>"
@@ -60,8 +60,12 @@ class FakeReader:
     def dora(self, env: str, since: datetime, now: datetime) -> Report:
         return report(env, [], {}, since, now)
 
-    def apps(self, limit: int) -> list[AppTrains]:
-        return [replace(a, trains=a.trains[:limit]) for a in self.app_trains]
+    def apps(self, limit: int, current: bool = False) -> list[AppTrains]:
+        def held(a: AppTrains) -> list[Train]:
+            mine = [t for t in a.trains if a.holder and t.release == a.holder.release]
+            return mine[:1] if current and mine else a.trains[:limit]
+
+        return [replace(a, trains=held(a)) for a in self.app_trains]
 
     def holders(self) -> dict[str, TrackLock]:
         return {a.platform: a.holder for a in self.app_trains if a.holder is not None}

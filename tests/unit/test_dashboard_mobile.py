@@ -246,5 +246,7 @@ def test_a_halted_train_a_later_release_fixed_forward_waits_for_nobody(
     html = call(d, "/mobile").get_data(as_text=True)
     assert "waits for a person" not in html
     assert ">halted<" in html and ">in progress<" in html  # the old one is still listed
+    overview = call(d, "/").get_data(as_text=True)  # the release holding production
+    assert "1.4.1" in overview and "waits for a person" not in overview
     old = call(d, f"/releases/{RELEASE}/trains").get_data(as_text=True)
     assert ">halted<" in old and "Waits for a person" not in old
