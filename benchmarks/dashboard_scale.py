@@ -1,11 +1,13 @@
 """What `releasectl status`, the dashboard and DORA cost with a long history, on the emulator.
 
 Seeds 10,000 releases with 100,000 history entries over a year (three environments, one
-rollout per release, some rolled back), then times `status`, the dashboard's overview, a release
-page and DORA over a year for production, printing p50/p95 and the Firestore documents each
-request read. The baseline, measured in the same run: the same requests on a history of 30
-releases (reads that do not grow with the history), and DORA computed from a scan of the whole
-history collection group (what the index saves). Goals: status and overview p95 <= 1 s, DORA
+rollout per release, some rolled back; every tenth release with an Android and an iOS train of
+four history lines each), then times `status`, the dashboard's overview (with its mobile
+section), a release page, the mobile page, a release's trains page and DORA over a year for
+production, printing p50/p95 and the Firestore documents each request read. The baseline,
+measured in the same run: the same requests on a history of 30 releases (reads that do not
+grow with the history), and DORA computed from a scan of the whole history collection group
+(what the index saves). Goals: status and overview p95 <= 1 s, DORA
 <= 2 s.
 
     .venv/bin/python benchmarks/dashboard_scale.py [--releases 10000] [--per-release 10] [--runs 20]
@@ -109,6 +111,45 @@ def seed(db: Any, releases: int, per_release: int) -> int:
     return written
 
 
+TRAIN_EVERY, TRAIN_LINES = 10, 4
+
+
+def seed_trains(db: Any, releases: int) -> int:
+    """Every tenth release's Android and iOS trains, each with its history; the latest holds
+    the production tracks. Returns documents written."""
+    batch, written, step = db.batch(), 0, timedelta(days=365) / max(releases, 1)
+    version = ""
+    for i in range(0, releases, TRAIN_EVERY):
+        version, at = f"{i // 100}.{i % 100}.0", NOW - timedelta(days=365) + step * i
+        for platform, track, status in (
+            ("android", "production", "completed"),
+            ("ios", "appstore", "COMPLETE"),
+        ):
+            ref = db.collection("releases").document(version).collection("trains")
+            train = ref.document(platform)
+            batch.set(train, {
+                "release": version, "platform": platform, "build": 1000 + i, "track": track,
+                "status": status, "step": 3, "ids": {}, "actor": "bench", "evidence": {},
+                "updatedAt": at + timedelta(days=3), "seq": TRAIN_LINES,
+            })  # fmt: skip
+            for n in range(1, TRAIN_LINES + 1):
+                batch.set(train.collection("history").document(f"{n:06d}"), {
+                    "seq": n, "eventId": f"{version}-{platform}-{n}", "verb": "promote",
+                    "actor": "bench", "at": at + timedelta(hours=n), "outcome": "confirmed",
+                    "evidence": {},
+                })  # fmt: skip
+            written += 1 + TRAIN_LINES
+        if written % 400 < 2 * (1 + TRAIN_LINES):
+            batch.commit()
+            batch = db.batch()
+    batch.commit()
+    for platform, track in (("android", "production"), ("ios", "appstore")):
+        db.collection("mobileTracks").document(f"{platform}:{track}").set(
+            {"platform": platform, "track": track, "release": version, "since": NOW}
+        )
+    return written
+
+
 def timed(fn: Callable[[], Any], reads: Reads, runs: int) -> tuple[float, float, float]:
     """p50 and p95 in ms, and documents read per request."""
     took, docs = [], []
@@ -128,7 +169,7 @@ def scan_dora(db: Any) -> Any:
     since = NOW - timedelta(days=365)
     for snap in db.collection_group("history").stream():
         d = snap.to_dict()
-        if d["env"] == "production" and d["at"] >= since:
+        if d.get("env") == "production" and d["at"] >= since:  # train lines have no env
             moves.append(Move(snap.reference.parent.parent.id, d["attempt"], d["to"], d["at"]))
     versions = {m.release for m in moves}
     changes = {v: Change(v, "main", since) for v in versions}
@@ -143,10 +184,16 @@ def measure(db: Any, reads: Reads, runs: int, sample: str) -> dict[str, tuple[fl
     def dora() -> Any:
         return views.dora(db, "production", year, NOW)
 
+    def overview() -> Any:
+        # the env cards and the mobile section (the trains holding production, by id)
+        return reader.environments(), reader.apps(1, current=True)
+
     return {
         "status": timed(lambda: views.env_status(db, plane), reads, runs),
-        "overview": timed(reader.environments, reads, runs),
+        "overview": timed(overview, reads, runs),
         "release page": timed(lambda: reader.release(sample), reads, runs),
+        "mobile page": timed(lambda: reader.apps(10), reads, runs),
+        "trains page": timed(lambda: reader.trains(sample, True), reads, runs),
         "DORA, cold": timed(dora, reads, 1),  # settles the year's days into doraDays
         "DORA, 1 year": timed(dora, reads, max(3, runs // 4)),
     }
@@ -162,14 +209,16 @@ def main() -> None:
         small = firestore.Client(project="demo-bench-small")
         big = firestore.Client(project="demo-bench-large")
         seed(small, 30, args.per_release)
+        seed_trains(small, 30)
         start = time.perf_counter()
-        written = seed(big, args.releases, args.per_release)
+        written = seed(big, args.releases, args.per_release) + seed_trains(big, args.releases)
         print(f"seeded {written:,} documents ({args.releases:,} releases, "
-              f"{args.releases * args.per_release:,} history entries) in "
+              f"{args.releases * args.per_release:,} history entries, "
+              f"{2 * len(range(0, args.releases, TRAIN_EVERY)):,} trains) in "
               f"{time.perf_counter() - start:.0f} s")  # fmt: skip
         small_reads, big_reads = Reads(small), Reads(big)
         base = measure(small, small_reads, args.runs, "0.10.0")
-        middle = args.releases // 2
+        middle = args.releases // 2 // TRAIN_EVERY * TRAIN_EVERY  # a release with trains
         full = measure(big, big_reads, args.runs, f"{middle // 100}.{middle % 100}.0")
         scan = timed(lambda: scan_dora(big), big_reads, 1)
     head = f"{'request':<14} {'p50 ms':>8} {'p95 ms':>8} {'docs':>7}"

@@ -16,6 +16,7 @@ from shared.adapters.firestore_store import (
     PROCESSED,
     RELEASES,
     ROLLOUTS,
+    TRACK_LOCKS,
     TRAINS,
     history_id,
 )
@@ -25,7 +26,7 @@ from shared.domain import canary
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.domain.operations import Operation
 from shared.dora.model import MOVES, Change, Move, Report, report
-from shared.mobile.model import Train, TrainEntry
+from shared.mobile.model import PLATFORMS, TrackLock, Train, TrainEntry
 from shared.service.ports import Processed
 
 
@@ -170,8 +171,10 @@ def changes(db: Any, versions: set[str]) -> dict[str, Change]:
     for snap in db.get_all(refs, field_paths=["version", "branch", "createdAt", "committedAt"]):
         if snap.exists:
             data = snap.to_dict()
-            when = data.get("committedAt") or data["createdAt"]
-            found[snap.id] = Change(str(data["version"]), str(data.get("branch", "")), when)
+            committed = data.get("committedAt")
+            when = committed or data["createdAt"]
+            branch = str(data.get("branch", ""))
+            found[snap.id] = Change(str(data["version"]), branch, when, committed is not None)
     return found
 
 
@@ -218,7 +221,7 @@ def settled_moves(
         for m in day.get("moves", [])
     ]
     known = {
-        r: Change(c["version"], c["branch"], c["changedAt"])
+        r: Change(c["version"], c["branch"], c["changedAt"], bool(c.get("fromCommit")))
         for day in kept.values()
         for r, c in day.get("changes", {}).items()
     }
@@ -266,7 +269,12 @@ def _settle(db: Any, env: str, missing: list[datetime]) -> dict[str, dict[str, A
                 {"release": m.release, "attempt": m.attempt, "to": m.to, "at": m.at} for m in mine
             ],
             "changes": {
-                r: {"version": c.version, "branch": c.branch, "changedAt": c.changed_at}
+                r: {
+                    "version": c.version,
+                    "branch": c.branch,
+                    "changedAt": c.changed_at,
+                    "fromCommit": c.from_commit,
+                }
                 for r in {m.release for m in mine}
                 if (c := known.get(r)) is not None
             },
@@ -293,3 +301,56 @@ def trains(db: Any, release: str | None = None, limit: int = 20) -> list[Train]:
 def train_history(db: Any, release: str, platform: str) -> list[TrainEntry]:
     ref = db.collection(RELEASES).document(release).collection(TRAINS).document(platform)
     return [TrainEntry.model_validate(d.to_dict()) for d in ref.collection(HISTORY).stream()]
+
+
+class TrainView(BaseModel):
+    train: Train
+    history: list[TrainEntry]
+
+
+def app_trains(db: Any, platform: str, limit: int) -> list[Train]:
+    """One app's latest trains, newest first: one collection-group query (platform +
+    updatedAt, index in firestore.indexes.json) reading `limit` documents."""
+    query = (
+        db.collection_group(TRAINS)
+        .where(filter=FieldFilter("platform", "==", platform))
+        .order_by("updatedAt", direction="DESCENDING")
+        .limit(limit)
+    )
+    return [Train.model_validate(d.to_dict()) for d in query.stream()]
+
+
+def read_train(db: Any, release: str, platform: str) -> Train | None:
+    snap = db.collection(RELEASES).document(release).collection(TRAINS).document(platform).get()
+    return Train.model_validate(snap.to_dict()) if snap.exists else None
+
+
+def track_holders(db: Any, tracks: dict[str, str]) -> dict[str, TrackLock]:
+    """Which release holds each app's production track (`mobileTracks/{platform}:{track}`),
+    read by id: platform -> lock."""
+    refs = [db.collection(TRACK_LOCKS).document(f"{p}:{t}") for p, t in tracks.items()]
+    snaps = db.get_all(refs) if refs else []
+    locks = [TrackLock.model_validate(s.to_dict()) for s in snaps if s.exists]
+    return {lock.platform: lock for lock in locks}
+
+
+def release_trains(db: Any, version: str, with_history: bool = True) -> list[TrainView]:
+    """A release's trains (one per platform) and their history, read by id: the history's ids
+    follow each train's `seq`, as a release's do its `historySeq`."""
+    release = db.collection(RELEASES).document(version)
+    refs = [release.collection(TRAINS).document(p) for p in PLATFORMS]
+    out = []
+    for snap in db.get_all(refs):
+        if not snap.exists:
+            continue
+        train = Train.model_validate(snap.to_dict())
+        history: list[TrainEntry] = []
+        if with_history and train.seq:
+            lines = [
+                snap.reference.collection(HISTORY).document(history_id(n))
+                for n in range(1, train.seq + 1)
+            ]
+            found = [TrainEntry.model_validate(h.to_dict()) for h in db.get_all(lines) if h.exists]
+            history = sorted(found, key=lambda e: e.seq)
+        out.append(TrainView(train=train, history=history))
+    return sorted(out, key=lambda v: PLATFORMS.index(v.train.platform))

@@ -65,8 +65,7 @@ def rows(p: Period) -> list[list[str | Text]]:
     return [
         ["deployment frequency", figure(p.frequency), band(p.frequency),
          f"{p.deployments} deployed"],
-        ["change lead time", figure(p.lead_time), band(p.lead_time),
-         f"median of {p.lead_time.count}"],
+        ["change lead time", figure(p.lead_time), band(p.lead_time), lead_basis(p)],
         ["change fail rate", figure(p.change_fail_rate), band(p.change_fail_rate),
          f"{p.failed} failed: {p.rollbacks} rollback, {p.fix_forwards} fix-fwd"],
         ["recovery time", figure(p.recovery_time), band(p.recovery_time),
@@ -74,6 +73,15 @@ def rows(p: Period) -> list[list[str | Text]]:
         ["rework rate", figure(p.rework_rate), "no band",
          f"{p.rollbacks + p.fix_forwards} unplanned of {p.rework_rate.count}"],
     ]  # fmt: skip
+
+
+def lead_basis(p: Period) -> str:
+    """How many lead times start at the commit (the rest start at the release's creation)."""
+    n, k = p.lead_time.count, p.leads_from_commit
+    if n == 0:
+        return "none went live"
+    where = "from commit" if k == n else "from creation" if k == 0 else f"{k} from commit"
+    return f"median of {n}, {where}"
 
 
 def render(found: Report, width: int) -> list[RenderableType]:

@@ -27,6 +27,13 @@ def create(
     artifact: Annotated[
         list[str] | None, typer.Option(help="NAME=REF deployed artifact reference (repeatable).")
     ] = None,
+    committed_at: Annotated[
+        str | None,
+        typer.Option(
+            help="When the commit was made, RFC 3339 with offset (git show -s --format=%cI): "
+            "DORA's lead time starts there, else at the release's creation."
+        ),
+    ] = None,
     wait: WaitOpt = False,
     timeout: TimeoutOpt = 600,
 ) -> None:
@@ -38,6 +45,7 @@ def create(
         branch=branch,
         author=author or default_actor(),
         artifacts=dict(_pair(a) for a in artifact or []) or None,
+        committed_at=committed_at,
         wait=wait,
         timeout=timeout,
     )

@@ -1,10 +1,10 @@
 """The dashboard's HTTP side: route a request to a page, render it (jinja2, autoescaped), and
 turn approve / reject forms into the same commands `releasectl` publishes.
 
-Every page reads only what it shows (`shared.dashboard.reader`). It refreshes itself (a meta
-refresh, no script) while a rollout is in flight. Unknown releases, environments and paths are
-404 pages that say what was not found; no session on Google Cloud is the sign-in page, a user
-without the role a 403.
+Every page reads only what it shows (`shared.dashboard.reader`). It updates itself in place
+(`static/refresh.js`, no meta refresh) while a rollout or a store call is in flight. Unknown
+releases, environments and paths are 404 pages that say what was not found; no session on
+Google Cloud is the sign-in page, a user without the role a 403.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from shared.clock import Clock
 from shared.config import PlaneConfig
-from shared.dashboard import charts
+from shared.dashboard import charts, mobile
 from shared.dashboard.auth import SESSION_COOKIE, SESSION_DAYS
 from shared.dashboard.ports import Access, Forbidden, ReleaseReader, SignInNeeded, Viewer
 from shared.domain.commands import Command, parse_command
@@ -31,6 +31,7 @@ from shared.domain.states import IN_FLIGHT
 from shared.domain.workflow import paused_bake
 from shared.dora.model import parse_since
 from shared.errors import Refused
+from shared.mobile.model import mobile_builds
 from shared.views import steps
 from shared.views.reasons import summarise
 
@@ -38,6 +39,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 REFRESH_S = 5
 _RELEASE = re.compile(r"^/releases/([^/]+)$")
 _DECIDE = re.compile(r"^/releases/([^/]+)/([^/]+)/(approve|reject)$")
+_TRAINS = re.compile(r"^/releases/([^/]+)/trains$")
 
 
 class NotFound(Exception):
@@ -81,6 +83,7 @@ class Dashboard:
         self.reader, self.access, self.plane = reader, access, plane
         self.publish, self.clock, self.inbox = publish, clock, inbox
         self.templates = environment()
+        self.nav = [*NAV[:2], *([MOBILE_NAV] if plane.mobile else []), *NAV[2:]]
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -115,7 +118,7 @@ class Dashboard:
 
     def _render(self, page: Page) -> Response:
         html = self.templates.get_template(page.template).render(
-            now=self.clock(), nav=NAV, **page.context
+            now=self.clock(), nav=self.nav, **page.context
         )
         response = Response(html, status=page.status, mimetype="text/html")
         response.headers["Content-Security-Policy"] = CSP
@@ -130,6 +133,7 @@ class Dashboard:
             "/migrations": self.migrations,
             "/dead-letters": self.dead_letters,
             "/inbox": self.notices,
+            "/mobile": self.mobile,
         }
         if path in simple:
             return simple[path]()
@@ -143,6 +147,9 @@ class Dashboard:
         found = _RELEASE.match(path)
         if found:
             return self.release(found[1], args.get("sent"))
+        found = _TRAINS.match(path)
+        if found:
+            return self.release_trains(found[1])
         raise NotFound(f"no page at {path}")
 
     # --- pages -----------------------------------------------------------------------------
@@ -160,8 +167,11 @@ class Dashboard:
             }
             for e in envs
         ]
+        apps = mobile.apps(self.reader.apps(mobile.OVERVIEW_TRAINS, current=True))
+        trains = [r for a in apps for r in a["rows"]]
         moving = any(e.in_flight is not None and e.in_flight.state in IN_FLIGHT for e in envs)
-        context = {"rows": rows, "refresh": REFRESH_S if moving else None}
+        moving = moving or mobile.moving(trains)
+        context = {"rows": rows, "apps": apps, "refresh": REFRESH_S if moving else None}
         return Page("overview.html", context)
 
     def release(self, version: str, sent: str | None = None) -> Page:
@@ -189,9 +199,14 @@ class Dashboard:
                 ),
             )
         ]
-        moving = any(r.state in IN_FLIGHT for r in view.rollouts)
+        # a release carrying mobile builds: its trains, by id (no history here)
+        builds = mobile_builds(view.release.artifacts) if self.plane.mobile else {}
+        trains = mobile.release_trains(self.reader.trains(version, False)) if builds else []
+        moving = any(r.state in IN_FLIGHT for r in view.rollouts) or mobile.moving(trains)
         context = {
             "view": view,
+            "builds": builds,
+            "trains": trains,
             "rollouts": rollouts,
             "sent": sent if sent in ("approve", "reject", "decided") else None,
             "refresh": REFRESH_S if moving else None,
@@ -207,6 +222,28 @@ class Dashboard:
                 if isinstance(check, dict) and (check.get("evidence") or {}).get("windows"):
                     out.append(charts.metric_chart(check, t))  # type: ignore[arg-type]
         return out
+
+    def mobile(self) -> Page:
+        if self.plane.mobile is None:
+            raise NotFound("no mobile apps are configured ([mobile] in environments.toml)")
+        apps = mobile.apps(self.reader.apps(mobile.APP_TRAINS))
+        moving = mobile.moving([r for a in apps for r in a["rows"]])
+        return Page("mobile.html", {"apps": apps, "refresh": REFRESH_S if moving else None})
+
+    def release_trains(self, version: str) -> Page:
+        view = self.reader.release(version)
+        if view is None:
+            raise NotFound(f"unknown release {version!r}")
+        builds = mobile_builds(view.release.artifacts)
+        found = self.reader.trains(version, True) if builds else []
+        trains = mobile.release_trains(found, self.reader.holders() if found else None)
+        context = {
+            "release": view.release,
+            "builds": builds,
+            "trains": trains,
+            "refresh": REFRESH_S if mobile.moving(trains) else None,
+        }
+        return Page("trains.html", context)
 
     def flags(self) -> Page:
         return Page("flags.html", {"envs": self.reader.flags()})
@@ -306,6 +343,7 @@ class Dashboard:
         return response
 
 
+MOBILE_NAV = ("/mobile", "Mobile trains")
 NAV = [
     ("/", "Overview"),
     ("/metrics", "Delivery metrics"),

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.adapters.firestore_views import EnvStatus, ReleaseView
+from shared.adapters.firestore_views import EnvStatus, ReleaseView, TrainView
 from shared.dead_letters import DeadLetter
 from shared.dora.model import Report
+from shared.mobile.model import TrackLock, Train
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,18 @@ class EnvMigrations:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class AppTrains:
+    """One mobile app (a platform of `[mobile]`): its latest trains and who holds its
+    production track."""
+
+    platform: str
+    app: str  # the Play package name / the App Store app id
+    env: str  # the environment whose approvals and kill switches the trains use
+    holder: TrackLock | None
+    trains: list[Train]
+
+
 class ReleaseReader(Protocol):
     def environments(self) -> list[EnvStatus]: ...
     def release(self, version: str) -> ReleaseView | None: ...
@@ -33,6 +46,11 @@ class ReleaseReader(Protocol):
     def migrations(self) -> list[EnvMigrations]: ...
     def dead_letters(self, limit: int) -> list[DeadLetter]: ...
     def dora(self, env: str, since: datetime, now: datetime) -> Report: ...
+    # each app's latest `limit` trains ([] without [mobile]); `current`: the train holding the
+    # app's production track where one does (read by id), else the latest
+    def apps(self, limit: int, current: bool = False) -> list[AppTrains]: ...
+    def trains(self, version: str, with_history: bool) -> list[TrainView]: ...
+    def holders(self) -> dict[str, TrackLock]: ...  # platform -> who holds its production track
 
 
 @dataclass(frozen=True)

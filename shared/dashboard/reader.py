@@ -9,10 +9,11 @@ from typing import Any
 
 from shared.adapters import firestore_views as views
 from shared.config import PlaneConfig
-from shared.dashboard.ports import EnvFlags, EnvMigrations
+from shared.dashboard.ports import AppTrains, EnvFlags, EnvMigrations
 from shared.dead_letters import DeadLetter
 from shared.dora.model import Report
 from shared.errors import ControlPlaneError
+from shared.mobile.model import TrackLock
 
 
 class FirestoreReader:
@@ -71,3 +72,38 @@ class FirestoreReader:
 
     def dora(self, env: str, since: datetime, now: datetime) -> Report:
         return views.dora(self.db, env, since, now)
+
+    def apps(self, limit: int, current: bool = False) -> list[AppTrains]:
+        mobile = self.plane.mobile
+        if mobile is None:
+            return []
+        names: dict[str, str] = {}
+        if mobile.android is not None:
+            names["android"] = mobile.android.package_name
+        if mobile.ios is not None:
+            names["ios"] = mobile.ios.app_id
+        holders = self.holders()
+        out = []
+        for p, name in names.items():
+            holder = holders.get(p)
+            if current and holder is not None:  # the holder's train, by id: no query
+                held = views.read_train(self.db, holder.release, p)
+                found = [held] if held is not None else []
+            else:
+                found = views.app_trains(self.db, p, limit)
+            out.append(AppTrains(p, name, mobile.env, holder, found))
+        return out
+
+    def trains(self, version: str, with_history: bool) -> list[views.TrainView]:
+        return views.release_trains(self.db, version, with_history)
+
+    def holders(self) -> dict[str, TrackLock]:
+        mobile = self.plane.mobile
+        if mobile is None:
+            return {}
+        apps = [p for p in ("android", "ios") if getattr(mobile, p) is not None]
+        return views.track_holders(self.db, {p: PRODUCTION_TRACK[p] for p in apps})
+
+
+# The track one release at a time holds per app (`mobileTracks/{platform}:{track}`).
+PRODUCTION_TRACK = {"android": "production", "ios": "appstore"}

@@ -7,13 +7,15 @@ per build, at least once and in any order.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from shared.domain.commands import describe
@@ -52,13 +54,16 @@ FINAL = frozenset(s for s, rank in _STATUS_RANK.items() if rank == 4)
 SUB_RELEASE, SUB_ENV, SUB_STEP, SUB_ATTEMPT = "_RELEASE", "_ENV", "_STEP", "_ATTEMPT"
 CI_TAG = "ci"
 _TAG_UNSAFE = re.compile(r"[^\w.-]")
-_SUBSTITUTION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
+_SUBSTITUTION = re.compile(r"\$\$|\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
 
 
 def substitute(text: str, values: dict[str, str]) -> str:
-    """Cloud Build's `$NAME` / `${NAME}` substitution; unknown names are left to the shell."""
+    """Cloud Build's `$NAME` / `${NAME}` substitution; `$$` is a literal `$` (how a config
+    hands the shell its own variables, `$$BUILDER_OUTPUT`); unknown names are left as they are."""
 
     def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
         name = match.group(1) or match.group(2)
         return values.get(name, match.group(0))
 
@@ -102,6 +107,35 @@ class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
+def step_output(
+    steps: Sequence[tuple[str, str]], outputs: Sequence[str], step_id: str
+) -> bytes | None:
+    """What a step wrote to `$BUILDER_OUTPUT/output`: Cloud Build keeps it, base64, at the
+    step's index in `results.buildStepOutputs`. `steps` are each step's (id, name). None: no
+    such step or no output; ValueError: not base64 (what Cloud Build keeps never is)."""
+    index = next((n for n, s in enumerate(steps) if step_id in s), None)
+    if index is None or index >= len(outputs) or not outputs[index]:
+        return None
+    return base64.b64decode(outputs[index], validate=True)
+
+
+# The CI build's commit time (contract with cloudbuild/ci.yaml's `commit-time` step): the
+# step's output is `{"commit": SHA, "committedAt": RFC 3339, "source": "git" | "trigger"}`.
+COMMIT_TIME_STEP = "commit-time"
+
+
+class CommitTime(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    commit: str
+    committed_at: AwareDatetime
+    source: Literal["git", "trigger"]
+
+
+class Results(_Camel):
+    build_step_outputs: list[str] = []
+
+
 class StepResult(_Camel):
     id: str = ""
     name: str = ""
@@ -134,6 +168,28 @@ class Build(BaseModel):
     failure_info: FailureInfo | None = None
     steps: list[StepResult] = []
     artifacts: ArtifactsSpec = ArtifactsSpec()
+    results: Results = Results()
+
+    def step_output(self, step_id: str) -> bytes | None:
+        return step_output(
+            [(s.id, s.name) for s in self.steps], self.results.build_step_outputs, step_id
+        )
+
+    def commit_time(self, commit: str) -> CommitTime | None:
+        """When `commit` was made, as the build's `commit-time` step recorded it. None when it
+        did not (no git metadata and no trigger value), names another commit, does not parse,
+        or is later than the build itself (a clock or a date that cannot be right)."""
+        try:
+            raw = self.step_output(COMMIT_TIME_STEP)
+            found = CommitTime.model_validate_json(raw) if raw else None
+        except ValueError:  # not base64, or not the step's JSON (ValidationError)
+            return None
+        if found is None:
+            return None
+        latest = self.finish_time or self.create_time
+        if found.commit != commit or (latest is not None and found.committed_at > latest):
+            return None
+        return found
 
     def uploaded(self, path: str) -> str | None:
         """The URI of a workspace file the build uploaded (`artifacts.objects`), if any."""

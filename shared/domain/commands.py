@@ -9,6 +9,7 @@ import json
 from typing import Annotated, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -64,6 +65,9 @@ class CreateRelease(_Command):
     branch: Name
     author: Name
     artifacts: Artifacts | None = None
+    # when the commit was made (its committer date, with a UTC offset): DORA's lead time
+    # starts there; without it, at the release's creation
+    committed_at: AwareDatetime | None = None
 
     @field_validator("artifacts")
     @classmethod

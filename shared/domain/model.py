@@ -46,6 +46,9 @@ class Release(Doc):
     created_by: str | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
     history_seq: int = 0
+    # the commit's time where the release was told it (CI's `commit-time` step, or the
+    # command): DORA's change lead time starts there, else at `created_at`
+    committed_at: datetime | None = None
 
 
 class StepRecord(Doc):

@@ -75,6 +75,7 @@ def create_release(existing: Release | None, cmd: CreateRelease, now: datetime) 
         author=cmd.author,
         created_at=now,
         artifacts=cmd.artifacts or {},
+        committed_at=cmd.committed_at,
     )
 
 
@@ -97,6 +98,7 @@ def ci_release(build: Build, ci: CiBuild) -> tuple[CreateRelease, str] | None:
     if not re.match(SEMVER, version):
         raise Refused(f"ci build {build.id}: branch {ci.branch} does not name a semver version")
     author = build.substitutions.get("_AUTHOR") or "cloud-build-ci"
+    committed = build.commit_time(ci.commit)  # none recorded: lead time from the creation
     cmd = CreateRelease(
         type="release.create",
         version=version,
@@ -104,6 +106,7 @@ def ci_release(build: Build, ci: CiBuild) -> tuple[CreateRelease, str] | None:
         branch=ci.branch,
         author=author,
         artifacts=ci_artifacts(build),
+        committed_at=committed.committed_at if committed else None,
     )
     return cmd, env
 

@@ -54,6 +54,7 @@ class Change:
     version: str
     branch: str
     changed_at: datetime
+    from_commit: bool = False  # changed_at is the commit's time (else the release's creation)
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Period:
     rollbacks: int
     fix_forwards: int
     open_failures: int
+    leads_from_commit: int  # lead times measured from the commit (the rest: from creation)
     frequency: Figure
     lead_time: Figure
     change_fail_rate: Figure
@@ -190,11 +192,8 @@ def period(
     mine = [d for d in deps if start <= d.started < end]
     days = max((end - start) / DAY, 1 / 24)
     per_day = len(mine) / days
-    leads = [
-        d.live - changes[d.release].changed_at
-        for d in mine
-        if d.live is not None and d.release in changes
-    ]
+    timed = [(d.live, changes[d.release]) for d in mine if d.live and d.release in changes]
+    leads = [live - change.changed_at for live, change in timed]
     failed = [d for d in mine if d.failed]
     recoveries = [d.recovered - d.serving for d in failed if d.recovered is not None]
     rollbacks = sum(1 for d in mine if d.rollback_started is not None)
@@ -210,6 +209,7 @@ def period(
         rollbacks=rollbacks,
         fix_forwards=fixes,
         open_failures=len(failed) - len(recoveries),
+        leads_from_commit=sum(1 for _, change in timed if change.from_commit),
         frequency=Figure(per_day, "per day", _frequency_band(per_day), len(mine)),
         lead_time=Figure(lead_h, "hours", _band(lead_h, _LEAD_H), len(leads)),
         change_fail_rate=Figure(cfr, "%", _band(cfr, _CFR_PCT), len(mine)),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from shared.domain.builds import artifact_uri
+from shared.domain.builds import artifact_uri, step_output
 
 
 @dataclass(frozen=True)
@@ -84,11 +83,8 @@ class CiBuild(_Camel):
 
     def step_output(self, step_id: str) -> bytes | None:
         """What the step wrote to `$BUILDER_OUTPUT/output` (None: no such step or no output)."""
-        index = next((n for n, s in enumerate(self.steps) if step_id in (s.id, s.name)), None)
-        outputs = self.results.build_step_outputs
-        if index is None or index >= len(outputs) or not outputs[index]:
-            return None
-        return base64.b64decode(outputs[index], validate=True)
+        steps = [(s.id, s.name) for s in self.steps]
+        return step_output(steps, self.results.build_step_outputs, step_id)
 
     def artifact_uri(self, path: str) -> str | None:
         """Where the build uploaded the workspace file `path` (`artifacts.objects`), if it did."""

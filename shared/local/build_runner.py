@@ -207,6 +207,7 @@ class Run:
         env["PATH"] = f"{self.workspace / '.venv' / 'bin'}:{env.get('PATH', '')}"
         env["PYTHONPATH"] = str(self.workspace)  # the build's source, not the checkout's
         env["BUILDER_OUTPUT"] = str(self._output_dir(index))
+        self._output_dir(index).mkdir(parents=True, exist_ok=True)  # Cloud Build makes it too
         print(
             f"--- step {index} {step.get('id', step.get('name'))}: "
             f"{' '.join(self.command(step))[:300]}",

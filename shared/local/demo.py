@@ -31,7 +31,7 @@ from shared.gates.evidence import CiBuild
 from shared.gates.settings import SCAN_GATES
 from shared.local import demo_flags
 from shared.local.build_runner import builds_dir
-from shared.local.driving import CI_CONFIG, head_commit, push, wait_build
+from shared.local.driving import CI_CONFIG, commit_time, head_commit, push, wait_build
 from shared.local.sample_app import serving
 from shared.local.state import StackState
 from shared.local.traffic import CALLS_PER_WINDOW, report_payments
@@ -281,6 +281,7 @@ def _promote(
 ) -> None:
     """Create `release` (the sample app in `mode`) and promote it to `env`."""
     if create:
+        committed = commit_time(commit)  # as `releasectl release create --committed-at` would
         _command(
             sender="demo-dev",
             type="release.create",
@@ -289,6 +290,7 @@ def _promote(
             branch="main",
             author="demo-dev",
             artifacts={"sample-app.mode": mode, **(artifacts or {})},
+            **({"committed_at": committed} if committed else {}),
         )
     deadline = time.monotonic() + WAIT_S  # Pub/Sub keeps no order: promote once it exists
     while views.release_view(context.db(), release) is None:

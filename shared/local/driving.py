@@ -31,12 +31,29 @@ def head_commit() -> str:
     return sha if out.returncode == 0 and sha else uuid.uuid4().hex[:40]
 
 
-def ci_body(config: Path, branch: str, commit: str, skip: list[str]) -> dict[str, Any]:
+def commit_time(commit: str, root: Path = REPO_ROOT) -> str:
+    """The commit's committer date (RFC 3339 with offset) from git; "" if git does not know it."""
+    out = subprocess.run(  # nosec B603 -- argv list built from trusted values, no shell
+        [program("git"), "show", "-s", "--format=%cI", commit, "--"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def ci_body(
+    config: Path, branch: str, commit: str, skip: list[str], root: Path = REPO_ROOT
+) -> dict[str, Any]:
     """The build a push trigger would start: the CI config with Cloud Build's trigger
-    substitutions (BRANCH_NAME, COMMIT_SHA…) and its `ci` tag."""
+    substitutions (BRANCH_NAME, COMMIT_SHA…) and its `ci` tag. Like a webhook trigger binding
+    the push event's commit timestamp, it sets `_COMMIT_TIME` from the checkout's git (the
+    local runner's workspace is an export without .git)."""
     body: dict[str, Any] = yaml.safe_load(config.read_text(encoding="utf-8"))
     subs = {
         **body.get("substitutions", {}),
+        "_COMMIT_TIME": commit_time(commit, root),
         "BRANCH_NAME": branch,
         "COMMIT_SHA": commit,
         "SHORT_SHA": commit[:7],

@@ -1,5 +1,6 @@
 """The dashboard in a real browser on the local stack: every page renders with real data, approve
-from the page takes the rollout live (a second post is not a second approval), no console
+from the page takes the rollout live (a second post is not a second approval), the release's
+mobile trains halted by a crash breach show with the signal that halted them, no console
 errors, no serious or critical axe-core violation, and the notices reach the local inbox once.
 Screenshots of each page land in `.local/screenshots/`."""
 
@@ -14,6 +15,7 @@ import pytest
 from shared.adapters import firestore_views as views
 from shared.cli import context
 from shared.domain.workflow import paused_bake
+from shared.local import mobile_demo
 from shared.local.driving import head_commit
 from shared.local.inbox import Inbox
 from shared.local.state import StackState
@@ -44,9 +46,13 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
         commit=head_commit(),
         branch="release/7.0.0",
         author="demo-dev",
-        artifacts={"hosting": "sites/avalo/versions/7"},
+        artifacts={"hosting": "sites/avalo/versions/7", **mobile_demo.builds_of(70)},
     )
     eventually(lambda: views.release_view(context.db(), VERSION))
+    # live in staging: its Android and iOS builds go to internal testing and TestFlight
+    command(type="release.promote", release=VERSION, env="staging", actor="demo-dev")
+    assert rollout_in(VERSION, "staging", "live", "rolled_back").state == "live"
+    mobile_demo.testing(VERSION)
     command(type="release.promote", release=VERSION, env="production", actor="demo-dev")
     rollout_in(VERSION, "production", "awaiting_approval")
 
@@ -63,6 +69,12 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
         ).click()
         eventually(lambda: "sent=approve" in driver.current_url or None, timeout=30)
         assert "Your approve was sent" in driver.page_source
+        # approved for production: the stores' production steps, then a crash breach halts
+        # Play and pauses the phased release (while the backend's bake runs)
+        eventually(lambda: _approved(VERSION, "production"), timeout=120)
+        mobile_demo.to_production(stack, VERSION, command)
+        mobile_demo.crash(VERSION)
+        mobile_demo.halted(VERSION)
         # the local stack sends production no traffic: its bake pauses for a person, and the
         # same button takes it live
         eventually(lambda: _paused(VERSION, "production"), timeout=300)
@@ -85,10 +97,16 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
             ("migrations", "/migrations"),
             ("dead-letters", "/dead-letters"),
             ("inbox", "/inbox"),
+            ("mobile", "/mobile"),
+            ("trains", f"/releases/{VERSION}/trains"),
         ]:
             driver.get(base + path)
             assert "Release control plane" in driver.title + driver.page_source, name
             check(driver, axe, name)
+            if name in ("mobile", "trains", "overview", "release"):  # the halted trains
+                assert "halted" in driver.page_source and "paused" in driver.page_source, name
+        assert "Halted on: app-metrics" in driver.page_source  # the trains page, last
+        assert "crash-free users of android build 4070 below 99.00%" in driver.page_source
         driver.get(base + "/releases/9.9.9")
         assert "unknown release" in driver.page_source
         check(driver, axe, "not-found", expect_404=True)
@@ -118,6 +136,12 @@ def test_every_page_in_chromium_and_approve_from_the_page(stack: StackState) -> 
     waiting = [k for k in got if "approval" in k[1].lower()]
     assert {channel for channel, _ in waiting} == {"slack", "discord", "email"}, got
     assert all(got[k] == 1 for k in got), got  # each notice once per channel
+
+
+def _approved(version: str, env: str) -> bool | None:
+    rollout = views.read_rollout(context.db(), version, env)
+    step = rollout.steps.get("approval") if rollout is not None else None
+    return True if step is not None and step.status == "approved" else None
 
 
 def _paused(version: str, env: str) -> bool | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -10,15 +10,23 @@ import pytest
 from flask import Request, Response
 from werkzeug.test import EnvironBuilder
 
-from shared.adapters.firestore_views import EnvStatus, ReleaseView
+from shared.adapters.firestore_views import EnvStatus, ReleaseView, TrainView
 from shared.config import PlaneConfig
 from shared.dashboard.app import Dashboard
 from shared.dashboard.auth import SESSION_COOKIE, LocalAccess
-from shared.dashboard.ports import EnvFlags, EnvMigrations, Forbidden, SignInNeeded, Viewer
+from shared.dashboard.ports import (
+    AppTrains,
+    EnvFlags,
+    EnvMigrations,
+    Forbidden,
+    SignInNeeded,
+    Viewer,
+)
 from shared.dead_letters import DeadLetter
 from shared.domain.commands import Command
 from shared.domain.states import State
 from shared.dora.model import Report, report
+from shared.mobile.model import TrackLock, Train
 from tests.unit.test_status_view import T0, release_view, rollout, rows, step
 
 HOSTILE = "<script>alert(1)</script>"
@@ -30,6 +38,8 @@ class FakeReader:
     envs: list[EnvStatus]
     releases: dict[str, ReleaseView]
     reads: list[str] = field(default_factory=list)
+    app_trains: list[AppTrains] = field(default_factory=list)
+    train_views: dict[str, list[TrainView]] = field(default_factory=dict)
 
     def environments(self) -> list[EnvStatus]:
         return self.envs
@@ -49,6 +59,20 @@ class FakeReader:
 
     def dora(self, env: str, since: datetime, now: datetime) -> Report:
         return report(env, [], {}, since, now)
+
+    def apps(self, limit: int, current: bool = False) -> list[AppTrains]:
+        def held(a: AppTrains) -> list[Train]:
+            mine = [t for t in a.trains if a.holder and t.release == a.holder.release]
+            return mine[:1] if current and mine else a.trains[:limit]
+
+        return [replace(a, trains=held(a)) for a in self.app_trains]
+
+    def holders(self) -> dict[str, TrackLock]:
+        return {a.platform: a.holder for a in self.app_trains if a.holder is not None}
+
+    def trains(self, version: str, with_history: bool) -> list[TrainView]:
+        found = self.train_views.get(version, [])
+        return found if with_history else [v.model_copy(update={"history": []}) for v in found]
 
 
 class Sessions:

@@ -166,3 +166,28 @@ def test_since_takes_periods(text: str, back: timedelta) -> None:
 def test_since_refuses_what_is_not_a_past_period(text: str) -> None:
     with pytest.raises(ValueError, match="--since"):
         parse_since(text, T0)
+
+
+def test_lead_time_starts_at_the_commit_where_the_release_records_it() -> None:
+    """A release whose CI build recorded its commit time counts from the commit; one without
+    counts from its creation, and the report says how many of each it rests on."""
+    created = T0 + 10 * H
+    changes = {
+        "1.0.0": Change("1.0.0", "main", T0, from_commit=True),  # committed 10 h before CI
+        "1.1.0": Change("1.1.0", "main", T0 + 2 * H, from_commit=True),
+        "1.2.0": Change("1.2.0", "main", created),  # no commit time: from creation
+    }
+    moves = [
+        *rollout("1.0.0", created),  # live 1 h after CI: 11 h after the commit
+        *rollout("1.1.0", created + 2 * H),  # committed at +2 h, live at +13 h: 11 h
+        *rollout("1.2.0", created + 4 * H),  # 4 h waiting + 1 h: 5 h from creation
+    ]
+    r = report("production", moves, changes, T0, T0 + 2 * 24 * H)
+    assert r.total.lead_time.count == 3 and r.total.leads_from_commit == 2
+    assert r.total.lead_time.value == pytest.approx(11.0)  # median of 11, 11, 5
+    assert r.total.lead_time.band == "elite"
+    only_commits = report("production", moves[:6], changes, T0, T0 + 2 * 24 * H).total
+    assert (only_commits.lead_time.count, only_commits.leads_from_commit) == (2, 2)
+    late = {**changes, "1.0.0": Change("1.0.0", "main", T0 - 9 * 24 * H, from_commit=True)}
+    week = report("production", moves[:3], late, T0, T0 + 2 * 24 * H).total
+    assert week.lead_time.band == "medium"  # a commit that waited 9 days for its release
