@@ -12,6 +12,7 @@ from shared.cli import status_view as view
 from shared.cli.output import console
 from shared.clock import utcnow
 from shared.mobile.model import Train
+from shared.views import trains as train_words
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON for scripts.")]
 EnvOpt = Annotated[
@@ -56,18 +57,16 @@ def _full(row: views.EnvStatus) -> None:
 
 
 def _trains(trains: list[Train]) -> None:
-    """The mobile trains, as the stores last confirmed them (`releasectl mobile status`)."""
-    t = output.table("Mobile trains", "release", "platform", "build", "track", "status", "users")
+    """The mobile trains, as the stores last confirmed them, in the dashboard's words
+    (`releasectl mobile status` reads the stores themselves)."""
+    t = output.table("Mobile trains", "release", "platform", "build", "where", "state", "users")
     for train in trains:
-        users = f"{train.fraction:.0%}" if train.fraction is not None else "-"
-        if train.day is not None:  # an App Store phased release: its day and its share
-            users = f"day {train.day}, {users}"
-        status = train.status or "-"
+        state = train_words.state(train)
         if train.pending is not None:
-            status += f" (asked: {train.pending.verb})"
-        t.add_row(
-            train.release, train.platform, str(train.build), train.track or "-", status, users
-        )
+            state += f" (asked: {train.pending.verb})"
+        where = train_words.track(train)
+        users = train_words.users(train)
+        t.add_row(train.release, train.platform, str(train.build), where, state, users)
     console.print(t)
 
 

@@ -6,11 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.mobile.model import Train, TrainEntry
+from shared.mobile.model import PHASED_PERCENT, Train, TrainEntry
 
-# App Store phased release: the share of users (with automatic updates on) offered the build on
-# each day of the seven; day 7 is everyone.
-PHASED_PERCENT = (1, 2, 5, 10, 20, 50, 100)
 STORE = {"android": "Google Play", "ios": "App Store"}
 # (platform, track, store status) -> the train's state; None as status: any.
 _STATES: dict[tuple[str, str | None, str | None], str] = {

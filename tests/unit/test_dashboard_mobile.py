@@ -250,3 +250,14 @@ def test_a_halted_train_a_later_release_fixed_forward_waits_for_nobody(
     assert "1.4.1" in overview and "waits for a person" not in overview
     old = call(d, f"/releases/{RELEASE}/trains").get_data(as_text=True)
     assert ">halted<" in old and "Waits for a person" not in old
+
+
+def test_releasectl_status_names_trains_in_the_dashboard_s_words() -> None:
+    from shared.cli import output
+    from shared.cli.read_cmds import _trains
+
+    with output.console.capture() as captured:
+        _trains([halted(), paused()])
+    text = captured.get()
+    assert "halted" in text and "paused" in text and "day 1 of 7" in text
+    assert "inProgress" not in text and "PAUSED" not in text
