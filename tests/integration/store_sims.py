@@ -50,6 +50,20 @@ class Stores:
         return AppStoreConnectApi(**fields)  # type: ignore[arg-type]
 
 
+class DayClock:
+    """The simulators' clock in a test: it moves only when the test says, a phased-release
+    day at a time (`day_s` seconds each)."""
+
+    def __init__(self, day_s: float, now: float = 1_800_000_000.0) -> None:
+        self.day_s, self.now = day_s, now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def days(self, n: float) -> None:
+        self.now += n * self.day_s
+
+
 @contextmanager
 def running_stores(
     day_s: float = DAY_S, clock: Callable[[], float] = time.time

@@ -13,30 +13,23 @@ import pytest
 from shared.local.mobile_traffic import Audience, MobileTraffic
 from shared.mobile.settings import MobileConfig
 from shared.monitoring.batch import parse_batch
-from tests.integration.store_sims import APP_ID, GROUP, PACKAGE, Stores, running_stores
+from tests.integration.store_sims import APP_ID, GROUP, PACKAGE, DayClock, Stores, running_stores
 
 DAY = 60.0
 
 
-class Clock:
-    now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture(scope="module")
+def clock() -> DayClock:
+    return DayClock(DAY)
 
 
 @pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(scope="module")
-def stores(clock: Clock) -> Iterator[Stores]:
+def stores(clock: DayClock) -> Iterator[Stores]:
     with running_stores(day_s=DAY, clock=clock) as s:
         yield s
 
 
-def test_the_generator_sends_what_the_stores_rolled_out(stores: Stores, clock: Clock) -> None:
+def test_the_generator_sends_what_the_stores_rolled_out(stores: Stores, clock: DayClock) -> None:
     play = stores.play()
     play.set_release("production", 4101, "completed", None, "3.0.0")
     play.set_release("production", 4102, "inProgress", 0.1, "3.1.0")
@@ -60,7 +53,7 @@ def test_the_generator_sends_what_the_stores_rolled_out(stores: Stores, clock: C
         Audience("android", 4101, "3.0.0", 0.9),
         Audience("ios", 4102, "3.1.0", 0.01),
     ]
-    clock.now += 2 * DAY  # day 3 of the phased release: 5 %
+    clock.days(2)  # day 3 of the phased release: 5 %
     assert traffic(datetime(2026, 11, 28, 10, 0, 30, tzinfo=UTC)) == 3
     users = {(b.platform, b.build): b.counters.users for b in map(parse_batch, sent)}
     assert users == {("android", 4102): 2000, ("android", 4101): 18000, ("ios", 4102): 1000}

@@ -17,33 +17,21 @@ from shared.cli import app
 from shared.entrypoints import decode_tick, deliver
 from shared.mobile.ports import StoreRejected
 from shared.service.messagebus import MessageBus
-from tests.integration.store_sims import Stores, running_stores
+from tests.integration.store_sims import DayClock, Stores, running_stores
 from tests.integration.test_mobile_bus import bus, mobile, send
 from tests.pubsub_envelope import envelope
 
 __all__ = ["bus"]  # the bus over these stores (its fixture asks for `stores`)
 DAY = 60.0
-T0 = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def days(self, n: float) -> None:
-        self.now += n * DAY
 
 
 @pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
+def clock() -> DayClock:
+    return DayClock(DAY)
 
 
 @pytest.fixture(scope="module")
-def stores(clock: Clock) -> Iterator[Stores]:
+def stores(clock: DayClock) -> Iterator[Stores]:
     with running_stores(day_s=DAY, clock=clock) as s:
         yield s
 
@@ -65,7 +53,7 @@ def _phase(stores: Stores, version: str) -> tuple[Any, ...]:
 
 
 def test_the_adapter_reads_the_days_apple_moves_on_pauses_and_completion(
-    stores: Stores, clock: Clock
+    stores: Stores, clock: DayClock
 ) -> None:
     version = _released(stores, 4200)
     assert _phase(stores, version) == ("ACTIVE", 1, 0.01, 0)
@@ -91,7 +79,7 @@ def _tick(bus: MessageBus, env: str) -> None:
 
 
 def test_the_train_follows_the_phased_release_day_by_day(
-    bus: MessageBus, stores: Stores, clock: Clock, firestore_db: Any
+    bus: MessageBus, stores: Stores, clock: DayClock, firestore_db: Any
 ) -> None:
     version = f"7.{uuid.uuid4().int % 1000}.0"
     created = send(
