@@ -94,8 +94,8 @@ def test_a_good_release_goes_10_then_50_then_100_percent(
     assert split["percent"] == 100 and split["ok"], split
     finish = live.steps["finish"]
     assert finish.status == "SUCCESS" and finish.build_id and finish.detail["part"] == "rest"
-    assert finish.started_at is not None
-    assert finish.started_at >= datetime.fromisoformat(str(split["at"]))
+    assert finish.finished_at is not None  # its build ended after the 100 % split was applied
+    assert finish.finished_at > datetime.fromisoformat(str(split["at"]))
     assert live.steps["smoke"].detail  # the smoke tests ran against the canary's own URL
     judged = live.steps["bake"].detail["judge"]
     assert judged["verdict"] == "pass", judged
