@@ -104,14 +104,19 @@ def advance(c: Change, *, actor: str, reason: str | None) -> None:
         _split(c, steps[nxt])
         c.note = f"{c.what}: canary advanced to {steps[nxt]} % by {actor}"
         return
+    passed(c, actor=actor, reason=reason or f"canary passed {steps}")
+
+
+def passed(c: Change, *, actor: str, reason: str) -> None:
+    """The canary passed (its last step, or a person approved its paused bake): 100 % to the
+    new release, then the finish build. Hosting, rules and indexes go once the new release
+    serves all traffic (a new frontend may need the new backend everywhere), so
+    `traffic_split` starts that build when the split is applied."""
     c.set_step("canary", "passed", finished_at=c.now, detail={"holding": None})
     _split(c, 100)
-    # Hosting, rules and indexes go once the new release serves all traffic (a new frontend
-    # may need the new backend everywhere): `traffic_split` starts the finish build.
-    why = reason or f"canary passed {steps}"
-    detail = {"after": "split to 100 %", "canaryPassed": why, "advancedBy": actor}
+    detail = {"after": "split to 100 %", "canaryPassed": reason, "advancedBy": actor}
     c.set_step("finish", WAITING, detail=detail)
-    c.note = f"{c.what}: {why}; 100 % to it, then the finish build"
+    c.note = f"{c.what}: {reason}; 100 % to it, then the finish build"
 
 
 def start_finish(c: Change) -> None:

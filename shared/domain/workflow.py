@@ -181,10 +181,13 @@ def _resume_paused_bake(c: Change, cmd: ApproveRelease) -> None:
     step = c.current().steps["bake"]
     detail = {"approvedBy": cmd.approver, "approvedReason": cmd.reason, "pausedReason": step.reason}
     c.set_step("bake", "approved", finished_at=c.now, detail=detail)
+    why = f"paused bake approved: {cmd.reason}" if cmd.reason else "paused bake approved"
+    if canary.running(c) is not None:  # paused in a canary step: the canary passes now
+        canary.passed(c, actor=cmd.approver, reason=why)
+        return
     if canary.finishing(c) is not None:  # after a canary: live once Hosting, rules… are out
         c.note = f"{c.what}: paused bake approved; live when the finish build succeeds"
         return
-    why = f"paused bake approved: {cmd.reason}" if cmd.reason else "paused bake approved"
     c.move(State.LIVE, actor=cmd.approver, reason=why)
 
 
@@ -448,7 +451,8 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
         c.set_step("bake", "running", detail=_report_detail(report))
         canary.on_tick(c, report)
     elif canary.finishing(c) is not None:  # still watched; live when the finish build is done
-        c.set_step("bake", "running", detail=_report_detail(report))
+        kept = "approved" if step is not None and step.status == "approved" else "running"
+        c.set_step("bake", kept, detail=_report_detail(report))
         c.note = f"{c.what}: the canary passed; waiting for the finish build"
     elif msg.finished and not report.ran:
         inconclusive(c, report)

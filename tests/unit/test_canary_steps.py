@@ -381,15 +381,16 @@ def test_a_finish_build_that_succeeds_after_the_rollback_began_is_undone(d: Driv
     assert d.rollout("1.1.0", "staging").state is State.ROLLED_BACK
 
 
-def test_a_paused_bake_approved_during_the_finish_goes_live_with_the_build(
-    plane: PlaneConfig,
-) -> None:
+def pausing(plane: PlaneConfig) -> Driver:
+    """Staging with canary steps whose bake pauses at the first unreadable metrics."""
     envs = dict(plane.environments)
     envs["staging"] = envs["staging"].model_copy(
         update={"canary": (10, 50), "metrics_error_limit": 1, "on_metrics_error": "pause"}
     )
-    d = Driver(make_world(plane.model_copy(update={"environments": envs})))
-    finishing(d)
+    return Driver(make_world(plane.model_copy(update={"environments": envs})))
+
+
+def pause_the_bake(d: Driver) -> None:
     real = d.w.bake.evaluate
 
     def unreadable(*args: object, **kwargs: object) -> StepReport:
@@ -399,6 +400,30 @@ def test_a_paused_bake_approved_during_the_finish_goes_live_with_the_build(
     d.tick("staging")
     assert d.rollout("1.1.0", "staging").steps["bake"].status == "paused"
     d.w.bake.evaluate = real  # type: ignore[method-assign]
+
+
+def test_a_paused_bake_approved_in_a_canary_step_passes_the_canary(plane: PlaneConfig) -> None:
+    """Approving a paused bake takes it live: in a canary step that means 100 %, then the
+    finish build, then live (not live with the traffic still split)."""
+    d = pausing(plane)
+    live_with_stable(d)
+    pause_the_bake(d)
+    d.command(type="release.approve", release="1.1.0", env="staging", approver="carol")
+    rollout = d.rollout("1.1.0", "staging")
+    assert rollout.state is State.BAKING and rollout.steps["canary"].status == "passed"
+    assert [p for _, p, _ in d.w.deploy_target.splits] == [10, 100]
+    assert rollout.steps["finish"].status == "STARTING"
+    finish(d, "1.1.0")
+    rollout = d.rollout("1.1.0", "staging")
+    assert rollout.state is State.LIVE and rollout.reason == "paused bake approved"
+
+
+def test_a_paused_bake_approved_during_the_finish_goes_live_with_the_build(
+    plane: PlaneConfig,
+) -> None:
+    d = pausing(plane)
+    finishing(d)
+    pause_the_bake(d)
     d.command(type="release.approve", release="1.1.0", env="staging", approver="carol")
     assert d.rollout("1.1.0", "staging").state is State.BAKING  # Hosting… not out yet
     finish(d, "1.1.0")
