@@ -19,7 +19,7 @@ import yaml
 from shared.adapters.build_starts import FirestoreBuildStarts
 from shared.clock import Clock, utcnow
 from shared.config import REPO_ROOT
-from shared.domain.builds import SUB_ATTEMPT, SUB_ENV, SUB_RELEASE, SUB_STEP, tag
+from shared.domain.builds import SUB_ATTEMPT, SUB_ENV, SUB_PART, SUB_RELEASE, SUB_STEP, tag
 from shared.domain.effects import StartBuild
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ def substitutions(request: StartBuild, control_project: str) -> dict[str, str]:
         SUB_ENV: request.env,
         SUB_STEP: request.step,
         SUB_ATTEMPT: str(request.attempt),
+        # what the deploy build deploys (the migrate build has no parts)
+        **({SUB_PART: request.part} if request.step != "migrate" else {}),
         "_ENV_PROJECT": request.env_project,
         "_COMMIT": request.commit,
         "_CONTROL_PROJECT": control_project,

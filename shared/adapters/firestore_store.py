@@ -28,7 +28,8 @@ from shared.topics import ALL_TOPICS
 
 T = TypeVar("T")
 RELEASES, ROLLOUTS, HISTORY = "releases", "rollouts", "history"
-# releases/{id}/deployments/{env}: written by the deploy build, read when it succeeds
+# releases/{id}/deployments/{env}: written by the deploy build, read when it succeeds (the
+# finish build after a canary writes its own, `{env}:finish`)
 DEPLOYMENTS = "deployments"
 ENVIRONMENTS, PROCESSED = "environments", "processedEvents"
 # releases/{id}/trains/{platform} (+ /history/{seq}); mobileTracks/{platform}:{track}
@@ -73,8 +74,9 @@ class _Refs:
     def rollout(self, version: str, env: str) -> Any:
         return self.release(version).collection(ROLLOUTS).document(env)
 
-    def deployment(self, version: str, env: str) -> Any:
-        return self.release(version).collection(DEPLOYMENTS).document(env)
+    def deployment(self, version: str, env: str, step: str = "deploy") -> Any:
+        doc = env if step == "deploy" else f"{env}:{step}"
+        return self.release(version).collection(DEPLOYMENTS).document(doc)
 
     def env(self, env: str) -> Any:
         return self.db.collection(ENVIRONMENTS).document(env)
@@ -145,8 +147,10 @@ class FirestoreTx:
         data = self._read(self._refs.rollout(version, env))
         return Rollout.model_validate(data) if data else None
 
-    def deployment(self, version: str, env: str, attempt: int) -> dict[str, str] | None:
-        data = self._read(self._refs.deployment(version, env))
+    def deployment(
+        self, version: str, env: str, attempt: int, step: str = "deploy"
+    ) -> dict[str, str] | None:
+        data = self._read(self._refs.deployment(version, env, step))
         if not data or data.get("attempt") != attempt:
             return None
         return {str(k): str(v) for k, v in data.get("artifacts", {}).items()}
@@ -328,9 +332,16 @@ class FirestoreUnitOfWork:
         return [r for r in legacy if r.at <= before]
 
     def record_deployment(
-        self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str
+        self,
+        version: str,
+        env: str,
+        attempt: int,
+        artifacts: dict[str, str],
+        build_id: str,
+        *,
+        step: str = "deploy",
     ) -> None:
-        self._refs.deployment(version, env).set(
+        self._refs.deployment(version, env, step).set(
             {
                 "attempt": attempt,
                 "artifacts": artifacts,

@@ -34,7 +34,7 @@ from shared.adapters.gcp_rest import (
 )
 from shared.config import EnvConfig
 from shared.domain.messages import CheckResult, StepReport
-from shared.domain.model import Deployed
+from shared.domain.model import Deployed, DeployPart
 from shared.errors import ControlPlaneError
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,13 @@ HOSTING_API = "https://firebasehosting.googleapis.com/v1beta1"
 RULES_API = "https://firebaserules.googleapis.com/v1"
 FIRESTORE_API = "https://firestore.googleapis.com/v1"
 FIREBASE_ONLY = ("functions", "firestore:rules", "firestore:indexes", "hosting")
+# What each part of a deploy is (docs/CANARY.md): 2nd-gen functions are Cloud Run services and
+# can split traffic; Hosting, Firestore rules and indexes serve one version at a time.
+FIREBASE_PARTS: dict[DeployPart, tuple[str, ...]] = {
+    "all": FIREBASE_ONLY,
+    "split": ("functions",),
+    "rest": ("firestore:rules", "firestore:indexes", "hosting"),
+}
 DEFAULT_INDEXES_FILE = "firestore.indexes.json"
 FIREBASE_TIMEOUT_S = 45 * 60
 OPERATION_TIMEOUT_S = 10 * 60
@@ -55,10 +62,12 @@ class DeployFailed(ControlPlaneError):
     """`firebase deploy` failed, or what it deployed could not be recorded for a rollback."""
 
 
-def firebase_deploy_command(project: str, *, firebase: str = "firebase") -> list[str]:
+def firebase_deploy_command(
+    project: str, *, firebase: str = "firebase", part: DeployPart = "all"
+) -> list[str]:
     # --force: delete functions and indexes the release no longer has, and answer prompts
     # with yes (a build has no one to ask); --non-interactive makes any other prompt an error.
-    only = ",".join(FIREBASE_ONLY)
+    only = ",".join(FIREBASE_PARTS[part])
     return [
         firebase,
         "deploy",
@@ -165,17 +174,17 @@ class GoogleCloudDeployTarget:
 
     # --- deploy --------------------------------------------------------------------------
 
-    def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
+    def deploy(self, release: str, env: EnvConfig, part: DeployPart = "all") -> dict[str, str]:
         workspace = self.workspace or Path.cwd()
         # canary steps: what serves now keeps all traffic; the new revisions start at 0 %
-        held = self._serving_functions(env) if env.canary else {}
-        command = firebase_deploy_command(env.project, firebase=self.firebase)
-        log.info("deploying %s to %s: %s", release, env.project, " ".join(command))
+        held = self._serving_functions(env) if part == "split" else {}
+        command = firebase_deploy_command(env.project, firebase=self.firebase, part=part)
+        log.info("deploying %s (%s) to %s: %s", release, part, env.project, " ".join(command))
         code = self.runner(command, workspace)
         if code != 0:
             raise DeployFailed(f"firebase deploy of {release} to {env.project} exited {code}")
         try:
-            return self.record(env, workspace, held)
+            return self.record(env, workspace, held, part)
         except Exception as exc:
             # The release serves but could not be recorded: fail the step so the rollout rolls
             # back now, rather than go live with nothing a later rollback could restore.
@@ -184,12 +193,20 @@ class GoogleCloudDeployTarget:
             ) from exc
 
     def record(
-        self, env: EnvConfig, workspace: Path, held: dict[str, str] | None = None
+        self,
+        env: EnvConfig,
+        workspace: Path,
+        held: dict[str, str] | None = None,
+        part: DeployPart = "all",
     ) -> dict[str, str]:
-        """The references of what serves in `env` now (after a deploy). A function service in
-        `held` (key -> the stable revision) is pinned to it and its new revision recorded."""
+        """The references of what serves in `env` now of what `part` deployed. A function
+        service in `held` (key -> the stable revision) is pinned to it and its new revision
+        recorded."""
+        functions = self._record_functions(env, held or {}) if part != "rest" else {}
+        if part == "split":
+            return functions
         return {
-            **self._record_functions(env, held or {}),
+            **functions,
             **self._record_hosting(env),
             **self._record_rules(env),
             **self._record_indexes(workspace),

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from shared.config import EnvConfig
 from shared.domain.messages import StepReport
-from shared.domain.model import Deployed, Release, Rollout
+from shared.domain.model import Deployed, DeployPart, Release, Rollout
 from shared.errors import ConfigError
 
 
@@ -39,7 +39,7 @@ class NoBakeAnalysis:
 
 
 class NoDeployTarget:
-    def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
+    def deploy(self, release: str, env: EnvConfig, part: DeployPart = "all") -> dict[str, str]:
         raise ConfigError(f"no deploy target is configured for {env.name}: nothing deployed")
 
     def restore(self, target: Deployed, env: EnvConfig) -> StepReport:

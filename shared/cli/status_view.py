@@ -127,9 +127,18 @@ def notices(rows: list[EnvStatus]) -> Iterator[str]:
 
 
 def canary_line(env: str, canary: dict[str, Any]) -> str:
-    """The in-flight canary step: which step, the split, and what holds it."""
+    """The in-flight canary step: which step, the split, and what holds it; after the last
+    step, the finish build deploying what cannot split traffic."""
     split = ", ".join(f"{release} {pct} %" for release, pct in canary["split"].items())
     pending = "" if canary["applied"] else " (split not confirmed yet)"
+    finish = canary.get("finishing")
+    if finish is not None:
+        build = f" {escape(str(finish['buildId']))}" if finish.get("buildId") else ""
+        return (
+            f"[bold]{env}[/]: canary passed {canary['steps']}: {split}{pending}; "
+            f"finish build{build} {escape(str(finish['status']))} "
+            "(Hosting, Firestore rules and indexes)"
+        )
     held = f"; held: {escape(str(canary['holding']))}" if canary["holding"] else ""
     return (
         f"[bold]{env}[/]: canary step {canary['step']}/{len(canary['steps'])} "

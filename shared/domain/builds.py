@@ -52,6 +52,9 @@ FINAL = frozenset(s for s, rank in _STATUS_RANK.items() if rank == 4)
 # Substitutions the control plane sets on every build it starts (contract with cloudbuild/*.yaml):
 # key -> the rollout coordinate it names.
 SUB_RELEASE, SUB_ENV, SUB_STEP, SUB_ATTEMPT = "_RELEASE", "_ENV", "_STEP", "_ATTEMPT"
+SUB_PART = "_PART"  # what a deploy build deploys (`shared.domain.model.DeployPart`)
+StepKind = Literal["migrate", "deploy", "finish"]
+_STEP_KINDS: tuple[StepKind, ...] = ("migrate", "deploy", "finish")
 CI_TAG = "ci"
 _TAG_UNSAFE = re.compile(r"[^\w.-]")
 _SUBSTITUTION = re.compile(r"\$\$|\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
@@ -222,7 +225,7 @@ class StepBuild:
 
     release: str
     env: str
-    step: Literal["migrate", "deploy"]
+    step: StepKind
     attempt: int
 
 
@@ -239,16 +242,16 @@ def origin(build: Build) -> StepBuild | CiBuild | None:
     subs = build.substitutions
     if SUB_RELEASE in subs or SUB_STEP in subs:
         step = subs.get(SUB_STEP)
-        if step not in ("migrate", "deploy") or not subs.get(SUB_RELEASE) or not subs.get(SUB_ENV):
+        kind = next((k for k in _STEP_KINDS if k == step), None)
+        if kind is None or not subs.get(SUB_RELEASE) or not subs.get(SUB_ENV):
             raise Refused(
                 f"build {build.id}: substitutions {SUB_RELEASE}, {SUB_ENV} and {SUB_STEP} "
-                f"(migrate|deploy) must all be set, got {sorted(subs)}"
+                f"({'|'.join(_STEP_KINDS)}) must all be set, got {sorted(subs)}"
             )
         try:
             attempt = int(subs.get(SUB_ATTEMPT, "1"))
         except ValueError:
             raise Refused(f"build {build.id}: {SUB_ATTEMPT} is not a number") from None
-        kind: Literal["migrate", "deploy"] = "migrate" if step == "migrate" else "deploy"
         return StepBuild(subs[SUB_RELEASE], subs[SUB_ENV], kind, attempt)
     if CI_TAG in build.tags:
         branch, commit = subs.get("BRANCH_NAME", ""), subs.get("COMMIT_SHA", "")

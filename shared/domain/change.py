@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from shared.config import EnvConfig
+from shared.domain.builds import StepKind
 from shared.domain.effects import (
     Alert,
     BreachAlert,
@@ -29,6 +29,7 @@ from shared.domain.messages import StepReport
 from shared.domain.model import (
     OWN_URL,
     Deployed,
+    DeployPart,
     EnvironmentState,
     HistoryEntry,
     LastMove,
@@ -43,9 +44,12 @@ from shared.errors import Refused
 # Build-backed steps -> the Cloud Build config that runs them (paths relative to the repo).
 # The release artifact that names the flags a release turns on when live ("videoCalls=10,…").
 RELEASE_FLAGS = "flags"
+# The `finish` step is a second run of the deploy build: what cannot split traffic, after a
+# canary passed (docs/CANARY.md).
 BUILD_CONFIGS: dict[str, str] = {
     "migrate": "cloudbuild/migrate.yaml",
     "deploy": "cloudbuild/deploy.yaml",
+    "finish": "cloudbuild/deploy.yaml",
 }
 
 
@@ -73,6 +77,15 @@ class Change:
         if self.rollout is None:
             raise Refused(f"{self.what}: no rollout (promote it first)")
         return self.rollout
+
+    def canary_steps(self) -> list[int]:
+        """The canary steps this rollout runs: the env's, unless nothing stable serves to
+        compare with or send traffic back to (an env's first release serves all at once, as
+        Cloud Deploy's and Argo Rollouts' first rollout does). The lock keeps this the same
+        from the deploy to the bake."""
+        if not self.cfg.canary or restore_target(self.env, self.current(), None) is None:
+            return []
+        return list(self.cfg.canary)
 
     # -- moving ------------------------------------------------------------------------------
 
@@ -198,7 +211,7 @@ class Change:
         on_enter = {
             State.GATING: self._enter_gating,
             State.MIGRATING: self._enter_migrating,
-            State.DEPLOYING: lambda: self.start_build("deploy"),
+            State.DEPLOYING: self._enter_deploying,
             State.VERIFYING: self._enter_verifying,
             State.BAKING: lambda: self.set_step("bake", "running"),
             State.LIVE: self._enter_live,
@@ -227,8 +240,13 @@ class Change:
         else:
             self.start_build("migrate")
 
-    def start_build(self, step: Literal["migrate", "deploy"]) -> None:
-        self.set_step(step, "STARTING")
+    def _enter_deploying(self) -> None:
+        """With canary steps, the deploy build ships only what can split traffic; the rest
+        follows in the `finish` build once the canary passed (`canary.advance`)."""
+        self.start_build("deploy", part="split" if self.canary_steps() else "all")
+
+    def start_build(self, step: StepKind, *, part: DeployPart = "all") -> None:
+        self.set_step(step, "STARTING", detail={"part": part} if part != "all" else {})
         self.effects.append(
             StartBuild(
                 **self._coords(),
@@ -236,14 +254,21 @@ class Change:
                 config=BUILD_CONFIGS[step],
                 env_project=self.cfg.project,
                 commit=self.release.commit,
+                part=part,
             )
         )
 
     def _enter_live(self) -> None:
         if self.env.current is not None and self.env.current.release != self.release.version:
             self.env.previous = self.env.current
-        deploy = self.current().steps.get("deploy")
-        recorded = deploy.detail.get("artifacts", {}) if deploy else {}
+        # what the deploy build recorded, and after a canary what the finish build added
+        steps = self.current().steps
+        recorded = {
+            key: value
+            for name in ("deploy", "finish")
+            if (step := steps.get(name)) is not None
+            for key, value in step.detail.get("artifacts", {}).items()
+        }
         self.env.current = Deployed(
             release=self.release.version,
             artifacts={**self.release.artifacts, **recorded},

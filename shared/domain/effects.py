@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.builds import StepKind
 from shared.domain.commands import EnvOperation
-from shared.domain.model import Deployed, Doc
+from shared.domain.model import Deployed, DeployPart, Doc
 from shared.domain.operations import Operation
 from shared.domain.states import State
 from shared.mobile.model import Platform, StoreCall
@@ -55,10 +56,11 @@ class _Effect(BaseModel):
 
 class StartBuild(_Effect):
     kind: Literal["start_build"] = "start_build"
-    step: Literal["migrate", "deploy"]
+    step: StepKind
     config: str
     env_project: str
     commit: str = ""  # the release's source: what the build checks out
+    part: DeployPart = "all"  # what a deploy build deploys (ignored by the migrate build)
 
     @property
     def key(self) -> str:

@@ -18,13 +18,18 @@ StepName = Literal[
     "deploy",
     "smoke",
     "canary",
+    "finish",
     "bake",
     "watch",
     "rollback",
     "flags",
 ]
 # Build-backed steps: their status follows Cloud Build's status events.
-BUILD_STEPS: tuple[StepName, ...] = ("migrate", "deploy")
+BUILD_STEPS: tuple[StepName, ...] = ("migrate", "deploy", "finish")
+# What a deploy build deploys (docs/CANARY.md): `all` of the release; `split`, only the
+# targets that can split traffic (the first build of a canary); `rest`, the targets that
+# cannot (Hosting, Firestore rules and indexes), once the canary passed (the `finish` step).
+DeployPart = Literal["all", "split", "rest"]
 
 
 class Doc(BaseModel):

@@ -185,6 +185,12 @@ def _resume_paused_bake(c: Change, cmd: ApproveRelease) -> None:
     detail = {"approvedBy": cmd.approver, "approvedReason": cmd.reason, "pausedReason": step.reason}
     c.set_step("bake", "approved", finished_at=c.now, detail=detail)
     why = f"paused bake approved: {cmd.reason}" if cmd.reason else "paused bake approved"
+    if canary.running(c) is not None:  # paused in a canary step: the canary passes now
+        canary.passed(c, actor=cmd.approver, reason=why)
+        return
+    if canary.finishing(c) is not None:  # after a canary: live once Hosting, rules… are out
+        c.note = f"{c.what}: paused bake approved; live when the finish build succeeds"
+        return
     c.move(State.LIVE, actor=cmd.approver, reason=why)
 
 
@@ -237,7 +243,14 @@ def rollback(c: Change, cmd: RollbackEnv) -> None:
 
 # -- events from builds and steps ----------------------------------------------------------
 
-_BUILD_STEP_STATE = {"migrate": State.MIGRATING, "deploy": State.DEPLOYING}
+# A rollout being (or already) rolled back: what lands late must not stay serving.
+_UNDONE = frozenset({State.ROLLING_BACK, State.ROLLED_BACK})
+
+_BUILD_STEP_STATE = {
+    "migrate": State.MIGRATING,
+    "deploy": State.DEPLOYING,
+    "finish": State.BAKING,
+}
 
 
 def build_progress(
@@ -276,9 +289,14 @@ def build_progress(
             **({"applied": migrations} if migrations is not None and build.succeeded else {}),
         },
     )
+    if origin.step == "finish" and build.succeeded and r.state in _UNDONE:
+        canary.restore_again(c, f"the finish build {build.id}")
+        return
     if not build.final or r.state is not _BUILD_STEP_STATE[origin.step]:
         return
-    if build.succeeded:
+    if origin.step == "finish":
+        canary.finish_built(c, build)
+    elif build.succeeded:
         nxt = State.DEPLOYING if origin.step == "migrate" else State.VERIFYING
         c.move(nxt, actor="cloud-build")
     elif origin.step == "migrate":
@@ -435,6 +453,10 @@ def bake_verdict(c: Change, msg: BakeVerdict) -> None:
     elif canary.running(c) is not None:
         c.set_step("bake", "running", detail=_report_detail(report))
         canary.on_tick(c, report)
+    elif canary.finishing(c) is not None:  # still watched; live when the finish build is done
+        kept = "approved" if step is not None and step.status == "approved" else "running"
+        c.set_step("bake", kept, detail=_report_detail(report))
+        c.note = f"{c.what}: the canary passed; waiting for the finish build"
     elif msg.finished and not report.ran:
         inconclusive(c, report)
     elif msg.finished:

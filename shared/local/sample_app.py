@@ -5,7 +5,12 @@ Deploying switches a version slot to a release; with canary steps the new releas
 canary slot at 0 % (its own URL is recorded for the smoke tests) and each split sets the
 router's share; after the last step the stable slot serves the new release, all traffic goes
 there and the canary slot is retired. Restoring (a rollback, an abort) sends all traffic to the
-stable slot serving the restored release. Every switch is checked over HTTP."""
+stable slot serving the restored release. Every switch is checked over HTTP.
+
+The sample app has no Hosting site, rules or indexes of its own: all of it can split traffic.
+So the `finish` build after a canary (`part="rest"`) deploys nothing here; it checks that the
+env's URL serves the release to everyone by then (the order Google Cloud's needs) and records
+nothing more."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from shared.config import EnvConfig
 from shared.domain.messages import CheckResult, StepReport
-from shared.domain.model import OWN_URL, Deployed
+from shared.domain.model import OWN_URL, Deployed, DeployPart
 from shared.errors import ControlPlaneError
 from shared.local.router import STATUS_PATH, write_routes
 from shared.local.state import App, StackState
@@ -90,13 +95,20 @@ class LocalSampleApp:
             raise ControlPlaneError(f"the local stack runs no sample app for {env.name}")
         return app
 
-    def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
+    def deploy(self, release: str, env: EnvConfig, part: DeployPart = "all") -> dict[str, str]:
         app = self._app(env)
         mode = self.artifacts_of(release).get(MODE, "ok")
         if mode == UNDEPLOYABLE:
             raise ControlPlaneError(f"release {release} cannot be deployed (mode {mode})")
+        if part == "rest":
+            if not wait_serving(app.url, release):
+                raise ControlPlaneError(
+                    f"{env.name} does not serve {release} to all traffic: nothing that cannot "
+                    "split traffic may follow yet"
+                )
+            return {}
         stable = serving(app.stable.url)
-        if env.canary and stable is not None and stable != release:
+        if part == "split" and stable is not None and stable != release:
             # beside the stable release, at 0 % until the first step's split
             write_served(app.canary.state_file, release, mode)
             if not wait_serving(app.canary.url, release):

@@ -196,8 +196,8 @@ def build_status(msg: BuildStatusChanged, ctx: Context) -> None:
     if isinstance(source, StepBuild):
         c = ctx.change(source.release, source.env)
         artifacts = None
-        if source.step == "deploy" and msg.build.succeeded:
-            artifacts = ctx.tx.deployment(source.release, source.env, source.attempt)
+        if source.step in ("deploy", "finish") and msg.build.succeeded:
+            artifacts = ctx.tx.deployment(source.release, source.env, source.attempt, source.step)
         workflow.build_progress(c, source, msg.build, artifacts, msg.migrations)
         ctx.save(c)
     elif isinstance(source, CiBuild):

@@ -22,6 +22,7 @@ from shared.domain.effects import BreachAlert, Effect, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
 from shared.domain.model import (
     Deployed,
+    DeployPart,
     Doc,
     EnvironmentState,
     HistoryEntry,
@@ -106,8 +107,11 @@ class Tx(Protocol):
     def release(self, version: str) -> Release | None: ...
     def rollout(self, version: str, env: str) -> Rollout | None: ...
     def environment(self, env: str) -> EnvironmentState: ...
-    def deployment(self, version: str, env: str, attempt: int) -> dict[str, str] | None:
-        """Artifacts the deploy build of that attempt recorded (`record_deployment`)."""
+    def deployment(
+        self, version: str, env: str, attempt: int, step: str = "deploy"
+    ) -> dict[str, str] | None:
+        """Artifacts the `step` build (deploy, finish) of that attempt recorded
+        (`record_deployment`)."""
         ...
 
     def train(self, version: str, platform: str) -> Train | None: ...
@@ -154,7 +158,14 @@ class UnitOfWork(Protocol):
 
     def read_release(self, version: str) -> Release | None: ...
     def record_deployment(
-        self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str
+        self,
+        version: str,
+        env: str,
+        attempt: int,
+        artifacts: dict[str, str],
+        build_id: str,
+        *,
+        step: str = "deploy",
     ) -> None: ...
     def read_environment(self, env: str) -> EnvironmentState: ...
     def read_rollout(self, version: str, env: str) -> Rollout | None: ...
@@ -321,8 +332,10 @@ class DeployTarget(Protocol):
     """Where a release runs: functions, Firestore rules and indexes, hosting (or, locally, the
     sample app). `deploy` runs inside the deploy build; `restore` inside a rollback."""
 
-    def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
-        """Make `release` serve in `env`; return the artifact references a rollback needs."""
+    def deploy(self, release: str, env: EnvConfig, part: DeployPart = "all") -> dict[str, str]:
+        """Make `release` serve in `env` (`part` of it: everything; only what can split traffic,
+        its new revisions kept at 0 %; or only what cannot); return the artifact references a
+        rollback needs of what it deployed."""
         ...
 
     def restore(self, target: Deployed, env: EnvConfig) -> StepReport:

@@ -10,8 +10,18 @@ from shared.domain.model import Rollout, StepRecord
 # The forward steps in the order a rollout runs them, and the state each one runs in.
 ORDER = ("gates", "approval", "migrate", "deploy", "smoke", "bake")
 # Where the steps some environments add (a backup before migrating, canary traffic steps inside
-# the bake) show in a timeline.
-_TIMELINE = ("gates", "approval", "backup", "migrate", "deploy", "smoke", "canary", "bake")
+# the bake and the finish build after them) show in a timeline.
+_TIMELINE = (
+    "gates",
+    "approval",
+    "backup",
+    "migrate",
+    "deploy",
+    "smoke",
+    "canary",
+    "finish",
+    "bake",
+)
 _STEP_OF_STATE = {
     "gating": "gates",
     "awaiting_approval": "approval",

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -22,7 +23,6 @@ from shared.local.stack import Options, down, up
 from shared.local.state import StackState, health
 from shared.topics import RELEASE_COMMANDS
 from tests.e2e.conftest import REPO
-from tests.integration.core_stack import eventually
 
 CONFIG = REPO / "config" / "canary-demo"
 CACHED = (context.settings, context.db, context.publisher)
@@ -88,13 +88,14 @@ def test_a_good_release_goes_10_then_50_then_100_percent(
     live = demo.rollout("1.1.0")
     assert live is not None and live.state == "live"
     assert live.steps["canary"].status == "passed"
-
-    def promoted() -> dict[str, object] | None:  # the last split's report comes after live
-        r = demo.rollout("1.1.0")
-        split = r.steps["canary"].detail.get("split") if r else None
-        return split if split and split["percent"] == 100 and split["ok"] else None
-
-    eventually(promoted, timeout=60)
+    assert live.steps["deploy"].detail["part"] == "split"
+    # what cannot split traffic went out after the canary, once all traffic was on 1.1.0
+    split = live.steps["canary"].detail["split"]
+    assert split["percent"] == 100 and split["ok"], split
+    finish = live.steps["finish"]
+    assert finish.status == "SUCCESS" and finish.build_id and finish.detail["part"] == "rest"
+    assert finish.finished_at is not None  # its build ended after the 100 % split was applied
+    assert finish.finished_at > datetime.fromisoformat(str(split["at"]))
     assert live.steps["smoke"].detail  # the smoke tests ran against the canary's own URL
     judged = live.steps["bake"].detail["judge"]
     assert judged["verdict"] == "pass", judged

@@ -74,7 +74,7 @@ def test_a_canary_serves_its_share_then_all_and_the_old_version_is_retired(app: 
     assert local.deploy("1.0.0", STAGING) == {VERSION: "1.0.0", MODE: "ok"}  # nothing stable yet
     assert serving(app.url) == "1.0.0" and serving(app.canary.url) is None
 
-    artifacts = local.deploy("1.1.0", STAGING)
+    artifacts = local.deploy("1.1.0", STAGING, "split")
     assert artifacts == {VERSION: "1.1.0", MODE: "ok", OWN_URL: app.canary.url}
     assert serving(artifacts[OWN_URL]) == "1.1.0"  # what the smoke tests check
     assert served_by(app.url, 20) == {("stable", "1.0.0"): 20}  # 0 % until the first step
@@ -92,13 +92,15 @@ def test_a_canary_serves_its_share_then_all_and_the_old_version_is_retired(app: 
     assert done.ran and done.ok, done.summary
     assert served_by(app.url, 30) == {("stable", "1.1.0"): 30}
     assert serving(app.canary.url) is None and canary_share(app.url) == 0
+    # the finish build: the sample app has nothing that cannot split traffic to deploy
+    assert local.deploy("1.1.0", STAGING, "rest") == {}
 
 
 def test_an_abort_sends_everything_back_to_stable(app: App) -> None:
     local = target(app, {"2.1.0": "slower"})
     local.deploy("2.0.0", PLAIN)  # without canary steps: all at once
     assert served_by(app.url, 5) == {("stable", "2.0.0"): 5}
-    artifacts = local.deploy("2.1.0", STAGING)
+    artifacts = local.deploy("2.1.0", STAGING, "split")
     stable = deployed("2.0.0", {VERSION: "2.0.0", MODE: "ok"})
     assert local.split(artifacts, stable, 10, STAGING).ok
     assert served_by(app.url, 10) == {("stable", "2.0.0"): 9, ("canary", "2.1.0"): 1}
@@ -125,7 +127,7 @@ def test_a_split_whose_canary_slot_does_not_serve_it_fails(app: App) -> None:
 def test_the_traffic_generator_measures_each_version_apart(app: App) -> None:
     local = target(app, {"4.1.0": "slower"})
     local.deploy("4.0.0", PLAIN)
-    artifacts = local.deploy("4.1.0", STAGING)
+    artifacts = local.deploy("4.1.0", STAGING, "split")
     local.split(artifacts, deployed("4.0.0", {VERSION: "4.0.0"}), 50, STAGING)
     seen = Traffic(app.url, "staging", window_seconds=60).calls(40, workers=2)
     windows = seen.by_window()

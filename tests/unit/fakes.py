@@ -20,7 +20,15 @@ from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import DeadLetter, DeliveryFailure, doc_id, event_key
 from shared.domain.effects import BreachAlert, ReleaseEvent, StartBuild
 from shared.domain.messages import StepReport
-from shared.domain.model import Deployed, Doc, EnvironmentState, HistoryEntry, Release, Rollout
+from shared.domain.model import (
+    Deployed,
+    DeployPart,
+    Doc,
+    EnvironmentState,
+    HistoryEntry,
+    Release,
+    Rollout,
+)
 from shared.domain.operations import Operation
 from shared.domain.roles import ROLES
 from shared.entrypoints import decode_build, decode_command, decode_tick, deliver
@@ -239,8 +247,10 @@ class FakeTx:
     def rollout(self, version: str, env: str) -> Rollout | None:
         return _copy(self.store.rollouts.get((version, env)))
 
-    def deployment(self, version: str, env: str, attempt: int) -> dict[str, str] | None:
-        found = self.store.deployments.get((version, env))
+    def deployment(
+        self, version: str, env: str, attempt: int, step: str = "deploy"
+    ) -> dict[str, str] | None:
+        found = self.store.deployments.get((version, env if step == "deploy" else f"{env}:{step}"))
         return (
             {str(k): str(v) for k, v in found[1].items()} if found and found[0] == attempt else None
         )
@@ -403,12 +413,20 @@ class FakeUnitOfWork:
         return found + [p.model_copy(deep=True) for p in legacy if p.at <= now - OUTBOX_LEASE]
 
     def record_deployment(
-        self, version: str, env: str, attempt: int, artifacts: dict[str, str], build_id: str
+        self,
+        version: str,
+        env: str,
+        attempt: int,
+        artifacts: dict[str, str],
+        build_id: str,
+        *,
+        step: str = "deploy",
     ) -> None:
-        path = f"releases/{version}/deployments/{env}"
+        doc_id = env if step == "deploy" else f"{env}:{step}"
+        path = f"releases/{version}/deployments/{doc_id}"
         doc = {"attempt": attempt, "artifacts": artifacts, "buildId": build_id, "at": self.clock()}
         kept = firestore_round_trip(path, doc)
-        self.store.deployments[(version, env)] = (kept["attempt"], kept["artifacts"])
+        self.store.deployments[(version, doc_id)] = (kept["attempt"], kept["artifacts"])
 
     def read_release(self, version: str) -> Release | None:
         return _copy(self.store.releases.get(version))
@@ -486,6 +504,7 @@ class FakeStep:
     split_report: StepReport = field(
         default_factory=lambda: StepReport(ran=True, ok=True, summary="split set")
     )
+    parts: list[str] = field(default_factory=list)  # what each deploy deployed (DeployPart)
 
     def run(self, release: Release, env: EnvConfig, base_url: str | None = None) -> StepReport:
         self.calls.append((release.version, env.name))
@@ -504,9 +523,10 @@ class FakeStep:
         self.watched.append((rollout.release, env.name, serving_since))
         return self.live_report
 
-    def deploy(self, release: str, env: EnvConfig) -> dict[str, str]:
+    def deploy(self, release: str, env: EnvConfig, part: DeployPart = "all") -> dict[str, str]:
         self.calls.append((release, env.name))
-        return {"app": release}
+        self.parts.append(part)
+        return {"app": release} if part != "rest" else {"hosting:site": f"{release}/hosting"}
 
     def restore(self, target: Deployed, env: EnvConfig) -> StepReport:
         self.calls.append((target.release, env.name))

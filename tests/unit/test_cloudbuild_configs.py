@@ -79,6 +79,25 @@ def test_a_step_build_maps_back_to_its_rollout(step: str) -> None:
     assert (found.release, found.env, found.step, found.attempt) == ("1.2.3", "staging", step, 2)
 
 
+def test_the_deploy_build_passes_what_to_deploy_to_releasectl() -> None:
+    """With canary steps the deploy build runs twice: `_PART` says which part it deploys."""
+    config = load(ROOT / BUILD_CONFIGS["finish"])
+    assert config["substitutions"]["_PART"] == "all"  # a build started by hand: everything
+    script = next(s for s in config["steps"] if s["id"] == "deploy")["args"][-1]
+    assert '--step "$_STEP" --part "$_PART"' in script
+    request = StartBuild(
+        release="1.2.3",
+        env="staging",
+        attempt=1,
+        step="finish",
+        config=BUILD_CONFIGS["finish"],
+        env_project="demo-avalo-staging",
+        part="rest",
+    )
+    subs = build_body(request, "demo-release-control")["substitutions"]
+    assert (subs["_STEP"], subs["_PART"]) == ("finish", "rest")
+
+
 def test_the_ci_build_is_tagged_ci() -> None:
     assert "ci" in load(ROOT / "cloudbuild" / "ci.yaml")["tags"]
 

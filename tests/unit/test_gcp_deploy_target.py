@@ -576,10 +576,16 @@ def test_a_canary_deploy_keeps_all_traffic_on_stable_and_records_the_new_revisio
     world: World,
 ) -> None:
     canary_env = ENV.model_copy(update={"canary": (10, 50)})
-    world.target.runner = lambda command, cwd: (ship_v2(world), 0)[1]
-    artifacts = world.target.deploy("2.0.0", canary_env)
-    assert artifacts["run:europe-west1/api"] == "api-00002-ddd"
-    assert artifacts["run:us-central1/onpayment"] == "onpayment-00002-eee"
+    commands: list[Sequence[str]] = []
+    world.target.runner = lambda command, cwd: (commands.append(command), ship_v2(world), 0)[2]
+    artifacts = world.target.deploy("2.0.0", canary_env, "split")
+    assert commands == [firebase_deploy_command(PROJECT, part="split")]
+    assert "--only" in commands[0] and "functions" in commands[0]  # nothing else yet
+    # only the functions are recorded: Hosting, rules and indexes still serve the stable ones
+    assert artifacts == {
+        "run:europe-west1/api": "api-00002-ddd",
+        "run:us-central1/onpayment": "onpayment-00002-eee",
+    }
     assert world.run.serving(service_name("api")) == "api-00001-aaa"  # new revision at 0 %
     assert world.run.serving(service_name("onpayment", "us-central1")) == "onpayment-00001-bbb"
     report = world.target.split(
@@ -588,3 +594,20 @@ def test_a_canary_deploy_keeps_all_traffic_on_stable_and_records_the_new_revisio
     assert report.ok
     split = {t.revision: t.percent for t in world.run.services[service_name("api")].traffic}
     assert split == {"api-00001-aaa": 90, "api-00002-ddd": 10}
+
+
+def test_the_finish_deploy_ships_and_records_only_what_cannot_split_traffic(
+    world: World,
+) -> None:
+    """After a canary: Hosting, rules and indexes; the functions' traffic is left alone."""
+    commands: list[Sequence[str]] = []
+    world.target.runner = lambda command, cwd: (commands.append(command), ship_v2(world), 0)[2]
+    updates = len(world.run.updates)
+    artifacts = world.target.deploy("2.0.0", ENV, "rest")
+    only = commands[0][commands[0].index("--only") + 1]
+    assert only == "firestore:rules,firestore:indexes,hosting"
+    assert artifacts["hosting:avalo-app"] == "sites/avalo-app/versions/v2"
+    assert artifacts["rules:cloud.firestore"] == f"projects/{PROJECT}/rulesets/rules-v2"
+    assert "indexes" in artifacts
+    assert not any(key.startswith("run:") for key in artifacts)
+    assert world.run.list_parents == [] and len(world.run.updates) == updates
