@@ -1,6 +1,7 @@
 """The canary judge on Firestore: batches of the stable and the canary release folded on write,
 read back per window and release, and a canary 30 % slower (under the absolute latency limit)
-rolled back with the judge's evidence on the step; a good one goes live."""
+rolled back with the judge's evidence on the step; a good one goes live (through the canary's
+steps and its finish build where the env has steps)."""
 
 from __future__ import annotations
 
@@ -131,6 +132,10 @@ def test_a_good_canary_goes_10_then_50_then_100_percent_on_firestore(
     assert rollout["steps"]["bake"]["detail"]["judge"]["verdict"] == "pass"
     both_serve(w, 10, canary_slower=1.0)
     w.tick("t-2")
+    rollout = state(firestore_db, "1.1.0")
+    # 100 %, then Hosting, rules and indexes (which cannot split) in the finish build
+    assert (rollout["state"], rollout["steps"]["finish"]["status"]) == ("baking", "STARTING")
+    w.build("1.1.0/staging/1/finish", "SUCCESS")
     rollout = state(firestore_db, "1.1.0")
     assert rollout["state"] == "live"
     assert rollout["steps"]["canary"]["status"] == "passed"

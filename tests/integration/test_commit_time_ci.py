@@ -35,7 +35,9 @@ from shared.topics import CLOUD_BUILDS
 from tests.unit.fakes import FakeClock, fake_ports
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = "demo-release-control"
+# Its own project: the build's messages must reach this test alone, not the function servers
+# other tests of the session push `cloud-builds` to (they would handle the build too).
+PROJECT = "demo-commit-time-ci"
 COMMITTED = "2026-11-20T08:30:00+01:00"
 WHEN = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
 

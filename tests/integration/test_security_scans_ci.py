@@ -43,7 +43,9 @@ from shared.topics import CLOUD_BUILDS
 from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = "demo-release-control"
+# Its own project: the build's messages must reach this test alone, not the function servers
+# other tests of the session push `cloud-builds` to (they would create the release first).
+PROJECT = "demo-scans-ci"
 BRANCH = "release/9.9.9"
 SCANS = ["sast", "dependencies", "sbom"]
 RECORDED = "tests/data/security/pip-audit-jinja2.json"
