@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
-from shared.domain.model import Rollout, StepRecord
+from shared.domain.model import Rollout, StepName, StepRecord
 
 # The forward steps in the order a rollout runs them, and the state each one runs in.
 ORDER = ("gates", "approval", "migrate", "deploy", "smoke", "bake")
-# Where the steps some environments add (a backup before migrating, canary traffic steps inside
-# the bake and the finish build after them) show in a timeline.
-_TIMELINE = (
-    "gates",
-    "approval",
-    "backup",
-    "migrate",
-    "deploy",
-    "smoke",
-    "canary",
-    "finish",
-    "bake",
-)
+# The timeline: the rollout's steps in `StepName`'s order (the steps some environments add,
+# a backup before migrating, canary traffic steps and the finish build, in their place); the
+# live watch, the rollback and the flags come after it.
+_TIMELINE = tuple(s for s in get_args(StepName) if s not in ("watch", "rollback", "flags"))
 _STEP_OF_STATE = {
     "gating": "gates",
     "awaiting_approval": "approval",
