@@ -27,17 +27,15 @@ from shared.adapters.firestore_store import FirestoreUnitOfWork
 from shared.config import PlaneConfig
 from shared.domain.builds import COMMIT_TIME_STEP, parse_build, substitute
 from shared.domain.messages import BuildStatusChanged
-from shared.local import build_runner, pubsub_admin
-from shared.local.build_runner import Run, builds_dir
+from shared.local import build_runner
 from shared.local.driving import ci_body
 from shared.service.messagebus import MessageBus
 from shared.topics import CLOUD_BUILDS
+from tests.integration.ci_runs import run_ci
 from tests.unit.fakes import FakeClock, fake_ports
 
 REPO = Path(__file__).resolve().parents[2]
-# Its own project: the build's messages must reach this test alone, not the function servers
-# other tests of the session push `cloud-builds` to (they would handle the build too).
-PROJECT = "demo-commit-time-ci"
+PROJECT = "demo-commit-time-ci"  # its own: see tests/integration/ci_runs.py
 COMMITTED = "2026-11-20T08:30:00+01:00"
 WHEN = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
 
@@ -79,35 +77,12 @@ def test_a_release_created_from_a_ci_build_carries_its_commit_time(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from google.cloud import pubsub_v1
-
     root, local = tmp_path / "scratch", tmp_path / "local"
     commit = scratch(root)
     monkeypatch.setattr(build_runner, "REPO_ROOT", root)  # the scratch repository's commits
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    pubsub_admin.ensure_topic(publisher, PROJECT, CLOUD_BUILDS)
-    sub = pubsub_admin.ensure_pull_subscription(
-        subscriber, PROJECT, CLOUD_BUILDS, f"commit-time-{uuid.uuid4().hex[:8]}"
-    )
-    build_id = str(uuid.uuid4())
-    builds_dir(local).mkdir(parents=True)
     body = ci_body(root / "cloudbuild" / "ci.yaml", "main", commit, [], root=root)
     assert body["substitutions"]["_COMMIT_TIME"] == COMMITTED  # the local trigger, from git
-    (builds_dir(local) / f"{build_id}.json").write_text(json.dumps(body))
-    Run(build_id, local, PROJECT).execute()
-    final = None
-    for _ in range(20):
-        pulled = subscriber.pull(subscription=sub, max_messages=10, timeout=30)
-        for m in pulled.received_messages:
-            if m.message.attributes.get("buildId") == build_id:
-                final = m.message if m.message.attributes.get("status") == "SUCCESS" else final
-        if pulled.received_messages:
-            subscriber.acknowledge(
-                subscription=sub, ack_ids=[m.ack_id for m in pulled.received_messages]
-            )
-        if final is not None:
-            break
-    assert final is not None, "no SUCCESS message for the build on cloud-builds"
+    final = run_ci(PROJECT, local, body)
 
     build = parse_build(final.data, dict(final.attributes))
     clock = FakeClock()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,16 @@ from shared.gates.checks_file import ChecksConfig
 from shared.gates.ci_builds import LocalDirCiBuilds
 from shared.gates.handler import ComplianceGates
 from shared.gates.sources import FirestoreCompliance, HttpProber
-from shared.local import build_runner, pubsub_admin
-from shared.local.build_runner import Run, builds_dir, local_object
+from shared.local import build_runner
+from shared.local.build_runner import builds_dir, local_object
 from shared.local.driving import ci_body
 from shared.service.ports import Ports
 from shared.topics import CLOUD_BUILDS
+from tests.integration.ci_runs import run_ci
 from tests.unit.fakes import FakeLedger, FakeReleaseFlags, FakeTicks
 
 REPO = Path(__file__).resolve().parents[2]
-# Its own project: the build's messages must reach this test alone, not the function servers
-# other tests of the session push `cloud-builds` to (they would create the release first).
-PROJECT = "demo-scans-ci"
+PROJECT = "demo-scans-ci"  # its own: see tests/integration/ci_runs.py
 BRANCH = "release/9.9.9"
 SCANS = ["sast", "dependencies", "sbom"]
 RECORDED = "tests/data/security/pip-audit-jinja2.json"
@@ -106,34 +104,12 @@ def ci_run(
     emulator_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Any, Path]:
     """Run the scratch branch's CI build; return its published final Build and the local dir."""
-    from google.cloud import pubsub_v1
-
     root, local = tmp_path / "scratch", tmp_path / "local"
     root.mkdir()
     commit = scratch_branch(root)
     monkeypatch.setattr(build_runner, "REPO_ROOT", root)  # the scratch repository's commits
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    pubsub_admin.ensure_topic(publisher, PROJECT, CLOUD_BUILDS)
-    sub = pubsub_admin.ensure_pull_subscription(
-        subscriber, PROJECT, CLOUD_BUILDS, f"scans-{uuid.uuid4().hex[:8]}"
-    )
-    build_id = str(uuid.uuid4())
-    builds_dir(local).mkdir(parents=True)
     body = ci_body(root / "cloudbuild" / "ci.yaml", BRANCH, commit, [])
-    (builds_dir(local) / f"{build_id}.json").write_text(json.dumps(body))
-    Run(build_id, local, PROJECT).execute()
-    final = None
-    for _ in range(20):
-        pulled = subscriber.pull(subscription=sub, max_messages=10, timeout=30)
-        for m in pulled.received_messages:
-            if m.message.attributes.get("status") == "SUCCESS":
-                final = m.message
-        subscriber.acknowledge(
-            subscription=sub, ack_ids=[m.ack_id for m in pulled.received_messages]
-        )
-        if final is not None:
-            break
-    assert final is not None, "no SUCCESS message for the build on cloud-builds"
+    final = run_ci(PROJECT, local, body)
     return final, local
 
 
