@@ -8,7 +8,6 @@ the router served, over HTTP."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from shared.cli import context
 from shared.domain.model import Rollout
 from shared.domain.states import RESTING, State
 from shared.gates.checks_file import load_for
+from shared.local.driving import wait_for
 from shared.local.state import StackState
 from shared.local.traffic import Traffic
 
@@ -62,13 +62,7 @@ class CanaryDemo:
         self.command(type="release.promote", release=release, env=self.env, actor="demo-dev")
 
     def _until(self, what: str, check: Callable[[], Any]) -> Any:
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            found = check()
-            if found:
-                return found
-            time.sleep(0.2)
-        raise CanaryDemoFailed(f"{what}: not after {WAIT_S:.0f}s")
+        return wait_for(what, check, CanaryDemoFailed, WAIT_S, interval=0.2)
 
     def _resting(self, release: str) -> Rollout | None:
         r = self.rollout(release)

@@ -31,7 +31,7 @@ from shared.gates.evidence import CiBuild
 from shared.gates.settings import SCAN_GATES
 from shared.local import demo_flags
 from shared.local.build_runner import builds_dir
-from shared.local.driving import CI_CONFIG, commit_time, head_commit, push, wait_build
+from shared.local.driving import CI_CONFIG, commit_time, head_commit, push, wait_build, wait_for
 from shared.local.sample_app import serving
 from shared.local.state import StackState
 from shared.local.traffic import CALLS_PER_WINDOW, report_payments
@@ -247,14 +247,13 @@ def _mobile_acts(
     def approved() -> str:
         _promote(release, commit, "production", "ok", create=False)
         sent = _approve_when_waiting(release)
-        deadline = time.monotonic() + WAIT_S  # store steps need the approval recorded
-        while time.monotonic() < deadline:
-            rollout = views.read_rollout(context.db(), release, "production")
-            step = rollout.steps.get("approval") if rollout else None
-            if step is not None and step.status == "approved":
-                return f"{sent}; approval recorded"
-            time.sleep(0.3)
-        raise DemoFailed(f"the approval of {release} was not recorded")
+        wait_for(f"the approval of {release} recorded", approval_recorded, DemoFailed, WAIT_S)
+        return f"{sent}; approval recorded"  # store steps need the approval recorded
+
+    def approval_recorded() -> bool:
+        rollout = views.read_rollout(context.db(), release, "production")
+        step = rollout.steps.get("approval") if rollout else None
+        return step is not None and step.status == "approved"
 
     return [
         (f"mobile {release} live in staging → Play internal, TestFlight", guarded(staging)),
@@ -292,11 +291,14 @@ def _promote(
             artifacts={"sample-app.mode": mode, **(artifacts or {})},
             **({"committed_at": committed} if committed else {}),
         )
-    deadline = time.monotonic() + WAIT_S  # Pub/Sub keeps no order: promote once it exists
-    while views.release_view(context.db(), release) is None:
-        if time.monotonic() > deadline:
-            raise DemoFailed(f"release {release} was not created")
-        time.sleep(0.2)
+    # Pub/Sub keeps no order: promote once it exists
+    wait_for(
+        f"release {release} created",
+        lambda: views.release_view(context.db(), release),
+        DemoFailed,
+        WAIT_S,
+        interval=0.2,
+    )
     _command(type="release.promote", release=release, env=env, actor="demo-dev")
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess  # nosec B404 -- asks git for HEAD, argv list only
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -17,6 +18,25 @@ from shared.local.emulators import program
 from shared.local.state import StackState
 
 CI_CONFIG = REPO_ROOT / "cloudbuild" / "ci.yaml"
+T = TypeVar("T")
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], T | None],
+    failure: type[Exception],
+    timeout: float,
+    interval: float = 0.3,
+) -> T:
+    """`check()`'s first answer that is not empty, asked every `interval` seconds; after
+    `timeout` seconds without one, `failure` naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(interval)
+    raise failure(f"{what}: not after {timeout:.0f}s")
 
 
 def head_commit() -> str:

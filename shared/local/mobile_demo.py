@@ -7,7 +7,6 @@ no command. Every check reads the stores (the simulators) themselves."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from shared.adapters import firestore_views as views
 from shared.bootstrap import mobile_stores
 from shared.cli import context
 from shared.errors import ConfigError
+from shared.local.driving import wait_for
 from shared.local.state import StackState
 from shared.local.traffic import report_crashes
 from shared.mobile.model import Train
@@ -30,13 +30,7 @@ class MobileDemoFailed(Exception):
 
 
 def _until(what: str, check: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise MobileDemoFailed(f"{what}: not after {WAIT_S:.0f}s")
+    return wait_for(what, check, MobileDemoFailed, WAIT_S)
 
 
 def _train(release: str, platform: str) -> Train | None:
