@@ -41,6 +41,9 @@ class PortTaken(EmulatorError):
 PORT_ATTEMPTS = 3
 
 
+PORT_PICKS = 100
+
+
 def on_free_port(start: Callable[[int], T], port: int | None) -> T:
     """`start(port)`; with no port asked for, a fresh free port per try: between picking a free
     port and binding it, another process (an outgoing connection, say) can take it."""
@@ -70,11 +73,22 @@ class Emulator:
         wait_port_free(self.port)
 
 
+# Ports this process picked. Some are picked well before they are bound (the Remote Config
+# simulator's and Firestore's: other parts need their address first), and the kernel may hand a
+# released port out again: a later pick for another part must not take one of them.
+_PICKED: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free now that this process has not picked before."""
+    for _ in range(PORT_PICKS):
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _PICKED:
+            break
+    _PICKED.add(port)
+    return port
 
 
 def port_open(port: int) -> bool:
