@@ -3,7 +3,8 @@
 For a build status that only records progress (WORKING), one that moves the rollout
 (SUCCESS: a transition with its outbox) and a redelivered duplicate, prints the Firestore RPCs
 and transactions per event and the median time per event, against one raw transaction that
-reads and writes the same documents, measured in the same run.
+reads and writes the same documents with the client library, measured in the same run (and
+the same transaction begun inside its read, as the bus's are: the floor for them).
 Goals: one transaction per event; a duplicate costs one read and no write; <= 1.5x raw.
 
     .venv/bin/python benchmarks/transition_cost.py [--events 150]
@@ -26,6 +27,7 @@ from google.cloud import firestore
 
 from benchmarks._emulator import firestore_emulator
 from shared.adapters.firestore_store import FirestoreUnitOfWork
+from shared.adapters.lazy_transaction import LazyTransaction, attempts
 from shared.config import EnvConfig, PlaneConfig
 from shared.domain.builds import Build
 from shared.domain.commands import CreateRelease, PromoteRelease
@@ -37,11 +39,13 @@ from tests.unit.fakes import FakeClock, fake_ports
 
 RPCS = ("batch_get_documents", "begin_transaction", "commit", "rollback", "run_query")
 WRITES = ("commit",)
+TRANSACTIONS = "transactions"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
 def count_rpcs(client: Any) -> Counter[str]:
-    """Count every RPC the client sends, by method (wrapping its GAPIC transport methods)."""
+    """Count every RPC the client sends, by method (wrapping its GAPIC transport methods), and
+    the transactions begun, by BeginTransaction or inside a first read (`newTransaction`)."""
     counts: Counter[str] = Counter()
     api = client._firestore_api
     for name in RPCS:
@@ -49,6 +53,11 @@ def count_rpcs(client: Any) -> Counter[str]:
 
         def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
             counts[_name] += 1
+            request = kwargs.get("request")
+            begins = _name == "begin_transaction" or (
+                _name == "batch_get_documents" and "new_transaction" in request
+            )
+            counts[TRANSACTIONS] += begins
             return _real(*args, **kwargs)
 
         setattr(api, name, counted)
@@ -71,32 +80,58 @@ def build_message(version: str, env: str, status: str) -> BuildStatusChanged:
     return BuildStatusChanged(build=Build.model_validate_json(body))
 
 
-def sample_documents(client: Any) -> list[dict[str, Any]]:
-    """Real documents of one transition (rollout, release, environment, history, outbox)."""
-    paths = [
-        "releases/1.0.0/rollouts/e0",
-        "releases/1.0.0",
-        "environments/e0",
-        "releases/1.0.0/history/000002",
-        "processedEvents/b:p0",
-    ]
-    return [client.document(path).get().to_dict() for path in paths]
+def sample_documents(client: Any) -> dict[str, dict[str, Any]]:
+    """Real documents of one transition, by the name the baseline stores them under."""
+    paths = {
+        "ro": "releases/1.0.0/rollouts/e0",
+        "rel": "releases/1.0.0",
+        "env": "environments/e0",
+        "history": "releases/1.0.0/history/000002",
+        "marker": "processedEvents/b:p0",
+    }
+    return {name: client.document(path).get().to_dict() for name, path in paths.items()}
 
 
-def raw_transaction(client: Any, n: int, docs: list[dict[str, Any]]) -> None:
+def seed_raw(client: Any, items: list[int], docs: dict[str, dict[str, Any]]) -> None:
+    """The documents the baseline reads, in the state a transition finds them: the release,
+    environment and rollout exist, the event's record does not."""
+    for n in items:
+        for name in ("rel", "env", "ro"):
+            client.document(f"raw/{n}/docs/{name}").set(docs[name])
+
+
+def raw_transaction(client: Any, n: int, docs: dict[str, dict[str, Any]]) -> None:
     """The baseline: read the 4 documents a transition reads, write the 5 it writes, as plain
-    dicts of the same shape and size, with no framework around them."""
-    base = f"raw/{n}"
-    reads = [client.document(f"{base}/docs/{name}") for name in ("marker", "rel", "env", "ro")]
-    writes = [*reads, client.document(f"{base}/history/{n:06d}")]
+    dicts of the same shape and size, with the client library's transaction and no framework
+    around it."""
+    reads, writes = raw_refs(client, n)
 
     @firestore.transactional
     def run(tx: Any) -> None:
         list(client.get_all(reads, transaction=tx))
-        for ref, doc in zip(writes, docs, strict=True):
-            tx.set(ref, doc)
+        for name, ref in writes.items():
+            tx.set(ref, docs[name])
 
     run(client.transaction())
+
+
+def raw_begun_by_read(client: Any, n: int, docs: dict[str, dict[str, Any]]) -> None:
+    """The same, begun inside its read as the bus's transactions are: the floor for them."""
+    reads, writes = raw_refs(client, n)
+
+    def run(tx: LazyTransaction) -> None:
+        tx.read(reads)
+        for name, ref in writes.items():
+            tx.set(ref, docs[name])
+
+    attempts(client, run)()
+
+
+def raw_refs(client: Any, n: int) -> tuple[list[Any], dict[str, Any]]:
+    base = f"raw/{n}"
+    names = ("marker", "rel", "env", "ro")
+    reads = {name: client.document(f"{base}/docs/{name}") for name in names}
+    return list(reads.values()), {**reads, "history": client.document(f"{base}/history/{n:06d}")}
 
 
 def measure(
@@ -144,6 +179,7 @@ def main() -> None:
                 topic="b",
             )
         docs = sample_documents(client)
+        seed_raw(client, [*items, *(i + n for i in items)], docs)
         counts = count_rpcs(client)
 
         def deliver(status: str, prefix: str) -> Callable[[int], object]:
@@ -156,6 +192,7 @@ def main() -> None:
             items,
             {
                 "raw transaction (baseline)": lambda i: raw_transaction(client, i, docs),
+                "raw, begun by its read": lambda i: raw_begun_by_read(client, i + n, docs),
                 "WORKING (records progress)": deliver("WORKING", "w"),
                 "SUCCESS (transition + outbox)": deliver("SUCCESS", "s"),
                 "SUCCESS redelivered (duplicate)": deliver("SUCCESS", "s"),
@@ -165,7 +202,7 @@ def main() -> None:
     print(f"Firestore emulator, {n} events per row, median time per event\n")
     print(f"{'event':34} {'ms':>7} {'x raw':>6}  {'tx':>4} {'writes':>6}  RPCs per event")
     for name, ms, per in rows:
-        tx = per.get("begin_transaction", 0.0)
+        tx = per.pop(TRANSACTIONS, 0.0)
         writes = sum(per.get(k, 0.0) for k in WRITES)
         rpcs = ", ".join(f"{k}={v:g}" for k, v in per.items())
         print(f"{name:34} {ms:7.2f} {ms / baseline:6.2f}  {tx:4g} {writes:6g}  {rpcs}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from google.api_core.exceptions import Aborted, InvalidArgument
 from google.cloud import firestore
@@ -18,6 +18,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
+from shared.adapters.lazy_transaction import LazyTransaction, attempts
 from shared.dead_letters import DeadLetter, bare, doc_id, event_key
 from shared.domain.model import EnvironmentState, HistoryEntry, Release, Rollout
 from shared.domain.operations import Operation
@@ -38,19 +39,14 @@ OPERATIONS = "operations"  # environments/{env}/operations/{topic}:{eventId}
 __all__ = ["DEAD_LETTERS", "ENVIRONMENTS", "PROCESSED", "FirestoreUnitOfWork"]
 # Contention on one environment's lock is normal (concurrent promotions); retry generously.
 MAX_ATTEMPTS = 30
-
-
-class _ReadOnly(Exception):
-    def __init__(self, result: object) -> None:
-        super().__init__("read-only transaction")
-        self.result = result
+# The backoff's cap outlasts one conflict: the emulator settles a deadlock between two
+# committing readers by a 2 s lock timeout, and with a shorter cap the losers, all waking
+# within a second, collide again (ten racing promotions then took up to 73 s, past 30 tries).
+MAX_BACKOFF_S = 4.0
 
 
 def _contended(exc: BaseException) -> bool:
-    """An aborted transaction (contention), possibly wrapped by the client's retry loop."""
-    return isinstance(exc, Aborted) or (
-        isinstance(exc, ValueError) and isinstance(exc.__cause__, Aborted)
-    )
+    return isinstance(exc, Aborted)
 
 
 def legacy_id(key: str) -> str | None:
@@ -102,7 +98,7 @@ class _Refs:
 class FirestoreTx:
     """Reads go through the transaction (and a cache); writes are staged and set on flush."""
 
-    def __init__(self, refs: _Refs, transaction: Any) -> None:
+    def __init__(self, refs: _Refs, transaction: LazyTransaction) -> None:
         self._refs, self._tx = refs, transaction
         self._snaps: dict[str, dict[str, Any] | None] = {}
         self._writes: list[tuple[Any, dict[str, Any]]] = []
@@ -113,8 +109,7 @@ class FirestoreTx:
         return self._snaps[ref.path]
 
     def _load(self, refs: list[Any]) -> None:
-        for snap in self._refs.db.get_all(refs, transaction=self._tx):
-            self._snaps[snap.reference.path] = snap.to_dict() if snap.exists else None
+        self._snaps.update(self._tx.read(refs))
 
     def prefetch(self, topic: str, event_id: str, release: str | None, env: str | None) -> None:
         key = event_key(topic, event_id)
@@ -201,8 +196,8 @@ class FirestoreTx:
     def mark_processed(self, record: Processed) -> None:
         self._writes.append((self._refs.processed(record.key), record.to_doc()))
 
-    def flush(self) -> bool:
-        """Stage the writes on the transaction; False if there is nothing to write."""
+    def flush(self) -> None:
+        """Stage the writes on the transaction."""
         for ref, data in self._writes:
             try:
                 self._tx.set(ref, data)
@@ -210,7 +205,6 @@ class FirestoreTx:
                 # a value the client cannot encode (an integer beyond int64, a non-string
                 # key): no retry can ever store it
                 raise Refused(f"Firestore refused this event's writes: {exc}") from None
-        return bool(self._writes)
 
 
 class FirestoreUnitOfWork:
@@ -221,21 +215,14 @@ class FirestoreUnitOfWork:
         self._legacy_drained = False
 
     def atomically(self, work: Callable[[FirestoreTx], T]) -> T:
-        @firestore.transactional
-        def run(transaction: Any) -> T:
+        def run(transaction: LazyTransaction) -> T:
             view = FirestoreTx(self._refs, transaction)
             result = work(view)
-            if not view.flush():
-                raise _ReadOnly(result)  # the decorator rolls back instead of committing
+            view.flush()
             return result
 
-        # The client library retries an aborted transaction at once, with no backoff: under
-        # contention (ten promotions racing for one environment's lock) that livelocks. One
-        # attempt per try, retried here with jittered exponential backoff, lets one win.
         try:
-            result: T = self._retrying(lambda: run(self.db.transaction(max_attempts=1)))
-        except _ReadOnly as read_only:
-            return cast(T, read_only.result)
+            result: T = self._retrying(attempts(self.db, run))
         except InvalidArgument as exc:
             # the writes can never be committed (a value over Firestore's limits): retrying
             # the event would loop, and nothing was written
@@ -244,9 +231,12 @@ class FirestoreUnitOfWork:
 
     @staticmethod
     def _retrying(attempt: Callable[[], T]) -> T:
+        # An aborted transaction (contention: ten promotions racing for one environment's
+        # lock) is retried with jittered exponential backoff, which lets one win; retrying
+        # at once, as the client library does, livelocks.
         retrying = Retrying(
             retry=retry_if_exception(_contended),
-            wait=wait_random_exponential(multiplier=0.02, max=1.0),
+            wait=wait_random_exponential(multiplier=0.02, max=MAX_BACKOFF_S),
             stop=stop_after_attempt(MAX_ATTEMPTS),
             reraise=True,
         )
@@ -261,13 +251,12 @@ class FirestoreUnitOfWork:
         legacy = self._refs.legacy(key)
         refs = [self._refs.processed(key), *([legacy] if legacy is not None else [])]
 
-        @firestore.transactional
-        def take(transaction: Any) -> Processed | None:
-            snaps = {s.reference.path: s for s in self.db.get_all(refs, transaction=transaction)}
+        def take(transaction: LazyTransaction) -> Processed | None:
+            docs = transaction.read(refs)
             found = [
-                (ref, Processed.model_validate(snaps[ref.path].to_dict()))
+                (ref, Processed.model_validate(data))
                 for ref in refs
-                if snaps[ref.path].exists
+                if (data := docs.get(ref.path)) is not None
             ]
             mine = [(ref, r) for ref, r in found if r.key == key]  # not another topic's id
             if not mine:
@@ -281,7 +270,7 @@ class FirestoreUnitOfWork:
             self._stored_at[key] = ref
             return record.model_copy(update={"claimed_until": until})
 
-        taken: Processed | None = self._retrying(lambda: take(self.db.transaction(max_attempts=1)))
+        taken: Processed | None = self._retrying(attempts(self.db, take))
         return taken
 
     def release_claim(self, key: str) -> None:

@@ -63,19 +63,17 @@ def _fake() -> Subject:
 
 
 def _firestore(db: Any, monkeypatch: pytest.MonkeyPatch) -> Subject:
-    from google.cloud.firestore_v1.transaction import Transaction
-
     from shared.adapters.firestore_store import FirestoreUnitOfWork
+    from shared.adapters.lazy_transaction import LazyTransaction
 
     commits = [0]
-    commit = Transaction._commit
+    commit = LazyTransaction.commit
 
-    def counted(self: Transaction) -> Any:
-        result = commit(self)
+    def counted(self: LazyTransaction) -> None:
+        commit(self)
         commits[0] += 1
-        return result
 
-    monkeypatch.setattr(Transaction, "_commit", counted)
+    monkeypatch.setattr(LazyTransaction, "commit", counted)
 
     def history(release: str) -> list[HistoryEntry]:
         docs = db.collection("releases").document(release).collection("history").stream()
