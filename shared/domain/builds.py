@@ -10,10 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
@@ -48,6 +47,7 @@ _STATUS_RANK: dict[str, int] = {
     "EXPIRED": 4,
 }
 FINAL = frozenset(s for s, rank in _STATUS_RANK.items() if rank == 4)
+_STATUSES: tuple[str, ...] = get_args(BuildStatus)
 
 # Substitutions the control plane sets on every build it starts (contract with cloudbuild/*.yaml):
 # key -> the rollout coordinate it names.
@@ -98,28 +98,8 @@ SBOM_STEP, SBOM_REPORT, SBOM_ARTIFACT, CI_BUILD_ARTIFACT = (
 )
 
 
-def artifact_uri(location: str, path: str, values: dict[str, str]) -> str:
-    """Where `artifacts.objects` put the workspace file `path`: location + its file name.
-
-    The location may arrive unsubstituted; user substitutions may name built-in ones."""
-    resolved = {k: substitute(v, values) for k, v in values.items()}
-    return substitute(location, resolved).rstrip("/") + "/" + path.rsplit("/", 1)[-1]
-
-
 class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-def step_output(
-    steps: Sequence[tuple[str, str]], outputs: Sequence[str], step_id: str
-) -> bytes | None:
-    """What a step wrote to `$BUILDER_OUTPUT/output`: Cloud Build keeps it, base64, at the
-    step's index in `results.buildStepOutputs`. `steps` are each step's (id, name). None: no
-    such step or no output; ValueError: not base64 (what Cloud Build keeps never is)."""
-    index = next((n for n, s in enumerate(steps) if step_id in s), None)
-    if index is None or index >= len(outputs) or not outputs[index]:
-        return None
-    return base64.b64decode(outputs[index], validate=True)
 
 
 # The CI build's commit time (contract with cloudbuild/ci.yaml's `commit-time` step): the
@@ -127,39 +107,43 @@ def step_output(
 COMMIT_TIME_STEP = "commit-time"
 
 
-class CommitTime(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
+class CommitTime(_Camel):
     commit: str
     committed_at: AwareDatetime
     source: Literal["git", "trigger"]
 
 
 class Results(_Camel):
-    build_step_outputs: list[str] = []
+    build_step_outputs: list[str] = []  # base64, one per step index (`$BUILDER_OUTPUT/output`)
+    artifact_manifest: str | None = None
 
 
 class StepResult(_Camel):
     id: str = ""
     name: str = ""
     status: str = "STATUS_UNKNOWN"
+    allow_failure: bool = False
 
 
 class ObjectsSpec(_Camel):
     location: str = ""
+    paths: list[str] = []
 
 
 class ArtifactsSpec(_Camel):
     objects: ObjectsSpec | None = None
 
 
-class Build(BaseModel):
-    """The fields of the Build resource the control plane reads."""
+class Build(_Camel):
+    """The fields of the Build resource the control plane reads: from `cloud-builds` messages
+    and, for the gates, from the Cloud Build API of the app's CI.
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    `status` is any string here: the API may report a status newer than `BuildStatus`, and a
+    gate must then say so rather than fail to read the build. `parse_build` is where a message
+    with a status the rollout does not know is refused."""
 
     id: str
-    status: BuildStatus
+    status: str
     project_id: str = ""
     tags: list[str] = []
     substitutions: dict[str, str] = {}
@@ -173,10 +157,35 @@ class Build(BaseModel):
     artifacts: ArtifactsSpec = ArtifactsSpec()
     results: Results = Results()
 
+    @property
+    def commit(self) -> str:
+        return self.substitutions.get("COMMIT_SHA", "")
+
+    def created(self) -> datetime:
+        """When the build was created; the earliest possible time when it does not say."""
+        return self.create_time or datetime.min.replace(tzinfo=UTC)
+
+    def _step_index(self, step_id: str) -> int | None:
+        """The first step whose id or name is `step_id` (steps without an id go by name)."""
+        return next((n for n, s in enumerate(self.steps) if step_id in (s.id, s.name)), None)
+
+    def step(self, step_id: str) -> StepResult | None:
+        index = self._step_index(step_id)
+        return None if index is None else self.steps[index]
+
+    def step_succeeded(self, step_id: str) -> bool:
+        step = self.step(step_id)
+        return step is not None and step.status == "SUCCESS"
+
     def step_output(self, step_id: str) -> bytes | None:
-        return step_output(
-            [(s.id, s.name) for s in self.steps], self.results.build_step_outputs, step_id
-        )
+        """What a step wrote to `$BUILDER_OUTPUT/output`: Cloud Build keeps it, base64, at the
+        step's index in `results.buildStepOutputs`. None: no such step or no output;
+        ValueError: not base64 (what Cloud Build keeps never is)."""
+        index = self._step_index(step_id)
+        outputs = self.results.build_step_outputs
+        if index is None or index >= len(outputs) or not outputs[index]:
+            return None
+        return base64.b64decode(outputs[index], validate=True)
 
     def commit_time(self, commit: str) -> CommitTime | None:
         """When `commit` was made, as the build's `commit-time` step recorded it. None when it
@@ -195,15 +204,15 @@ class Build(BaseModel):
         return found
 
     def uploaded(self, path: str) -> str | None:
-        """The URI of a workspace file the build uploaded (`artifacts.objects`), if any."""
+        """Where the build uploaded the workspace file `path` (`artifacts.objects`): the
+        location + the file's name; None when it uploads nothing. The location may arrive
+        unsubstituted; user substitutions may name built-in ones."""
         objects = self.artifacts.objects
         if objects is None or not objects.location:
             return None
         values = {"BUILD_ID": self.id, "PROJECT_ID": self.project_id, **self.substitutions}
-        return artifact_uri(objects.location, path, values)
-
-    def step_succeeded(self, step_id: str) -> bool:
-        return any(s.status == "SUCCESS" for s in self.steps if step_id in (s.id, s.name))
+        resolved = {k: substitute(v, values) for k, v in values.items()}
+        return substitute(objects.location, resolved).rstrip("/") + "/" + path.rsplit("/", 1)[-1]
 
     @property
     def final(self) -> bool:
@@ -230,14 +239,14 @@ class StepBuild:
 
 
 @dataclass(frozen=True)
-class CiBuild:
-    """The app's own CI build (tag `ci`), run by a push trigger."""
+class CiOrigin:
+    """The app's own CI build (tag `ci`), run by a push trigger: its branch and commit."""
 
     branch: str
     commit: str
 
 
-def origin(build: Build) -> StepBuild | CiBuild | None:
+def origin(build: Build) -> StepBuild | CiOrigin | None:
     """Where a build came from; None for builds that are none of our business."""
     subs = build.substitutions
     if SUB_RELEASE in subs or SUB_STEP in subs:
@@ -254,10 +263,10 @@ def origin(build: Build) -> StepBuild | CiBuild | None:
             raise Refused(f"build {build.id}: {SUB_ATTEMPT} is not a number") from None
         return StepBuild(subs[SUB_RELEASE], subs[SUB_ENV], kind, attempt)
     if CI_TAG in build.tags:
-        branch, commit = subs.get("BRANCH_NAME", ""), subs.get("COMMIT_SHA", "")
-        if not branch or not commit:
+        branch = subs.get("BRANCH_NAME", "")
+        if not branch or not build.commit:
             raise Refused(f"ci build {build.id}: BRANCH_NAME and COMMIT_SHA substitutions missing")
-        return CiBuild(branch, commit)
+        return CiOrigin(branch, build.commit)
     return None
 
 
@@ -271,6 +280,9 @@ def parse_build(data: bytes, attributes: dict[str, str]) -> Build:
         raise Refused("Build message data must be a JSON object")
     raw.setdefault("id", attributes.get("buildId"))
     raw.setdefault("status", attributes.get("status"))
+    status = raw["status"]
+    if status not in _STATUSES:  # a status no rollout step can take: never valid
+        raise Refused(f"Build message: status {status!r} is not one of {', '.join(_STATUSES)}")
     try:
         return Build.model_validate(raw)
     except ValidationError as exc:

@@ -13,7 +13,7 @@ from shared.domain.builds import (
     SBOM_REPORT,
     SBOM_STEP,
     Build,
-    CiBuild,
+    CiOrigin,
     StepBuild,
     rank,
 )
@@ -89,7 +89,7 @@ def branch_release(branch: str, commit: str) -> tuple[str, str] | None:
     return None
 
 
-def ci_release(build: Build, ci: CiBuild) -> tuple[CreateRelease, str] | None:
+def ci_release(build: Build, ci: CiOrigin) -> tuple[CreateRelease, str] | None:
     """A successful CI build of `main` or `release/X.Y.Z`: the release to create and where to."""
     target = branch_release(ci.branch, ci.commit) if build.succeeded else None
     if target is None:

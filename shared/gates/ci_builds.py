@@ -11,15 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.domain.builds import CI_BUILD_ARTIFACT
+from shared.domain.builds import CI_BUILD_ARTIFACT, CI_TAG, Build
 from shared.domain.model import Release
-from shared.gates.evidence import CiBuild
 
 CI_BUILDS = "ciBuilds"  # control project, local stack: one document per CI Build resource
-CI_TAG = "ci"
 
 
-def _newest_for_commit(builds: list[CiBuild], commit: str) -> CiBuild | None:
+def _newest_for_commit(builds: list[Build], commit: str) -> Build | None:
     mine = [b for b in builds if b.commit == commit and CI_TAG in b.tags]
     return mine[0] if mine else None
 
@@ -33,18 +31,18 @@ class FirestoreCiBuilds:
     def __init__(self, db: Any) -> None:
         self.db = db
 
-    def find(self, release: Release) -> CiBuild | None:
+    def find(self, release: Release) -> Build | None:
         build_id = release.artifacts.get(CI_BUILD_ARTIFACT)
         if build_id:
             snap = self.db.collection(CI_BUILDS).document(build_id).get()
-            return CiBuild.model_validate(snap.to_dict()) if snap.exists else None
+            return Build.model_validate(snap.to_dict()) if snap.exists else None
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = self.db.collection(CI_BUILDS).where(
             filter=FieldFilter("substitutions.COMMIT_SHA", "==", release.commit)
         )
-        builds = [CiBuild.model_validate(s.to_dict()) for s in query.stream()]
-        builds.sort(key=CiBuild.created, reverse=True)
+        builds = [Build.model_validate(s.to_dict()) for s in query.stream()]
+        builds.sort(key=Build.created, reverse=True)
         return _newest_for_commit(builds, release.commit)
 
 
@@ -58,24 +56,24 @@ class LocalDirCiBuilds:
     def __init__(self, builds_dir: Path) -> None:
         self.dir = builds_dir
 
-    def _load(self, path: Path) -> CiBuild | None:
+    def _load(self, path: Path) -> Build | None:
         try:
-            return CiBuild.model_validate(json.loads(path.read_text(encoding="utf-8")))
+            return Build.model_validate(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             return None
 
-    def find(self, release: Release) -> CiBuild | None:
+    def find(self, release: Release) -> Build | None:
         build_id = release.artifacts.get(CI_BUILD_ARTIFACT)
         if build_id:
             return self._load(self.dir / f"{build_id}.json")
         found = [b for p in sorted(self.dir.glob("*.json")) if (b := self._load(p)) is not None]
-        found.sort(key=CiBuild.created, reverse=True)
+        found.sort(key=Build.created, reverse=True)
         return _newest_for_commit(found, release.commit)
 
 
 def record_ci_build(db: Any, build: dict[str, Any]) -> None:
     """Store a CI Build resource (as Cloud Build publishes it) for `FirestoreCiBuilds`."""
-    parsed = CiBuild.model_validate(build)
+    parsed = Build.model_validate(build)
     db.collection(CI_BUILDS).document(parsed.id).set(build)
 
 
@@ -88,13 +86,13 @@ class CloudBuildCiBuilds:  # pragma: no cover - needs Google Cloud; not exercise
         self.project, self.page_size = project, page_size
         self.client = cloudbuild_v1.CloudBuildClient()
 
-    def _convert(self, build: Any) -> CiBuild:
+    def _convert(self, build: Any) -> Build:
         from google.protobuf.json_format import MessageToDict
 
         raw = MessageToDict(type(build).pb(build))
-        return CiBuild.model_validate(raw)
+        return Build.model_validate(raw)
 
-    def find(self, release: Release) -> CiBuild | None:
+    def find(self, release: Release) -> Build | None:
         build_id = release.artifacts.get(CI_BUILD_ARTIFACT)
         if build_id:
             return self._convert(self.client.get_build(project_id=self.project, id=build_id))

@@ -6,11 +6,12 @@ from collections.abc import Mapping
 
 from shared.clock import Clock, utcnow
 from shared.config import EnvConfig
+from shared.domain.builds import Build
 from shared.domain.messages import CheckResult, StepReport
 from shared.domain.model import Release
 from shared.gates import rules
 from shared.gates.checks_file import ChecksConfig
-from shared.gates.evidence import CiBuild, Evidence, Probe
+from shared.gates.evidence import Evidence, Probe
 from shared.gates.ports import CiBuildSource, ComplianceSource, Prober
 from shared.gates.settings import CI_GATES, COMPLIANCE_ITEMS, SECRETS_GATE, GateSettings
 from shared.secrets.checks import combine
@@ -59,7 +60,7 @@ class ComplianceGates:
                 docs = self.compliance.read(env, items)
             except Exception as exc:  # any read failure blocks, with its reason
                 docs_error = f"{type(exc).__name__}: {exc}"[:300]
-        ci: CiBuild | None = None
+        ci: Build | None = None
         ci_error = None
         if any(g in CI_GATES for g in s.run):
             try:

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from shared.config import EnvConfig
+from shared.domain.builds import Build
 from shared.domain.model import Release
-from shared.gates.evidence import CiBuild, Probe
+from shared.gates.evidence import Probe
 from shared.gates.settings import EndpointCheck
 
 
@@ -22,6 +23,6 @@ class Prober(Protocol):
 
 
 class CiBuildSource(Protocol):
-    def find(self, release: Release) -> CiBuild | None:
+    def find(self, release: Release) -> Build | None:
         """The app's CI build the release came from, or None if there is none."""
         ...

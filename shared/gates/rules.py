@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from shared.domain.builds import Build
 from shared.domain.messages import CheckResult, StepReport
-from shared.gates.evidence import CiBuild, Evidence, Probe
+from shared.gates.evidence import Evidence, Probe
 from shared.gates.scans import scan_gate
 from shared.gates.settings import COMPLIANCE_ITEMS, SCAN_GATES, GateSettings
 
@@ -170,7 +171,7 @@ def ci_gate(
     gate: str, steps: tuple[str, ...], evidence: Evidence
 ) -> tuple[bool, str, dict[str, Any]]:
     """Each named step of the app's CI build ran and succeeded (an allowed failure is a fail)."""
-    build: CiBuild | None = evidence.ci
+    build: Build | None = evidence.ci
     if build is None:
         return False, evidence.ci_error or "no CI build found for this release", {}
     ev: dict[str, Any] = {"build": build.id, "buildStatus": build.status, "commit": build.commit}

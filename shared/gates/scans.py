@@ -14,14 +14,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.gates.evidence import CiBuild, Evidence
+from shared.domain.builds import Build
+from shared.gates.evidence import Evidence
 from shared.gates.settings import GateSettings
 from shared.security.model import ScanSummary, at_or_above, expired
 
 Outcome = tuple[bool, str, dict[str, Any]]
 
 
-def _summary(gate: str, build: CiBuild, ev: dict[str, Any]) -> ScanSummary | str:
+def _summary(gate: str, build: Build, ev: dict[str, Any]) -> ScanSummary | str:
     """The step's summary, or why there is none."""
     step = build.step(gate)
     ev["stepStatus"] = step.status if step else "absent"
@@ -42,10 +43,10 @@ def _summary(gate: str, build: CiBuild, ev: dict[str, Any]) -> ScanSummary | str
     return summary
 
 
-def _evidence(summary: ScanSummary, build: CiBuild, ev: dict[str, Any]) -> None:
+def _evidence(summary: ScanSummary, build: Build, ev: dict[str, Any]) -> None:
     ev.update(tool=summary.tool, scan=summary.status, counts=dict(summary.counts))
     if summary.report:
-        ev["report"] = build.artifact_uri(summary.report) or summary.report
+        ev["report"] = build.uploaded(summary.report) or summary.report
     worst = summary.worst()
     if worst is not None:
         ev["worst"] = worst.model_dump(exclude_none=True)

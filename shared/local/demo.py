@@ -24,10 +24,10 @@ from rich.table import Table
 
 from shared.adapters import firestore_views as views
 from shared.cli import context
+from shared.domain.builds import Build
 from shared.domain.states import RESTING, State
 from shared.domain.workflow import paused_bake
 from shared.errors import ConfigError
-from shared.gates.evidence import CiBuild
 from shared.gates.settings import SCAN_GATES
 from shared.local import demo_flags
 from shared.local.build_runner import builds_dir
@@ -122,7 +122,7 @@ def _ci(stack: StackState, branch: str, commit: str) -> str:
 def _scans(stack: StackState, build_id: str) -> str:
     """What the build's security scans found, from the summaries it kept (docs/SECURITY.md)."""
     path = builds_dir(stack.local_dir) / f"{build_id}.json"
-    build = CiBuild.model_validate_json(path.read_text(encoding="utf-8"))
+    build = Build.model_validate_json(path.read_text(encoding="utf-8"))
     found = [build.step_output(kind) for kind in SCAN_GATES]
     return "; ".join(ScanSummary.model_validate_json(raw).headline() for raw in found if raw)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.config import PRODUCTION, EnvConfig, PlaneConfig
 from shared.domain import canary, operations, workflow
-from shared.domain.builds import CiBuild, StepBuild, origin
+from shared.domain.builds import CiOrigin, StepBuild, origin
 from shared.domain.change import Change
 from shared.domain.commands import (
     AbortCanary,
@@ -200,13 +200,13 @@ def build_status(msg: BuildStatusChanged, ctx: Context) -> None:
             artifacts = ctx.tx.deployment(source.release, source.env, source.attempt, source.step)
         workflow.build_progress(c, source, msg.build, artifacts, msg.migrations)
         ctx.save(c)
-    elif isinstance(source, CiBuild):
+    elif isinstance(source, CiOrigin):
         _ci_build(msg, source, ctx)
     else:
         ctx.note = f"build {msg.build.id} was not started by the control plane or CI; ignored"
 
 
-def _ci_build(msg: BuildStatusChanged, ci: CiBuild, ctx: Context) -> None:
+def _ci_build(msg: BuildStatusChanged, ci: CiOrigin, ctx: Context) -> None:
     plan = workflow.ci_release(msg.build, ci)
     if plan is None:
         ctx.note = f"ci build {msg.build.id} of {ci.branch} ({msg.build.status}) starts nothing"

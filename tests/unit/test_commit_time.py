@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.config import PlaneConfig
-from shared.domain.builds import Build, CiBuild
+from shared.domain.builds import Build, CiOrigin
 from shared.domain.workflow import ci_release
 from tests.unit.fakes import Driver, make_world
 
@@ -41,7 +41,7 @@ def ci_build(commit_output: str | None, branch: str = "main") -> dict[str, Any]:
 
 
 def planned(commit_output: str | None) -> datetime | None:
-    plan = ci_release(Build.model_validate(ci_build(commit_output)), CiBuild("main", SHA))
+    plan = ci_release(Build.model_validate(ci_build(commit_output)), CiOrigin("main", SHA))
     assert plan is not None
     return plan[0].committed_at
 

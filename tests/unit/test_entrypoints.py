@@ -38,6 +38,15 @@ def test_a_build_message_without_status_is_dead_lettered(plane: PlaneConfig) -> 
     assert rec.outcome == "refused" and "status" in rec.note
 
 
+def test_a_build_message_with_a_status_cloud_build_does_not_have_is_dead_lettered(
+    plane: PlaneConfig,
+) -> None:
+    w = make_world(plane)
+    body = json.dumps({"id": "b", "status": "DONE", "substitutions": {"_RELEASE": "1.0.0"}})
+    rec = deliver(w.bus, "b0", envelope(body.encode()), topic="cloud-builds", decode=decode_build)
+    assert rec.outcome == "refused" and "status 'DONE' is not one of" in rec.note
+
+
 def test_a_build_with_half_our_substitutions_is_dead_lettered(plane: PlaneConfig) -> None:
     w = make_world(plane)
     body = json.dumps({"id": "b", "status": "SUCCESS", "substitutions": {"_RELEASE": "1.0.0"}})

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from shared.domain.builds import Build
 from shared.errors import ControlPlaneError
 from shared.gates import rules
 from shared.gates.demo_evidence import demo_evidence, write_demo_evidence
-from shared.gates.evidence import CiBuild, Evidence, Probe
+from shared.gates.evidence import Evidence, Probe
 from shared.gates.settings import COMPLIANCE_ITEMS, EndpointCheck, GateSettings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -49,7 +50,7 @@ ALL_REQUIRED = GateSettings(
 )
 
 
-def ci_build(**changes: Any) -> CiBuild:
+def ci_build(**changes: Any) -> Build:
     raw: dict[str, Any] = {
         "id": "b-1",
         "status": "SUCCESS",
@@ -61,7 +62,7 @@ def ci_build(**changes: Any) -> CiBuild:
         ],
         **changes,
     }
-    return CiBuild.model_validate(raw)
+    return Build.model_validate(raw)
 
 
 def evidence(docs: dict[str, Any] | None = None, **kw: Any) -> Evidence:
@@ -164,6 +165,8 @@ def test_data_export_without_a_configured_endpoint_fails() -> None:
         (None, None, "ciTests", "no CI build found"),
         (None, "CI build unreadable: boom", "ciSecurityScan", "unreadable: boom"),
         (ci_build(status="FAILURE"), None, "ciTests", "ended FAILURE"),
+        # a status newer than the ones the rollout knows: read, and a failure that names it
+        (ci_build(status="PAUSED"), None, "ciTests", "build b-1 ended PAUSED"),
         (
             ci_build(steps=[{"id": "unit-tests", "status": "CANCELLED"}]),
             None,
@@ -179,7 +182,7 @@ def test_data_export_without_a_configured_endpoint_fails() -> None:
     ],
 )
 def test_ci_gates_read_the_build_steps(
-    ci: CiBuild | None, ci_error: str | None, gate: str, reason: str
+    ci: Build | None, ci_error: str | None, gate: str, reason: str
 ) -> None:
     check = by_name(evidence(ci=ci, ci_error=ci_error))[gate]
     assert not check.ok and reason in check.detail

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from shared.config import EnvConfig, PlaneConfig
+from shared.domain.builds import Build
 from shared.domain.messages import CheckResult, StepReport
 from shared.domain.model import Release
 from shared.domain.states import State
 from shared.errors import ConfigError
 from shared.gates.checks_file import ChecksConfig, load_checks
-from shared.gates.evidence import CiBuild, Probe
+from shared.gates.evidence import Probe
 from shared.gates.handler import ComplianceGates
 from shared.gates.settings import COMPLIANCE_ITEMS, EndpointCheck
 from tests.unit.fakes import Driver, make_world
@@ -47,10 +48,10 @@ class Answers:
 
 
 class Builds:
-    def __init__(self, build: CiBuild | Exception | None) -> None:
+    def __init__(self, build: Build | Exception | None) -> None:
         self.build = build
 
-    def find(self, release: Release) -> CiBuild | None:
+    def find(self, release: Release) -> Build | None:
         if isinstance(self.build, Exception):
             raise self.build
         return self.build
@@ -105,7 +106,7 @@ SECRETS_BAD = StepReport(
 
 def runner(
     docs: dict[str, Any] | Exception | None = None,
-    build: CiBuild | Exception | None = None,
+    build: Build | Exception | None = None,
     secrets: StepReport = SECRETS_OK,
     status: int = 200,
     checks: ChecksConfig = CHECKS,
@@ -167,11 +168,11 @@ def test_missing_or_unreadable_evidence_fails_closed(
     ("build", "reason"),
     [
         (RuntimeError("API 403"), "CI build unreadable: RuntimeError: API 403"),
-        (CiBuild(id="x", status="SUCCESS"), "step 'unit-tests' is not in build x"),
+        (Build(id="x", status="SUCCESS"), "step 'unit-tests' is not in build x"),
     ],
 )
 def test_the_ci_build_must_be_readable_and_complete(
-    plane: PlaneConfig, build: CiBuild | Exception, reason: str
+    plane: PlaneConfig, build: Build | Exception, reason: str
 ) -> None:
     report = runner(build=build).run(RELEASE, plane.env("production"))
     assert f"ciTests: {reason}" in report.failures()

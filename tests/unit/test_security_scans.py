@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from shared.domain.builds import Build, Results
 from shared.errors import ConfigError
 from shared.gates import rules
-from shared.gates.evidence import CiBuild, CiResults, Evidence
+from shared.gates.evidence import Evidence
 from shared.gates.settings import GateSettings
 from shared.security.ignores import AdvisoryIgnore, load_ignores
 from shared.security.model import SUMMARY_MAX_BYTES, Finding, ScanSummary
@@ -208,10 +209,10 @@ def test_every_accepted_bandit_finding_is_justified_inline() -> None:
 # -- the gates -----------------------------------------------------------------------------
 
 
-def build(*summaries: ScanSummary | None, status: str = "SUCCESS") -> CiBuild:
+def build(*summaries: ScanSummary | None, status: str = "SUCCESS") -> Build:
     steps = [{"id": kind, "status": status} for kind in SCANS[: len(summaries)]]
     outputs = [base64.b64encode(s.to_output()).decode() if s else "" for s in summaries]
-    return CiBuild.model_validate(
+    return Build.model_validate(
         {
             "id": "b-7",
             "status": "SUCCESS",
@@ -227,7 +228,7 @@ def build(*summaries: ScanSummary | None, status: str = "SUCCESS") -> CiBuild:
 PROD = GateSettings(run=SCANS, required=SCANS)  # type: ignore[arg-type]
 
 
-def gates(ci: CiBuild | None, s: GateSettings = PROD, now: datetime = NOW) -> dict[str, Any]:
+def gates(ci: Build | None, s: GateSettings = PROD, now: datetime = NOW) -> dict[str, Any]:
     return {c.name: c for c in rules.evaluate(s, Evidence(ci=ci), now)}
 
 
@@ -293,7 +294,7 @@ def test_a_missing_step_or_summary_fails_closed() -> None:
 def test_a_summary_of_another_scan_or_garbage_fails() -> None:
     wrong = gates(build(sbom()))["sast"]
     assert not wrong.ok and "reported a 'sbom' scan" in wrong.detail
-    garbage = CiBuild.model_validate(
+    garbage = Build.model_validate(
         {
             "id": "b",
             "status": "SUCCESS",
@@ -302,5 +303,5 @@ def test_a_summary_of_another_scan_or_garbage_fails() -> None:
         }
     )
     assert "unreadable summary" in gates(garbage)["sast"].detail
-    not_base64 = garbage.model_copy(update={"results": CiResults(build_step_outputs=["@@"])})
+    not_base64 = garbage.model_copy(update={"results": Results(build_step_outputs=["@@"])})
     assert "not base64" in gates(not_base64)["sast"].detail

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.cli import app
-from shared.domain.builds import Build, CiBuild
+from shared.domain.builds import Build, CiOrigin
 from shared.domain.workflow import ci_release
 from shared.security.model import ScanSummary
 from shared.security.steps import runtime_closure
@@ -96,7 +96,7 @@ def ci_build(sbom_status: str) -> Build:
 
 
 def test_a_release_from_ci_links_its_build_and_its_sbom() -> None:
-    plan = ci_release(ci_build("SUCCESS"), CiBuild("release/4.0.0", SHA))
+    plan = ci_release(ci_build("SUCCESS"), CiOrigin("release/4.0.0", SHA))
     assert plan is not None
     cmd, env = plan
     assert env == "production"
@@ -104,5 +104,5 @@ def test_a_release_from_ci_links_its_build_and_its_sbom() -> None:
 
 
 def test_no_sbom_is_linked_when_its_step_did_not_succeed() -> None:
-    plan = ci_release(ci_build("FAILURE"), CiBuild("release/4.0.0", SHA))
+    plan = ci_release(ci_build("FAILURE"), CiOrigin("release/4.0.0", SHA))
     assert plan is not None and plan[0].artifacts == {"ciBuild": "b-9"}
