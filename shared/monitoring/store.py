@@ -10,6 +10,12 @@ Each accepted batch is one atomic commit of two writes:
   `metric_shards`, so hundreds of instances reporting at once do not contend for one document
   (Firestore sustains about one write per second per document).
 
+A mobile app's batch (one with a `platform`) is stored but not folded into the windows: the
+mobile crash watch judges it per build (`mobileCrashSamples`, docs/MOBILE.md), and the env's
+windows are the backend's and the web app's. Folded in, the apps' users would judge backend
+releases: a bad mobile build would roll back a healthy backend, and tens of thousands of
+healthy app sessions would dilute a backend crash spike below any threshold.
+
 An analysis reads the window documents only, never the batches; a closed window's shards are
 compacted into one rollup document (`{windowStart}:{release}:r`) the first time an analysis
 reads them, so an analysis reads O(windows) documents whatever the number of publishers.
@@ -118,8 +124,9 @@ class FirestoreMetrics:
         doc |= {"receivedAt": received_at, "shard": shard}
         write = self.db.batch()
         write.create(env.collection(BATCHES).document(batch.batch_id), doc)
-        window = env.collection(WINDOWS).document(window_doc_id(part, shard))
-        write.set(window, increments(part, batch.window_seconds), merge=True)
+        if batch.platform is None:  # a mobile app's batch is the crash watch's, not the env's
+            window = env.collection(WINDOWS).document(window_doc_id(part, shard))
+            write.set(window, increments(part, batch.window_seconds), merge=True)
         try:
             write.commit()
         except (AlreadyExists, Conflict):

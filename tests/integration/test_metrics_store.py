@@ -126,3 +126,36 @@ def test_a_closed_window_is_compacted_when_read_and_a_late_batch_still_counts(
     (merged,) = store.parts(env, T0, later)
     assert merged.batches == 11
     assert aggregate([merged])[0].counters == aggregate([*batches, late])[0].counters
+
+
+def test_a_mobile_apps_batch_is_stored_once_but_never_judges_the_env(
+    firestore_db: Any, plane: PlaneConfig
+) -> None:
+    store = FirestoreMetrics(firestore_db)
+    web = MetricsBatch.model_validate(
+        {
+            "batchId": "web-1",
+            "env": "staging",
+            "windowStart": T0.isoformat(),
+            "windowSeconds": 60,
+            "counters": {"sessions": 1_000, "crashedSessions": 100},
+        }
+    )
+    app = web.model_copy(
+        update={
+            "batch_id": "android-1",
+            "platform": "android",
+            "build": 4102,
+            "app_version": "3.1.0",
+            "counters": web.counters.model_copy(
+                update={"sessions": 40_000, "crashed_sessions": 80}
+            ),
+        }
+    )
+    assert store.put(web, T0) and store.put(app, T0)
+    assert not store.put(app, T0)  # a redelivered app batch is still seen as one
+    parts = store.parts(plane.env("staging"), T0, T0 + timedelta(minutes=1))
+    # the web app's 10 % crashed sessions, not diluted by 40,000 healthy app sessions
+    assert [(p.batches, p.counters) for p in parts] == [
+        (1, {"sessions": 1_000, "crashed_sessions": 100})
+    ]
