@@ -134,8 +134,9 @@ def canary_line(env: str, canary: dict[str, Any]) -> str:
     finish = canary.get("finishing")
     if finish is not None:
         build = f" {escape(str(finish['buildId']))}" if finish.get("buildId") else ""
+        ended = "ended, unjudged at some steps," if canary.get("inconclusive") else "passed"
         return (
-            f"[bold]{env}[/]: canary passed {canary['steps']}: {split}{pending}; "
+            f"[bold]{env}[/]: canary {ended} {canary['steps']}: {split}{pending}; "
             f"finish build{build} {escape(str(finish['status']))} "
             "(Hosting, Firestore rules and indexes)"
         )

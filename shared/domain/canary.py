@@ -7,9 +7,10 @@ and the next step follows. After the last one the new release gets 100 %, and on
 is applied the `finish` build deploys what cannot split traffic (Hosting, Firestore rules and
 indexes: the deploy build left them out); its success takes the rollout live, its failure rolls
 back like any failure of the bake. The step's state is the rollout's `canary` step: `steps`,
-`index`, `percent`, `stepSince`, and `holding` (an inconclusive analysis at a step's end waits
-for `release advance`/`abort`). A breach, a judge `fail` or `release abort` rolls back, which
-sends all traffic to stable.
+`index`, `percent`, `stepSince`, `holding` (an inconclusive analysis at a step's end waits
+for `release advance`/`abort`) and `inconclusive` (the steps an env with
+`on_inconclusive = "promote"` went past unjudged: the bake then ends `inconclusive`).
+A breach, a judge `fail` or `release abort` rolls back, which sends all traffic to stable.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def finishing(c: Change) -> StepRecord | None:
 
 
 def on_tick(c: Change, report: StepReport) -> None:
-    """A bake tick with no breach during a canary step: at the step's end, the next step;
-    an inconclusive analysis there holds the step for a person (alerted once)."""
+    """A bake tick with no breach during a canary step: at the step's end, the next step.
+    An inconclusive analysis there does what the env's `on_inconclusive` says of a bake:
+    `pause` holds the step for a person (alerted once); `promote` goes on to the next step,
+    recorded as inconclusive, never as passed."""
     step = running(c)
     if step is None:  # the caller checked; a tick outside a canary step changes nothing
         return
@@ -86,6 +89,12 @@ def on_tick(c: Change, report: StepReport) -> None:
         c.note = f"{c.what}: canary step held ({step.detail['holding']}); waits for a person"
         return
     reason = f"canary at {step.detail.get('percent')} %: inconclusive: {report.summary}"
+    if c.cfg.inconclusive_action == "promote":
+        unjudged = [*step.detail.get("inconclusive", []), reason]
+        c.set_step("canary", RUNNING, detail={"inconclusive": unjudged})
+        advance(c, actor="monitoring", reason=None)
+        c.note = f"{c.note} ({reason}: on_inconclusive = promote)"
+        return
     c.set_step("canary", RUNNING, detail={"holding": reason})
     key = f"{c.release.version}/{c.cfg.name}/{c.current().attempt}/canary-{step.detail['index']}"
     c.alert(key, f"{reason}; `release advance` or `release abort`", report)
@@ -104,7 +113,9 @@ def advance(c: Change, *, actor: str, reason: str | None) -> None:
         _split(c, steps[nxt])
         c.note = f"{c.what}: canary advanced to {steps[nxt]} % by {actor}"
         return
-    passed(c, actor=actor, reason=reason or f"canary passed {steps}")
+    unjudged = step.detail.get("inconclusive")
+    ended = f"canary ended {steps}, unjudged: {'; '.join(unjudged)}" if unjudged else None
+    passed(c, actor=actor, reason=reason or ended or f"canary passed {steps}")
 
 
 def passed(c: Change, *, actor: str, reason: str) -> None:
@@ -138,7 +149,8 @@ def finish_built(c: Change, build: Build) -> None:
         c.note = f"{c.what}: finish build done; the bake is paused and waits for a person"
         return
     if step is None or step.status == "running":
-        c.set_step("bake", "passed", finished_at=c.now)
+        unjudged = c.current().steps["canary"].detail.get("inconclusive")
+        c.set_step("bake", "inconclusive" if unjudged else "passed", finished_at=c.now)
     why = str(c.current().steps["finish"].detail.get("canaryPassed") or "canary passed")
     c.move(State.LIVE, actor="cloud-build", reason=why)
 
@@ -278,5 +290,6 @@ def _finishing(rollout: Rollout, step: StepRecord, finish: StepRecord) -> dict[s
         "stepSince": step.detail.get("stepSince"),
         "applied": applied.get("percent") == 100 and bool(applied.get("ok")),
         "holding": None,
+        "inconclusive": step.detail.get("inconclusive") or [],
         "finishing": {"status": finish.status, "buildId": finish.build_id},
     }

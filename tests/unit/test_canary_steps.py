@@ -147,7 +147,15 @@ def test_an_env_without_canary_steps_refuses_advance_while_baking(plane: PlaneCo
     assert d.w.deploy_target.splits == []
 
 
+def holding(d: Driver) -> Driver:
+    """`d`'s world with staging holding an inconclusive bake for a person."""
+    envs = dict(d.w.bus.plane.environments)
+    envs["staging"] = envs["staging"].model_copy(update={"on_inconclusive": "pause"})
+    return Driver(make_world(d.w.bus.plane.model_copy(update={"environments": envs})))
+
+
 def test_an_inconclusive_step_end_holds_for_a_person_and_alerts_once(d: Driver) -> None:
+    d = holding(d)
     live_with_stable(d)
     d.w.bake.report = StepReport(ran=False, ok=False, summary="judge: nodata")
     bake_one_step(d)
@@ -157,6 +165,26 @@ def test_an_inconclusive_step_end_holds_for_a_person_and_alerts_once(d: Driver) 
     assert len(d.w.events.alerts) == 1
     d.command(type="release.advance", release="1.1.0", env="staging", actor="carol")
     assert canary(d, "1.1.0")["percent"] == 50 and canary(d, "1.1.0")["holding"] is None
+
+
+def test_where_inconclusive_bakes_promote_an_unjudged_step_goes_on_recorded_as_such(
+    d: Driver,
+) -> None:
+    live_with_stable(d)  # staging's on_inconclusive is "promote" (not production)
+    d.w.bake.report = StepReport(ran=False, ok=False, summary="judge: nodata")
+    bake_one_step(d)
+    assert canary(d, "1.1.0")["percent"] == 50 and canary(d, "1.1.0")["holding"] is None
+    assert canary(d, "1.1.0")["inconclusive"] == ["canary at 10 %: inconclusive: judge: nodata"]
+    d.w.bake.report = StepReport(ran=True, ok=True, summary="judge: pass")
+    bake_one_step(d)
+    finish(d, "1.1.0")
+    rollout = d.rollout("1.1.0", "staging")
+    assert rollout.state is State.LIVE
+    assert rollout.steps["bake"].status == "inconclusive"  # never recorded as passed
+    assert rollout.reason == (
+        "canary ended [10, 50], unjudged: canary at 10 %: inconclusive: judge: nodata"
+    )
+    assert d.w.events.alerts == []  # nobody is asked to decide
 
 
 def test_a_failed_split_rolls_back(d: Driver) -> None:
@@ -229,6 +257,7 @@ def test_status_prints_the_step_the_split_and_a_hold(d: Driver) -> None:
     from shared.cli import status_view
     from shared.cli.output import console
 
+    d = holding(d)
     live_with_stable(d)
     d.w.bake.report = StepReport(ran=False, ok=False, summary="judge: nodata")
     bake_one_step(d)
