@@ -67,17 +67,20 @@ class Backups:
         self,
         env: EnvConfig,
         deliver: Callable[[BackupRecord], None],
+        still: Callable[[BackupRecord], None] | None = None,
     ) -> int:
         """The env's running backups and imports that have ended since: each handed to
         `deliver` (its result's destination), then recorded as ended, so a crash in between
         delivers it again (its delivery is idempotent). An ended export comes finished or
         failed with why; an ended import as its backup with `restoring` ended (finished or
-        failed). How many ended."""
+        failed). An export still running is handed to `still`. How many ended."""
         ended = exported = 0
         for record in self.catalog.list(env.name):
             if record.running:
                 done = self._export_ended(record)
                 if done is None:
+                    if still is not None:
+                        still(record)
                     continue
                 deliver(done)
                 self.catalog.put(done)

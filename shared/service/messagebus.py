@@ -21,6 +21,7 @@ from shared.domain.commands import FREE_TEXT_FIELDS, HumanCommand
 from shared.domain.effects import Effect
 from shared.domain.messages import (
     BackupCompleted,
+    BackupStarted,
     BakeVerdict,
     BuildStatusChanged,
     LiveBreach,
@@ -270,8 +271,9 @@ class MessageBus:
                 attributes={},
             )
         if tick.env is not None:
-            self._settle_backups(tick.env)
-            self._watch(tick.env, f"{event_key(topic, event_id)}/{tick.env}")
+            key = f"{event_key(topic, event_id)}/{tick.env}"
+            self._settle_backups(tick.env, key)
+            self._watch(tick.env, key)
             self._trains(tick.env)
             note = f"ticked {tick.env}"
         else:
@@ -293,11 +295,12 @@ class MessageBus:
             except Exception:
                 log.exception("outbox still failing", extra={"event_id": left.event_id})
 
-    def _settle_backups(self, env_name: str) -> None:
+    def _settle_backups(self, env_name: str, tick_key: str) -> None:
         """Backups and imports that run on (managed exports and imports, polled here): each
         one that has ended brings its result to whoever asked, once (its id names the
-        result): the rollout's backup step, or the `backup.take|restore` operation. A poll
-        that fails is retried on the next tick."""
+        result): the rollout's backup step, or the `backup.take|restore` operation. A rollout
+        whose backup is still running has its lock renewed on every tick, as a bake does. A
+        poll that fails is retried on the next tick."""
 
         def deliver(record: BackupRecord) -> None:
             if record.restoring is not None:
@@ -313,8 +316,15 @@ class MessageBus:
                     report = outbox.taken_report(record)
                 self._close(env_name, record.for_operation, report, key)
 
+        def still(record: BackupRecord) -> None:
+            if record.trigger == "rollout" and record.release and record.attempt is not None:
+                coords = {"release": record.release, "env": env_name, "attempt": record.attempt}
+                running = BackupStarted(**coords, report=outbox.backup_report(record))
+                key = f"backup/{record.id}/running/{tick_key}"  # once per tick
+                self.handle(running, event_id=key, topic=INTERNAL)
+
         try:
-            self.ports.backups.settle(self.plane.env(env_name), deliver)
+            self.ports.backups.settle(self.plane.env(env_name), deliver, still)
         except Exception as exc:
             log.warning("backups of %s not polled: %s", env_name, brief(exc))
 

@@ -221,10 +221,11 @@ class BackupPort(Protocol):
         self,
         env: EnvConfig,
         deliver: Callable[[BackupRecord], None],
+        still: Callable[[BackupRecord], None] | None = None,
     ) -> int:
         """Hand each of the env's running backups and imports that has ended since to
-        `deliver` (an import: its backup with `restoring` ended), then record it ended. How
-        many ended."""
+        `deliver` (an import: its backup with `restoring` ended), then record it ended; each
+        export still running to `still`. How many ended."""
         ...
 
     def restore(
@@ -262,6 +263,7 @@ class NoBackups:
         self,
         env: EnvConfig,
         deliver: Callable[[BackupRecord], None],
+        still: Callable[[BackupRecord], None] | None = None,
     ) -> int:
         return 0
 

@@ -578,8 +578,8 @@ class FakeReleaseFlags:
 class FakeBackups:
     """Backups taken (env, trigger, release) and restored (id, env, collections); `fail` makes
     the next ones fail with it. With `managed`, a backup runs on (a managed export) until
-    `exports` says how it ended: "done", or why it failed; `settle` then delivers it. A
-    restore runs on likewise until `imports` says."""
+    `exports` says how it ended: "done", or why it failed; `settle` then delivers it (and
+    hands one still running to `still`). A restore runs on likewise until `imports` says."""
 
     def __init__(self) -> None:
         self.taken: list[tuple[str, str, str | None]] = []
@@ -634,6 +634,7 @@ class FakeBackups:
         self,
         env: EnvConfig,
         deliver: Callable[[BackupRecord], None],
+        still: Callable[[BackupRecord], None] | None = None,
     ) -> int:
         self.polls += 1
         ended = 0
@@ -651,6 +652,8 @@ class FakeBackups:
             if not record.running:
                 continue
             if self.exports is None:
+                if still is not None:
+                    still(record)
                 continue
             at = record.started_at + timedelta(minutes=30)
             done = (

@@ -121,6 +121,19 @@ def test_settle_delivers_an_ended_export_once_and_only_then_records_it(
     assert not catalog.records[record.id].running
 
 
+def test_settle_hands_each_export_still_running_to_still_on_every_poll(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    service, admin, _ = exports
+    record = service.take(ENV, "rollout", "1.2.0", attempt=1)
+    running: list[str] = []
+    service.settle(ENV, lambda done: None, lambda r: running.append(r.id))
+    service.settle(ENV, lambda done: None, lambda r: running.append(r.id))
+    admin.state = {"done": True}
+    service.settle(ENV, lambda done: None, lambda r: running.append(r.id))
+    assert running == [record.id, record.id]  # not once it has ended
+
+
 def test_an_export_that_failed_ends_with_firestores_reason(
     exports: tuple[Backups, Admin, Catalog],
 ) -> None:
