@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shared.backups.model import BackupRecord
+from shared.backups.model import BackupRecord, Imported
 from shared.clock import Clock, utcnow
 
 FILE = "documents.jsonl.gz"
@@ -93,7 +93,8 @@ class DocumentDumps:
     def check(self, record: BackupRecord) -> BackupRecord | None:
         return record
 
-    def restore(self, record: BackupRecord, collections: list[str]) -> int:
+    def restore(self, record: BackupRecord, collections: list[str]) -> Imported:
+        """The whole restore, at once: a dump's restore never stays running."""
         db = self.client(record.project)
         wanted = set(collections)
         written = 0
@@ -106,7 +107,10 @@ class DocumentDumps:
                 writer.set(db.document(doc["path"]), decode(doc["data"], db.document))
                 written += 1
         writer.close()  # flushes, retrying what Firestore pushed back
-        return written
+        return Imported(documents=written)
+
+    def restored(self, lro: str) -> bool:
+        return True  # never runs on (nothing to poll)
 
     def delete(self, record: BackupRecord) -> None:
         shutil.rmtree(record.location, ignore_errors=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from shared.backups.model import BackupRecord, Kind, Trigger, backup_id, expired
+from shared.backups.model import BackupRecord, Kind, RestoreRun, Trigger, backup_id, expired
 from shared.backups.ports import BackupCatalog, BackupTarget
 from shared.clock import Clock, utcnow
 from shared.config import PRODUCTION, EnvConfig
@@ -63,26 +63,52 @@ class Backups:
             self._retain(env)
         return started
 
-    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
-        """The env's running backups that have ended since (finished, or failed with why):
-        each handed to `deliver` (its result's destination), then recorded, so a crash in
-        between delivers it again (its delivery is idempotent). How many ended."""
-        ended = 0
+    def settle(
+        self,
+        env: EnvConfig,
+        deliver: Callable[[BackupRecord], None],
+        still: Callable[[BackupRecord], None] | None = None,
+    ) -> int:
+        """The env's running backups and imports that have ended since: each handed to
+        `deliver` (its result's destination), then recorded as ended, so a crash in between
+        delivers it again (its delivery is idempotent). An ended export comes finished or
+        failed with why; an ended import as its backup with `restoring` ended (finished or
+        failed). An export still running is handed to `still`. How many ended."""
+        ended = exported = 0
         for record in self.catalog.list(env.name):
-            if not record.running:
-                continue
-            try:
-                done = self.target.check(record)
-            except Exception as exc:  # the export's own failure
-                done = record.model_copy(update={"error": str(exc)[:500] or type(exc).__name__})
-            if done is None:
-                continue
-            deliver(done)
-            self.catalog.put(done)
-            ended += 1
-        if ended:
+            if record.running:
+                done = self._export_ended(record)
+                if done is None:
+                    if still is not None:
+                        still(record)
+                    continue
+                deliver(done)
+                self.catalog.put(done)
+                ended, exported = ended + 1, exported + 1
+            elif record.restoring is not None:
+                run = self._import_ended(record.restoring)
+                if run is None:
+                    continue
+                deliver(record.model_copy(update={"restoring": run}))
+                self.catalog.put(record.model_copy(update={"restoring": None}))
+                ended += 1
+        if exported:
             self._retain(env)
         return ended
+
+    def _export_ended(self, record: BackupRecord) -> BackupRecord | None:
+        try:
+            return self.target.check(record)
+        except Exception as exc:  # the export's own failure
+            return record.model_copy(update={"error": str(exc)[:500] or type(exc).__name__})
+
+    def _import_ended(self, run: RestoreRun) -> RestoreRun | None:
+        try:
+            if not self.target.restored(run.lro):
+                return None
+        except Exception as exc:  # the import's own failure
+            return run.model_copy(update={"error": str(exc)[:500] or type(exc).__name__})
+        return run.model_copy(update={"finished_at": self.clock()})
 
     def _retain(self, env: EnvConfig) -> None:
         for old in expired(self.catalog.list(env.name), env.backups_keep):
@@ -96,9 +122,17 @@ class Backups:
         return self.catalog.list(env)
 
     def restore(
-        self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
+        self,
+        backup: str,
+        env: EnvConfig,
+        *,
+        force: bool,
+        include_protected: bool,
+        for_operation: str | None = None,
     ) -> tuple[BackupRecord, list[str], int | None]:
-        """Import `backup` into `env`: the backup, the collections written and the count."""
+        """Import `backup` into `env`: the backup, the collections written and the count (when
+        known). An import that runs on (a managed import) is recorded on the backup
+        (`restoring`, for `for_operation`), which `settle` ends on a later tick."""
         record = self.catalog.get(backup)
         if record is None:
             raise Refused(f"no backup {backup!r} (see `releasectl backups list --env {env.name}`)")
@@ -110,8 +144,43 @@ class Backups:
             raise Refused(f"backup {backup} is still being taken: restore it once it is done")
         if env.name == PRODUCTION and not force:
             raise Refused("restoring production overwrites its documents: add --force")
+        started = self._busy(env, for_operation)
+        if started is not None:  # this operation's runner carried out again: already running
+            return started[0], started[1].collections, None
         collections = [
             c for c in record.collections if include_protected or c not in PROTECTED_COLLECTIONS
         ]
-        written = self.target.restore(record, collections)
-        return record, collections, written
+        imported = self.target.restore(record, collections)
+        if imported.lro is None:
+            return record, collections, imported.documents
+        run = RestoreRun(
+            operation=for_operation,
+            lro=imported.lro,
+            collections=collections,
+            started_at=self.clock(),
+        )
+        record = record.model_copy(update={"restoring": run})
+        self.catalog.put(record)
+        return record, collections, None
+
+    def _busy(
+        self, env: EnvConfig, for_operation: str | None
+    ) -> tuple[BackupRecord, RestoreRun] | None:
+        """One restore at a time per env, and none over a backup still being taken: a second
+        import over a running one (or an export reading while it writes) mixes states. The
+        import `for_operation` already started, if it did (found again, not refused)."""
+        for other in self.catalog.list(env.name):
+            run = other.restoring
+            if run is not None and for_operation is not None and run.operation == for_operation:
+                return other, run
+            if run is not None:
+                raise Refused(
+                    f"backup {other.id} is still being restored into {env.name} (operation "
+                    f"{run.operation or run.lro}): wait for it to end"
+                )
+            if other.running:
+                raise Refused(
+                    f"backup {other.id} of {env.name} is still being taken: restore once it "
+                    "has ended"
+                )
+        return None

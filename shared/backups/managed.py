@@ -1,19 +1,15 @@
 """Google Cloud backups: a managed export of the env's database to Cloud Storage
-(`FirestoreAdminClient.export_documents`, a long-running operation started here and polled by
-the monitoring tick with `get_operation`), imported back with `import_documents`; retention
-deletes the export's objects."""
+(`FirestoreAdminClient.export_documents`), imported back with `import_documents`; both are
+long-running operations started here and polled by the monitoring tick with `get_operation`,
+so neither has to end within one function run. Retention deletes the export's objects."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.backups.model import BackupRecord
+from shared.backups.model import BackupRecord, Imported
 from shared.clock import Clock, utcnow
 from shared.errors import ControlPlaneError
-
-# A function's timeout is 300 s: an import (`backup.restore`) waits at most this long in one
-# run. Exports do not wait: the tick polls them.
-OPERATION_TIMEOUT_S = 240.0
 
 
 class BackupFailed(ControlPlaneError):
@@ -50,21 +46,26 @@ class ManagedExports:
     def check(self, record: BackupRecord) -> BackupRecord | None:
         if record.lro is None:
             return record
-        state = self.admin().get_operation(request={"name": record.lro})
-        if not state.done:
+        if not self._ended(record.lro, "export"):
             return None
-        if state.HasField("error") and state.error.code != 0:
-            raise BackupFailed(f"managed export failed: {state.error.message[:300]}")
         return record.model_copy(update={"finished_at": self.clock()})
 
-    def restore(self, record: BackupRecord, collections: list[str]) -> int | None:
+    def restore(self, record: BackupRecord, collections: list[str]) -> Imported:
+        """Start the import and return at once with its long-running operation (`restored`
+        polls it): importing a large database takes longer than a function may run."""
         request = {
             "name": f"projects/{record.project}/databases/(default)",
             "input_uri_prefix": record.location,
             "collection_ids": collections,
         }
-        self._wait(self.admin().import_documents(request=request), "import")
-        return None  # the managed import does not count documents
+        try:
+            operation = self.admin().import_documents(request=request)
+        except Exception as exc:
+            raise BackupFailed(f"managed import not started: {str(exc)[:300]}") from None
+        return Imported(lro=operation.operation.name)  # a managed import does not count
+
+    def restored(self, lro: str) -> bool:
+        return self._ended(lro, "import")
 
     def delete(self, record: BackupRecord) -> None:
         from google.cloud import storage  # type: ignore[attr-defined]
@@ -74,9 +75,12 @@ class ManagedExports:
         for blob in client.list_blobs(bucket, prefix=prefix + "/"):
             blob.delete()
 
-    @staticmethod
-    def _wait(operation: Any, what: str) -> None:
-        try:
-            operation.result(timeout=OPERATION_TIMEOUT_S)
-        except Exception as exc:  # the operation's error, or its timeout
-            raise BackupFailed(f"managed {what} failed: {str(exc)[:300]}") from None
+    def _ended(self, lro: str, what: str) -> bool:
+        """Whether the long-running operation `lro` has ended; `BackupFailed` with Firestore's
+        reason if it ended in an error."""
+        state = self.admin().get_operation(request={"name": lro})
+        if not state.done:
+            return False
+        if state.HasField("error") and state.error.code != 0:
+            raise BackupFailed(f"managed {what} failed: {state.error.message[:300]}")
+        return True

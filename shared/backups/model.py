@@ -12,6 +12,32 @@ Kind = Literal["managed-export", "document-dump"]
 Trigger = Literal["rollout", "rollback", "manual"]
 
 
+class RestoreRun(BaseModel):
+    """A managed import of a backup into its env, running on after the run that started it:
+    polled by the monitoring tick until its long-running operation ends (docs/BACKUPS.md)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    operation: str | None = None  # the `backup.restore` operation that asked, closed at its end
+    lro: str  # the import's long-running operation
+    collections: list[str] = Field(default_factory=list)
+    started_at: datetime
+    finished_at: datetime | None = None  # set when it has ended, as it is delivered
+    error: str | None = None  # why it failed (Firestore's reason)
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None and self.error is None
+
+
+class Imported(BaseModel):
+    """What starting a restore gave: the documents written (a dump, done at once, when known),
+    or the long-running operation of an import that runs on (`lro`)."""
+
+    documents: int | None = None
+    lro: str | None = None
+
+
 class BackupRecord(BaseModel):
     """One backup, as kept in `backups/{id}` of the control project and on the rollout's
     `steps.backup`."""
@@ -36,6 +62,12 @@ class BackupRecord(BaseModel):
     error: str | None = None  # why it failed
     attempt: int | None = None  # the rollout attempt whose backup step it is (trigger rollout)
     for_operation: str | None = None  # the `backup.take` operation that asked for it
+    restoring: RestoreRun | None = None  # a managed import of it still running
+
+    @property
+    def busy(self) -> bool:
+        """Still being taken, or being restored: another restore of its env must wait."""
+        return self.running or self.restoring is not None
 
     @property
     def running(self) -> bool:
@@ -52,6 +84,8 @@ def backup_id(env: str, at: datetime, trigger: Trigger, release: str | None) -> 
 
 
 def expired(records: list[BackupRecord], keep: int) -> list[BackupRecord]:
-    """The backups of one env beyond the newest `keep` (retention), oldest first."""
+    """The backups of one env beyond the newest `keep` (retention), oldest first; never one
+    being restored (its import still reads the files)."""
     newest = sorted(records, key=lambda r: r.started_at, reverse=True)
-    return sorted(newest[keep:], key=lambda r: r.started_at)
+    old = [r for r in newest[keep:] if r.restoring is None]
+    return sorted(old, key=lambda r: r.started_at)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.backups.model import BackupRecord
+from shared.backups.model import BackupRecord, Imported
 
 
 class BackupTarget(Protocol):
@@ -19,9 +19,16 @@ class BackupTarget(Protocol):
         finished; raises if it failed."""
         ...
 
-    def restore(self, record: BackupRecord, collections: list[str]) -> int | None:
+    def restore(self, record: BackupRecord, collections: list[str]) -> Imported:
         """Import `collections` of the backup into its project (documents with the same path
-        are overwritten; others are left); the documents written, when known."""
+        are overwritten; others are left): done (the documents written, when known), or, for
+        an import that runs on (a managed import), its long-running operation in `lro`.
+        Raises if it could not be started."""
+        ...
+
+    def restored(self, lro: str) -> bool:
+        """Whether the import with long-running operation `lro` has ended; raises with
+        Firestore's reason if it failed."""
         ...
 
     def delete(self, record: BackupRecord) -> None:

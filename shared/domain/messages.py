@@ -142,6 +142,18 @@ class OperationFinished(_Message):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class OperationRunning(_Message):
+    """An operation that runs on after the run that started it (a managed export or import,
+    polled by the tick): what it is doing (`result`) and its long-running operation (`detail`)
+    recorded on the still running operation; its end comes as `OperationFinished`."""
+
+    kind: Literal["operation_running"] = "operation_running"
+    env: str
+    operation: str
+    result: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
 class MonitoringTick(_Message):
     model_config = ConfigDict(frozen=True, extra="forbid")
     env: str | None = None

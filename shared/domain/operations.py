@@ -20,7 +20,7 @@ from shared.domain.commands import (
     TakeBackup,
     UnkillFlag,
 )
-from shared.domain.messages import OperationFinished
+from shared.domain.messages import OperationFinished, OperationRunning
 from shared.domain.model import Doc
 
 Status = Literal["running", "done", "failed"]
@@ -88,6 +88,17 @@ def finish(op: Operation, result: OperationFinished, now: datetime) -> Operation
             "finished_at": now,
         }
     )
+
+
+def running(op: Operation, progress: OperationRunning) -> Operation | None:
+    """The running record with what it is doing; None once it is closed (its end came first)
+    or already says so (a repeated message)."""
+    if op.status != "running":
+        return None
+    update = {"result": progress.result, "detail": dict(progress.detail)}
+    if (op.result, op.detail) == (update["result"], update["detail"]):
+        return None
+    return op.model_copy(update=update)
 
 
 def announced(op: Operation) -> bool:

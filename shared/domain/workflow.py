@@ -398,7 +398,9 @@ def backup_completed(c: Change, msg: BackupCompleted) -> None:
 
 def backup_started(c: Change, msg: BackupStarted) -> None:
     """A managed export runs on: the step records where and its operation (the tick polls
-    it), and the lock is renewed for it."""
+    it), and the lock is renewed for it. Each tick's poll that finds it still running says so
+    again, renewing the lease as a bake's ticks do, so an export longer than the lease keeps
+    the env's lock."""
     if not _expecting(c, State.MIGRATING, msg):
         return
     step = c.current().steps.get("backup")

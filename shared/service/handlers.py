@@ -44,6 +44,7 @@ from shared.domain.messages import (
     LiveBreach,
     MigrationsRecorded,
     OperationFinished,
+    OperationRunning,
     RestoreCompleted,
     SmokeCompleted,
     TrafficSplit,
@@ -191,6 +192,17 @@ def operation_finished(msg: OperationFinished, ctx: Context) -> None:
     ctx.wrote = True
 
 
+def operation_running(msg: OperationRunning, ctx: Context) -> None:
+    op = ctx.tx.operation(msg.env, msg.operation)
+    updated = operations.running(op, msg) if op is not None else None
+    if op is None or updated is None:
+        ctx.note = f"operation {msg.operation} in {msg.env} is closed, unknown or up to date"
+        return
+    ctx.tx.put_operation(updated)
+    ctx.note = f"{op.kind} in {op.env} running: {msg.result}"
+    ctx.wrote = True
+
+
 def build_status(msg: BuildStatusChanged, ctx: Context) -> None:
     source = origin(msg.build)
     if isinstance(source, StepBuild):
@@ -240,6 +252,7 @@ HANDLERS: dict[type, Handler] = {
     TakeBackup: env_operation,
     RestoreBackup: env_operation,
     OperationFinished: operation_finished,
+    OperationRunning: operation_running,
     BuildStatusChanged: build_status,
     GatesCompleted: _on_rollout(workflow.gates_completed),
     SmokeCompleted: _on_rollout(workflow.smoke_completed),

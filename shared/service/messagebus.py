@@ -21,6 +21,7 @@ from shared.domain.commands import FREE_TEXT_FIELDS, HumanCommand
 from shared.domain.effects import Effect
 from shared.domain.messages import (
     BackupCompleted,
+    BackupStarted,
     BakeVerdict,
     BuildStatusChanged,
     LiveBreach,
@@ -270,8 +271,9 @@ class MessageBus:
                 attributes={},
             )
         if tick.env is not None:
-            self._settle_backups(tick.env)
-            self._watch(tick.env, f"{event_key(topic, event_id)}/{tick.env}")
+            key = f"{event_key(topic, event_id)}/{tick.env}"
+            self._settle_backups(tick.env, key)
+            self._watch(tick.env, key)
             self._trains(tick.env)
             note = f"ticked {tick.env}"
         else:
@@ -293,12 +295,17 @@ class MessageBus:
             except Exception:
                 log.exception("outbox still failing", extra={"event_id": left.event_id})
 
-    def _settle_backups(self, env_name: str) -> None:
-        """Backups that ran on (managed exports, polled here): each one that has ended brings
-        its result to whoever asked, once (its id names the result): the rollout's backup
-        step, or the `backup.take` operation. A poll that fails is retried on the next tick."""
+    def _settle_backups(self, env_name: str, tick_key: str) -> None:
+        """Backups and imports that run on (managed exports and imports, polled here): each
+        one that has ended brings its result to whoever asked, once (its id names the
+        result): the rollout's backup step, or the `backup.take|restore` operation. A rollout
+        whose backup is still running has its lock renewed on every tick, as a bake does. A
+        poll that fails is retried on the next tick."""
 
         def deliver(record: BackupRecord) -> None:
+            if record.restoring is not None:
+                self._restore_ended(record, env_name)
+                return
             report = outbox.backup_report(record)
             key = f"backup/{record.id}"
             if record.trigger == "rollout" and record.release and record.attempt is not None:
@@ -307,19 +314,37 @@ class MessageBus:
             elif record.for_operation is not None:
                 if report.ok:
                     report = outbox.taken_report(record)
-                done = OperationFinished(
-                    env=env_name,
-                    operation=record.for_operation,
-                    ok=report.ok,
-                    result=report.summary,
-                    detail=report.detail,
-                )
-                self.handle(done, event_id=key, topic=INTERNAL)
+                self._close(env_name, record.for_operation, report, key)
+
+        def still(record: BackupRecord) -> None:
+            if record.trigger == "rollout" and record.release and record.attempt is not None:
+                coords = {"release": record.release, "env": env_name, "attempt": record.attempt}
+                running = BackupStarted(**coords, report=outbox.backup_report(record))
+                key = f"backup/{record.id}/running/{tick_key}"  # once per tick
+                self.handle(running, event_id=key, topic=INTERNAL)
 
         try:
-            self.ports.backups.settle(self.plane.env(env_name), deliver)
+            self.ports.backups.settle(self.plane.env(env_name), deliver, still)
         except Exception as exc:
             log.warning("backups of %s not polled: %s", env_name, brief(exc))
+
+    def _restore_ended(self, record: BackupRecord, env_name: str) -> None:
+        """A managed import's end closes the `backup.restore` operation that asked for it."""
+        run = record.restoring
+        if run is None or run.operation is None:
+            return  # nobody to tell: its end is only recorded
+        report = outbox.restore_report(record, run.collections, None)
+        self._close(env_name, run.operation, report, f"backup/{record.id}/restore/{run.operation}")
+
+    def _close(self, env_name: str, operation: str, report: StepReport, key: str) -> None:
+        done = OperationFinished(
+            env=env_name,
+            operation=operation,
+            ok=report.ok,
+            result=report.summary,
+            detail=report.detail,
+        )
+        self.handle(done, event_id=key, topic=INTERNAL)
 
     def _watch(self, env_name: str, event_id: str) -> None:
         """Judge the env's metrics: the rollout baking in it, else the release live in it."""

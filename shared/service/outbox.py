@@ -39,6 +39,7 @@ from shared.domain.messages import (
     GatesCompleted,
     MigrationsRecorded,
     OperationFinished,
+    OperationRunning,
     RestoreCompleted,
     SmokeCompleted,
     StepReport,
@@ -188,13 +189,20 @@ def kill_switches(o: Outside, effect: KillSwitches) -> None:
     o.ports.kill_switches.kill(o.env(effect.env), effect.flags, f"release {effect.release}")
 
 
-def run_operation(o: Outside, effect: RunOperation) -> OperationFinished | None:
-    """A flag change or a backup a person asked for; its result closes the operation."""
+def run_operation(o: Outside, effect: RunOperation) -> OperationFinished | OperationRunning:
+    """A flag change or a backup a person asked for; its result closes the operation. A
+    managed export or import runs on: the operation records its long-running operation, and
+    the tick's poll closes it when it ends."""
     cmd, cfg = effect.command, o.env(effect.env)
     if isinstance(cmd, TakeBackup | RestoreBackup):
-        report = _backup_operation(o, cfg, cmd, effect.operation)
-        if report is None:
-            return None  # a managed export runs on: the tick's poll closes the operation
+        report, running = _backup_operation(o, cfg, cmd, effect.operation)
+        if running:
+            return OperationRunning(
+                env=effect.env,
+                operation=effect.operation,
+                result=report.summary,
+                detail=report.detail,
+            )
     else:
         report = o.ports.flag_changes.apply(cfg, cmd)
     return OperationFinished(
@@ -208,27 +216,47 @@ def run_operation(o: Outside, effect: RunOperation) -> OperationFinished | None:
 
 def _backup_operation(
     o: Outside, cfg: EnvConfig, cmd: TakeBackup | RestoreBackup, operation: str
-) -> StepReport | None:
-    """A backup taken or restored by hand (None: a managed export runs on, and the tick's
-    poll closes the operation). A failure is its outcome (recorded, never retried behind the
-    person's back: they see it and may ask again)."""
+) -> tuple[StepReport, bool]:
+    """A backup taken or restored by hand, and whether it runs on (a managed export or
+    import, which the tick's poll ends). A failure is its outcome (recorded, never retried
+    behind the person's back: they see it and may ask again)."""
     try:
         if isinstance(cmd, TakeBackup):
             record = o.ports.backups.take(
                 cfg, "manual", None, by=cmd.actor, for_operation=operation
             )
-            return None if record.running else taken_report(record)
+            if record.running:
+                return backup_report(record), True
+            return taken_report(record), False
         restored, collections, written = o.ports.backups.restore(
-            cmd.backup, cfg, force=cmd.force, include_protected=cmd.include_protected
+            cmd.backup,
+            cfg,
+            force=cmd.force,
+            include_protected=cmd.include_protected,
+            for_operation=operation,
         )
     except Exception as exc:
         why = exc.reason if isinstance(exc, Refused) else brief(exc)
         log.warning("%s in %s failed: %s", cmd.type, cfg.name, why)
-        return StepReport(ran=True, ok=False, summary=redact(why))
-    count = f"{written} documents" if written is not None else "the documents"
+        return StepReport(ran=True, ok=False, summary=redact(why)), False
+    return restore_report(restored, collections, written), restored.restoring is not None
+
+
+def restore_report(record: BackupRecord, collections: list[str], written: int | None) -> StepReport:
+    """A restore's result, for its operation: running (a managed import: where it is going,
+    its long-running operation), done, or failed with Firestore's reason."""
+    run = record.restoring
     into = ", ".join(collections) or "nothing"
-    detail = {"backup": restored.id, "collections": collections, "documents": written}
-    summary = f"restored {count} of {restored.id} into {cfg.name} ({into})"
+    detail: dict[str, Any] = {"backup": record.id, "collections": collections, "documents": written}
+    if run is not None:
+        detail["lro"] = run.lro
+    if run is not None and run.error is not None:
+        return StepReport(ran=True, ok=False, summary=redact(run.error), detail=detail)
+    if run is not None and run.running:
+        summary = f"restoring {record.id} into {record.env} ({into}): operation {run.lro}"
+        return StepReport(ran=True, ok=True, summary=summary, detail=detail)
+    count = f"{written} documents" if written is not None else "the documents"
+    summary = f"restored {count} of {record.id} into {record.env} ({into})"
     return StepReport(ran=True, ok=True, summary=summary, detail=detail)
 
 

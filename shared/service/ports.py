@@ -217,16 +217,30 @@ class BackupPort(Protocol):
         Raises if it could not be started."""
         ...
 
-    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
-        """Hand each of the env's running backups that has ended since to `deliver`, then
-        record it; how many ended."""
+    def settle(
+        self,
+        env: EnvConfig,
+        deliver: Callable[[BackupRecord], None],
+        still: Callable[[BackupRecord], None] | None = None,
+    ) -> int:
+        """Hand each of the env's running backups and imports that has ended since to
+        `deliver` (an import: its backup with `restoring` ended), then record it ended; each
+        export still running to `still`. How many ended."""
         ...
 
     def restore(
-        self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
+        self,
+        backup: str,
+        env: EnvConfig,
+        *,
+        force: bool,
+        include_protected: bool,
+        for_operation: str | None = None,
     ) -> tuple[BackupRecord, list[str], int | None]:
         """Import `backup` into `env`: its record, the collections written and how many
-        documents (when known). `Refused` for a backup that may not be restored there."""
+        documents (when known). A managed import runs on: the record comes back with
+        `restoring` (its operation), ended by `settle`. `Refused` for a backup that may not
+        be restored there, or while another restore or a backup of `env` is running."""
         ...
 
 
@@ -245,11 +259,22 @@ class NoBackups:
     ) -> BackupRecord:
         raise RuntimeError("no backup target is configured for this process")
 
-    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+    def settle(
+        self,
+        env: EnvConfig,
+        deliver: Callable[[BackupRecord], None],
+        still: Callable[[BackupRecord], None] | None = None,
+    ) -> int:
         return 0
 
     def restore(
-        self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
+        self,
+        backup: str,
+        env: EnvConfig,
+        *,
+        force: bool,
+        include_protected: bool,
+        for_operation: str | None = None,
     ) -> tuple[BackupRecord, list[str], int | None]:
         raise RuntimeError("no backup target is configured for this process")
 

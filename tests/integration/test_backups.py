@@ -121,3 +121,29 @@ def test_production_needs_force_and_retention_keeps_the_newest(
     assert sorted(p.name for p in backup_dir.iterdir()) == sorted(ids[1:])
     unforced = cli("backups", "restore", ids[2], "--env", "production")
     assert unforced.exit_code == 2 and "--force" in unforced.output
+
+
+def test_a_restore_while_an_import_into_the_env_runs_is_refused_naming_it(app_db: Any) -> None:
+    """The catalog on Firestore keeps a running import (`restoring`); a second restore into
+    that env fails with one line naming it, and writes nothing."""
+    from shared.backups.catalog import FirestoreCatalog
+    from shared.backups.model import RestoreRun
+
+    app_db.document("featureFlags/x").set({"enabled": True})
+    assert cli("backups", "take", "--env", "staging").exit_code == 0
+    catalog = FirestoreCatalog(context.db())
+    (record,) = catalog.list("staging")
+    run = RestoreRun(
+        operation="release-commands:earlier",
+        lro="projects/demo-avalo-staging/databases/(default)/operations/import-1",
+        collections=["featureFlags"],
+        started_at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+    )
+    catalog.put(record.model_copy(update={"restoring": run}))
+    assert catalog.get(record.id) == record.model_copy(update={"restoring": run})
+    app_db.document("featureFlags/x").set({"enabled": False})
+    second = cli("backups", "restore", record.id, "--env", "staging")
+    assert second.exit_code == 1, second.output
+    assert f"backup {record.id} is still being restored into staging" in second.output
+    assert "(operation release-commands:earlier)" in second.output
+    assert app_db.document("featureFlags/x").get().to_dict() == {"enabled": False}

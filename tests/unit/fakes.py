@@ -14,7 +14,7 @@ from google.api_core.exceptions import InvalidArgument, NotFound
 from shared.adapters.firestore_store import legacy_id
 from shared.approvals.handler import SignedCommands
 from shared.approvals.tokens import Approver
-from shared.backups.model import BackupRecord
+from shared.backups.model import BackupRecord, RestoreRun
 from shared.clock import Clock, utcnow
 from shared.config import EnvConfig, PlaneConfig
 from shared.dead_letters import DeadLetter, DeliveryFailure, doc_id, event_key
@@ -578,7 +578,8 @@ class FakeReleaseFlags:
 class FakeBackups:
     """Backups taken (env, trigger, release) and restored (id, env, collections); `fail` makes
     the next ones fail with it. With `managed`, a backup runs on (a managed export) until
-    `exports` says how it ended: "done", or why it failed; `settle` then delivers it."""
+    `exports` says how it ended: "done", or why it failed; `settle` then delivers it (and
+    hands one still running to `still`). A restore runs on likewise until `imports` says."""
 
     def __init__(self) -> None:
         self.taken: list[tuple[str, str, str | None]] = []
@@ -588,6 +589,7 @@ class FakeBackups:
         self.fail: str | None = None
         self.managed = False
         self.exports: str | None = None  # None: still running
+        self.imports: str | None = None  # None: still running
         self.polls = 0
 
     def take(
@@ -628,11 +630,30 @@ class FakeBackups:
         self.records[record.id] = record
         return record
 
-    def settle(self, env: EnvConfig, deliver: Callable[[BackupRecord], None]) -> int:
+    def settle(
+        self,
+        env: EnvConfig,
+        deliver: Callable[[BackupRecord], None],
+        still: Callable[[BackupRecord], None] | None = None,
+    ) -> int:
         self.polls += 1
         ended = 0
         for record in list(self.records.values()):
-            if record.env != env.name or not record.running or self.exports is None:
+            if record.env != env.name:
+                continue
+            if record.restoring is not None and self.imports is not None:
+                at = record.restoring.started_at + timedelta(minutes=30)
+                end = {"finished_at": at} if self.imports == "done" else {"error": self.imports}
+                deliver(
+                    record.model_copy(update={"restoring": record.restoring.model_copy(update=end)})
+                )
+                self.records[record.id] = record.model_copy(update={"restoring": None})
+                ended += 1
+            if not record.running:
+                continue
+            if self.exports is None:
+                if still is not None:
+                    still(record)
                 continue
             at = record.started_at + timedelta(minutes=30)
             done = (
@@ -646,7 +667,13 @@ class FakeBackups:
         return ended
 
     def restore(
-        self, backup: str, env: EnvConfig, *, force: bool, include_protected: bool
+        self,
+        backup: str,
+        env: EnvConfig,
+        *,
+        force: bool,
+        include_protected: bool,
+        for_operation: str | None = None,
     ) -> tuple[BackupRecord, list[str], int | None]:
         record = self.records.get(backup)
         if record is None:
@@ -654,8 +681,21 @@ class FakeBackups:
         if record.env != env.name:
             raise Refused(f"backup {backup} is of {record.env}, not {env.name}")
         kept = [c for c in record.collections if include_protected or c != "users"]
+        run = record.restoring
+        if run is not None and run.operation == for_operation:  # carried out again
+            return record, run.collections, None
         self.restored.append((backup, env.name, kept))
-        return record, kept, 3
+        if not self.managed:
+            return record, kept, 3
+        run = RestoreRun(
+            operation=for_operation,
+            lro=f"projects/{env.project}/databases/(default)/operations/import-{len(self.restored)}",
+            collections=kept,
+            started_at=datetime(2026, 1, 2, tzinfo=UTC),
+        )
+        record = record.model_copy(update={"restoring": run})
+        self.records[backup] = record
+        return record, kept, None
 
 
 class FakeFlagStore:

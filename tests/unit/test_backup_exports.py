@@ -1,5 +1,5 @@
-"""Managed exports run on: started in one function run (its long-running operation recorded),
-polled by the tick with `get_operation`, ended once (`Backups.settle`)."""
+"""Managed exports and imports run on: started in one function run (their long-running
+operation recorded), polled by the tick with `get_operation`, ended once (`Backups.settle`)."""
 
 from __future__ import annotations
 
@@ -18,26 +18,34 @@ from shared.errors import Refused
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ENV = EnvConfig(name="production", project="avalo-prod", backups_keep=2)
 OP = "projects/avalo-prod/databases/(default)/operations/ASA3"
+IMPORT = "projects/avalo-prod/databases/(default)/operations/AiE4"
 
 
 class Admin:
-    """`FirestoreAdminClient`'s two calls: the export starts an operation; `get_operation`
-    answers from `state` (running, done, or an error)."""
+    """`FirestoreAdminClient`'s calls: the export and the import each start an operation;
+    `get_operation` answers from `state` (the export's) or `imported` (the import's): running,
+    done, or an error."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, str]] = []
+        self.requests: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {"done": False}
+        self.imported: dict[str, Any] = {"done": False}
 
     def export_documents(self, request: dict[str, str]) -> Any:
         self.requests.append(request)
         return SimpleNamespace(operation=SimpleNamespace(name=OP))
 
+    def import_documents(self, request: dict[str, Any]) -> Any:
+        self.requests.append(request)
+        return SimpleNamespace(operation=SimpleNamespace(name=IMPORT))
+
     def get_operation(self, request: dict[str, str]) -> Any:
-        assert request == {"name": OP}
-        error = self.state.get("error")
+        assert request["name"] in (OP, IMPORT)
+        state = self.state if request["name"] == OP else self.imported
+        error = state.get("error")
         status = SimpleNamespace(code=9 if error else 0, message=error or "")
         return SimpleNamespace(
-            done=self.state["done"], error=status, HasField=lambda f: f == "error" and bool(error)
+            done=state["done"], error=status, HasField=lambda f: f == "error" and bool(error)
         )
 
 
@@ -113,6 +121,19 @@ def test_settle_delivers_an_ended_export_once_and_only_then_records_it(
     assert not catalog.records[record.id].running
 
 
+def test_settle_hands_each_export_still_running_to_still_on_every_poll(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    service, admin, _ = exports
+    record = service.take(ENV, "rollout", "1.2.0", attempt=1)
+    running: list[str] = []
+    service.settle(ENV, lambda done: None, lambda r: running.append(r.id))
+    service.settle(ENV, lambda done: None, lambda r: running.append(r.id))
+    admin.state = {"done": True}
+    service.settle(ENV, lambda done: None, lambda r: running.append(r.id))
+    assert running == [record.id, record.id]  # not once it has ended
+
+
 def test_an_export_that_failed_ends_with_firestores_reason(
     exports: tuple[Backups, Admin, Catalog],
 ) -> None:
@@ -161,3 +182,142 @@ def test_an_export_that_cannot_start_says_why() -> None:
         )
         with pytest.raises(BackupFailed, match="not started: 403"):
             ManagedExports(admin=Refusing()).start(record)
+
+
+# -- managed imports (`backup.restore`) ---------------------------------------------------------
+
+
+def taken(service: Backups, admin: Admin, trigger: Any = "manual") -> BackupRecord:
+    """A backup whose export has ended, ready to restore."""
+    record = service.take(ENV, trigger)
+    admin.state = {"done": True}
+    service.settle(ENV, lambda done: None)
+    admin.state = {"done": False}
+    return record
+
+
+def test_an_import_starts_returns_at_once_and_is_recorded_on_its_backup(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    service, admin, catalog = exports
+    record = taken(service, admin)
+    restored, collections, written = service.restore(
+        record.id, ENV, force=True, include_protected=False, for_operation="release-commands:7"
+    )
+    assert collections == ["featureFlags"] and written is None  # users is protected
+    assert admin.requests[-1] == {
+        "name": "projects/avalo-prod/databases/(default)",
+        "input_uri_prefix": record.location,
+        "collection_ids": ["featureFlags"],
+    }
+    run = restored.restoring
+    assert run is not None and run.running
+    assert (run.lro, run.operation, run.collections) == (IMPORT, "release-commands:7", collections)
+    assert catalog.records[record.id].restoring == run
+
+
+def test_settle_delivers_an_ended_import_once_and_only_then_records_it(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    service, admin, catalog = exports
+    record = taken(service, admin)
+    service.restore(record.id, ENV, force=True, include_protected=True, for_operation="op-1")
+    delivered: list[BackupRecord] = []
+
+    def deliver(done: BackupRecord) -> None:
+        assert catalog.records[done.id].restoring is not None  # recorded ended only after
+        delivered.append(done)
+
+    assert service.settle(ENV, deliver) == 0  # still importing
+    admin.imported = {"done": True}
+    assert service.settle(ENV, deliver) == 1
+    assert service.settle(ENV, deliver) == 0
+    (done,) = delivered
+    assert done.restoring is not None and done.restoring.finished_at is not None
+    assert done.restoring.error is None and done.restoring.operation == "op-1"
+    assert catalog.records[record.id].restoring is None and not catalog.records[record.id].busy
+
+
+def test_an_import_that_failed_ends_with_firestores_reason(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    service, admin, catalog = exports
+    record = taken(service, admin)
+    service.restore(record.id, ENV, force=True, include_protected=False, for_operation="op-1")
+    admin.imported = {"done": True, "error": "bucket gs://b is not readable"}
+    delivered: list[BackupRecord] = []
+    assert service.settle(ENV, delivered.append) == 1
+    run = delivered[0].restoring
+    assert run is not None and run.error == "managed import failed: bucket gs://b is not readable"
+    assert catalog.records[record.id].restoring is None  # it may be restored again
+
+
+def test_a_second_restore_is_refused_while_one_runs_naming_it(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    service, admin, _ = exports
+    first = taken(service, admin)
+    service.restore(first.id, ENV, force=True, include_protected=False, for_operation="op-1")
+    with pytest.raises(Refused) as refused:
+        service.restore(first.id, ENV, force=True, include_protected=False, for_operation="op-2")
+    assert refused.value.reason == (
+        f"backup {first.id} is still being restored into production (operation op-1): "
+        "wait for it to end"
+    )
+    imports = len(admin.requests)
+    admin.imported = {"done": True}
+    service.settle(ENV, lambda done: None)
+    service.restore(first.id, ENV, force=True, include_protected=False, for_operation="op-3")
+    assert len(admin.requests) == imports + 1  # once it ended, it may be restored again
+
+
+def test_the_same_operation_carried_out_again_finds_its_import_running(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    """Its runner carried out again (a crash after the import started): the import already
+    running is its own, not a second restore to refuse or start."""
+    service, admin, _ = exports
+    record = taken(service, admin)
+    first = service.restore(record.id, ENV, force=True, include_protected=False, for_operation="a")
+    again = service.restore(record.id, ENV, force=True, include_protected=False, for_operation="a")
+    assert again == first and sum("input_uri_prefix" in r for r in admin.requests) == 1
+
+
+def test_a_restore_is_refused_while_a_backup_of_the_env_is_being_taken(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    service, admin, _ = exports
+    done = taken(service, admin)
+    running = service.take(ENV, "rollout", "1.2.0", attempt=1)
+    with pytest.raises(Refused, match=f"backup {running.id} of production is still being taken"):
+        service.restore(done.id, ENV, force=True, include_protected=False)
+    assert not any("input_uri_prefix" in r for r in admin.requests)
+
+
+def test_retention_keeps_a_backup_while_it_is_being_restored(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    service, admin, catalog = exports
+    deleted: list[str] = []
+    service.target.delete = lambda old: deleted.append(old.id)  # type: ignore[method-assign]
+    oldest = taken(service, admin)
+    service.restore(oldest.id, ENV, force=True, include_protected=False, for_operation="op-1")
+    taken(service, admin)
+    taken(service, admin)  # three backups, keep 2: the oldest is still being imported
+    assert deleted == [] and catalog.records[oldest.id].restoring is not None
+    admin.imported = {"done": True}
+    taken(service, admin)  # the import has ended: the two oldest go
+    assert deleted[0] == oldest.id and len(deleted) == 2 and oldest.id not in catalog.records
+
+
+def test_an_import_that_cannot_start_says_why(exports: tuple[Backups, Admin, Catalog]) -> None:
+    service, admin, catalog = exports
+    record = taken(service, admin)
+
+    def refuse(request: dict[str, Any]) -> Any:
+        raise PermissionError("403 missing datastore.databases.import")
+
+    admin.import_documents = refuse  # type: ignore[method-assign]
+    with pytest.raises(BackupFailed, match="managed import not started: 403"):
+        service.restore(record.id, ENV, force=True, include_protected=False)
+    assert catalog.records[record.id].restoring is None  # nothing recorded as running

@@ -185,3 +185,26 @@ def test_a_second_export_of_the_same_attempt_moves_nothing(d: Driver) -> None:
     assert rollout.steps["backup"].status == "done" and len(backups(d).taken) == 2
     assert rollout.steps["migrate"].status == "WORKING"  # not started again
     assert len([k for k in d.w.builds.started if k.endswith("/migrate")]) == 1
+
+
+def test_each_poll_of_a_running_export_renews_the_rollouts_lock(d: Driver) -> None:
+    """An export running longer than the lease keeps the env's lock: every tick that finds
+    it still running renews the lease, as a bake's ticks do; a redelivered tick adds nothing."""
+    backups(d).managed = True
+    create(d)
+    promote(d, "1.2.0", "production")
+    d.command(type="release.approve", release="1.2.0", env="production", approver="bob")
+    lease = d.w.bus.plane.env("production").lock_lease_minutes
+    first = d.env("production").lock
+    assert first is not None
+    for _ in range(3):  # three hours of export, past the first lease
+        d.w.clock.advance(minutes=lease // 2)
+        d.tick("production")
+        lock = d.env("production").lock
+        assert lock is not None and lock.release == "1.2.0"
+        assert lock.lease_until == d.w.clock.now + timedelta(minutes=lease)
+    assert d.env("production").holder(d.w.clock.now) is not None
+    assert d.env("production").lock.lease_until > first.lease_until + timedelta(minutes=lease)
+    backups(d).exports = "done"
+    d.tick("production")
+    assert d.rollout("1.2.0", "production").steps["backup"].status == "done"

@@ -11,6 +11,7 @@ import pytest
 
 from shared.config import EnvConfig, PlaneConfig
 from shared.domain.commands import SetFlag, parse_command
+from shared.domain.messages import OperationRunning
 from shared.domain.operations import Operation
 from shared.domain.roles import denial, required_role
 from shared.errors import Refused
@@ -255,3 +256,77 @@ def test_backups_and_failed_flag_changes_are_announced_once_made_flag_changes_by
         ("flags.set", "failed", "fay@avalo.app"),
     ]
     assert d.w.events.operations[1] == operation(d, "r-1")
+
+
+# -- managed imports run on: the tick closes the operation ---------------------------------------
+
+
+def importing(d: Driver) -> Operation:
+    """A managed restore of production-1 asked for as r-1: running, with its operation."""
+    d.command(type="backup.take", env="production", actor="ops@avalo.app", id_token=OPERATOR)
+    d.w.backups.managed = True
+    restore(d, "r-1", env="production", force=True)
+    return operation(d, "r-1")
+
+
+def test_a_managed_restore_runs_on_recorded_with_its_operation_until_the_tick_closes_it(
+    d: Driver,
+) -> None:
+    op = importing(d)
+    assert op.status == "running" and op.detail["lro"].endswith("/operations/import-1")
+    assert op.result.startswith("restoring production-1 into production (featureFlags)")
+    d.tick("production")  # still importing: nothing closes, nobody hears of it yet
+    assert operation(d, "r-1").status == "running"
+    assert [o.kind for o in d.w.events.operations] == ["backup.take"]
+    d.w.backups.imports = "done"
+    d.tick("production")
+    op = operation(d, "r-1")
+    assert op.status == "done" and op.finished_at is not None
+    assert op.result == "restored the documents of production-1 into production (featureFlags)"
+    assert op.detail["lro"].endswith("/operations/import-1")
+    assert [(o.kind, o.status) for o in d.w.events.operations][-1] == ("backup.restore", "done")
+
+
+def test_a_managed_restore_that_fails_closes_its_operation_with_firestores_reason(
+    d: Driver,
+) -> None:
+    importing(d)
+    d.w.backups.imports = "managed import failed: PERMISSION_DENIED on gs://b"
+    d.tick("production")
+    op = operation(d, "r-1")
+    assert (
+        op.status == "failed" and op.result == "managed import failed: PERMISSION_DENIED on gs://b"
+    )
+    assert d.w.events.operations[-1] == op
+
+
+def test_an_import_end_delivered_again_changes_nothing(d: Driver) -> None:
+    """A tick that dies after closing the operation but before recording the import ended
+    delivers the end again on the next tick: same id, nothing changes, nobody hears twice."""
+    importing(d)
+    running = d.w.backups.records["production-1"]
+    d.w.backups.imports = "done"
+    d.tick("production")
+    closed, heard = operation(d, "r-1"), list(d.w.events.operations)
+    d.w.backups.records["production-1"] = running  # its end was not recorded
+    d.w.clock.advance(minutes=1)
+    d.tick("production")
+    assert d.w.backups.records["production-1"].restoring is None
+    assert operation(d, "r-1") == closed and d.w.events.operations == heard
+
+
+def test_the_import_running_again_after_a_crash_is_recorded_once(d: Driver) -> None:
+    """The runner carried out again after it started the import records the same running
+    state: the operation stays running, recorded once."""
+    importing(d)
+    op = operation(d, "r-1")
+    record = next(
+        r
+        for r in d.w.uow.store.processed.values()
+        if r.effects and r.effects[0].kind == "operation" and r.event_id == "r-1"
+    )
+    runner = outbox.Outside(d.w.bus.ports, d.w.bus.plane, d.w.uow.read_release)
+    again = outbox.run_operation(runner, record.effects[0])
+    assert isinstance(again, OperationRunning) and again.operation == op.id
+    d.w.bus.handle(again, event_id=f"{record.key}/0-again", topic="internal")
+    assert operation(d, "r-1") == op and len(d.w.backups.restored) == 1
