@@ -118,6 +118,7 @@ from shared.topics import (
 TOPICS = (RELEASE_COMMANDS, CLOUD_BUILDS, MONITORING_TICKS, APP_METRICS, RELEASE_EVENTS)
 CONTROL_PROJECT = "demo-release-control"
 KILL_ENV = "dev"
+RELEASER = "demo-dev"  # a local user with the releaser role (the stack's users file)
 KILL_ATTEMPTS = 4  # releases per run, until one is still going when its kill comes
 MiB = 1 << 20
 PUBSUB_LIMIT = 10 * 1000 * 1000  # bytes per message (data + attributes)
@@ -1057,8 +1058,12 @@ class Killer(threading.Thread):
 
 
 def _command(publisher: Any, **body: object) -> None:
+    """Publish a command signed by the sender it names, as `releasectl` signs it (the stack's
+    emulator tokens, with the roles its local users file gives them)."""
+    from shared.cli.sending import sign
+
     path = publisher.topic_path(CONTROL_PROJECT, RELEASE_COMMANDS)
-    publisher.publish(path, json.dumps(body).encode()).result(timeout=60)
+    publisher.publish(path, json.dumps(sign(dict(body))).encode()).result(timeout=60)
 
 
 def release_once(
@@ -1083,14 +1088,14 @@ def release_once(
         version=release,
         commit=commit,
         branch="main",
-        author="bench-reliability",
+        author=RELEASER,
     )
     deadline, promoted, state, note = t0 + timeout, False, None, ""
     while time.monotonic() < deadline:
         if not promoted:
             if control.document(f"releases/{release}").get().exists:
                 _command(
-                    publisher, type="release.promote", release=release, env=KILL_ENV, actor="bench"
+                    publisher, type="release.promote", release=release, env=KILL_ENV, actor=RELEASER
                 )
                 promoted = True
         else:
@@ -1191,6 +1196,7 @@ def running(options: Options) -> Iterator[StackState]:
         stack = up(options, say=lambda m: say(f"    {m}"))
         os.environ.update(stack.environment())
         os.environ["GOOGLE_CLOUD_PROJECT"] = CONTROL_PROJECT
+        _forget_clients()
         yield stack
     finally:
         say("  stopping the local stack …")
@@ -1198,6 +1204,15 @@ def running(options: Options) -> Iterator[StackState]:
             down(options.local_dir, say=lambda m: say(f"    {m}"))
         os.environ.clear()
         os.environ.update(saved)
+        _forget_clients()
+
+
+def _forget_clients() -> None:
+    """The CLI's cached settings and clients were made for another stack (or none)."""
+    from shared.cli import context
+
+    for cached in (context.settings, context.db, context.publisher):
+        cached.cache_clear()
 
 
 def _interrupt(signum: int, frame: object) -> None:
