@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared.adapters import firestore_views as views
+from shared.approvals.local_users import seed_demo_users, users_file
 from shared.cli import context
 from shared.local.driving import CI_CONFIG, push, wait_build
 from shared.local.sample_app import serving
@@ -77,8 +78,16 @@ def rollback(stack: StackState, live: str, previous: str) -> tuple[float, float,
     switches while the handler still runs (it checks the switch, then records `rolled_back`),
     so the handlers' share is taken over the whole command, up to `rolled_back`."""
     started, t0 = datetime.now(UTC), time.perf_counter()
-    body = {"type": "release.rollback", "env": "staging", "reason": "bench", "actor": "bench"}
-    context.publisher().publish(RELEASE_COMMANDS, json.dumps(body).encode())
+    from shared.cli.sending import sign
+
+    # signed as releasectl signs, by the stack's local operator
+    body = {
+        "type": "release.rollback",
+        "env": "staging",
+        "reason": "bench",
+        "actor": "demo-operator",
+    }
+    context.publisher().publish(RELEASE_COMMANDS, json.dumps(sign(body)).encode())
     until(lambda: serving(stack.apps["staging"].url) == previous)
     serving_s = time.perf_counter() - t0
     until(lambda: state(live, "staging") == "rolled_back")
@@ -107,6 +116,7 @@ def main() -> None:
         say=lambda m: None,
     )
     os.environ.update(stack.environment())
+    seed_demo_users(users_file(context.settings()))  # the rollback's sender: demo-operator
     pushes: list[tuple[float, float]] = []
     rollbacks: list[tuple[float, float, float]] = []
     try:

@@ -193,7 +193,10 @@ def _publish(topic: str, body: bytes) -> None:
 
 
 def _command(**payload: object) -> None:
-    _publish(RELEASE_COMMANDS, json.dumps(payload).encode())
+    """Signed by the sender it names, as `releasectl` signs (the stack's emulator tokens)."""
+    from shared.cli.sending import sign
+
+    _publish(RELEASE_COMMANDS, json.dumps(sign(dict(payload))).encode())
 
 
 def _dead_letters() -> str:
@@ -233,11 +236,11 @@ def measure(stack: StackState, release: str, commit: str, previous: str, window:
         version=release,
         commit=commit,
         branch="main",
-        author="bench-dev",
+        author="demo-dev",
         artifacts={MODE: "errors"},
     )
     _wait_release(release)
-    _command(type="release.promote", release=release, env=ENV, actor="bench-dev")
+    _command(type="release.promote", release=release, env=ENV, actor="demo-dev")
     baking = _wait_state(release, State.BAKING, TO_BAKING_S)
     # Only windows starting at or after the bake's start are the bake's: wait for the first,
     # then a random part of it, so the publish does not keep one phase against the ticker's.
