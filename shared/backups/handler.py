@@ -41,7 +41,17 @@ class Backups:
     ) -> BackupRecord:
         """Back the env's database up now, recorded in the catalog: finished (a dump), or
         running (a managed export, which `settle` finishes on a later tick). Older ones
-        beyond `backups_keep` are deleted once it has finished."""
+        beyond `backups_keep` are deleted once it has finished. `Refused` while a backup is
+        being restored into the env: the copy would hold a half-imported database (a
+        rollout's backup step then fails, saying so, before anything migrates)."""
+        importing = self._importing(env)
+        if importing is not None:
+            other, run = importing
+            raise Refused(
+                f"backup {other.id} is still being restored into {env.name} (operation "
+                f"{run.operation or run.lro}): a backup now would hold a half-imported "
+                "database; take it once the restore has ended"
+            )
         now = self.clock()
         ident = backup_id(env.name, now, trigger, release)
         record = BackupRecord(
@@ -169,18 +179,26 @@ class Backups:
         """One restore at a time per env, and none over a backup still being taken: a second
         import over a running one (or an export reading while it writes) mixes states. The
         import `for_operation` already started, if it did (found again, not refused)."""
-        for other in self.catalog.list(env.name):
-            run = other.restoring
-            if run is not None and for_operation is not None and run.operation == for_operation:
+        importing = self._importing(env)
+        if importing is not None:
+            other, run = importing
+            if for_operation is not None and run.operation == for_operation:
                 return other, run
-            if run is not None:
-                raise Refused(
-                    f"backup {other.id} is still being restored into {env.name} (operation "
-                    f"{run.operation or run.lro}): wait for it to end"
-                )
+            raise Refused(
+                f"backup {other.id} is still being restored into {env.name} (operation "
+                f"{run.operation or run.lro}): wait for it to end"
+            )
+        for other in self.catalog.list(env.name):
             if other.running:
                 raise Refused(
                     f"backup {other.id} of {env.name} is still being taken: restore once it "
                     "has ended"
                 )
+        return None
+
+    def _importing(self, env: EnvConfig) -> tuple[BackupRecord, RestoreRun] | None:
+        """The backup being restored into `env` now, with its import, if one is."""
+        for other in self.catalog.list(env.name):
+            if other.restoring is not None:
+                return other, other.restoring
         return None

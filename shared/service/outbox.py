@@ -120,8 +120,9 @@ def _backup(
             o.env(effect.env), trigger, effect.release, attempt=effect.attempt
         )
     except Exception as exc:
-        log.warning("backup of %s failed: %s", effect.env, brief(exc))
-        return StepReport(ran=True, ok=False, summary=redact(brief(exc))), False
+        why = exc.reason if isinstance(exc, Refused) else brief(exc)
+        log.warning("backup of %s failed: %s", effect.env, why)
+        return StepReport(ran=True, ok=False, summary=redact(why)), False
     return backup_report(record), record.running
 
 
