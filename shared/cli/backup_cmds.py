@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from shared.backups.handler import Backups
+from shared.backups.model import BackupRecord
 from shared.cli import context, output
 from shared.cli.output import console, exit_codes
 from shared.cli.sending import ActorOpt, TimeoutOpt
@@ -40,11 +42,27 @@ def list_(env: EnvOpt, as_json: JsonOpt = False) -> None:
     if as_json:
         output.print_json({"backups": records})
         return
-    t = output.table(f"Backups of {env}", "id", "taken", "trigger", "release", "docs", "where")
+    t = output.table(
+        f"Backups of {env}", "id", "taken", "trigger", "release", "docs", "state", "where"
+    )
     for r in records:
         docs = str(r.documents) if r.documents is not None else "-"
-        t.add_row(r.id, output.when(r.started_at), r.trigger, r.release or "-", docs, r.location)
+        row = (r.id, output.when(r.started_at), r.trigger, r.release or "-", docs)
+        t.add_row(*row, escape(state_of(r)), r.location)
     console.print(t)
+
+
+def state_of(record: BackupRecord) -> str:
+    """What may be done with it now: a backup still being taken or restored blocks restores
+    (and an import blocks backups) in its env."""
+    if record.error is not None:
+        return f"failed: {record.error}"
+    if record.running:
+        return f"being taken (operation {record.lro})" if record.lro else "being taken"
+    run = record.restoring
+    if run is not None:
+        return f"being restored (operation {run.operation or run.lro})"
+    return "ready"
 
 
 WaitOpt = Annotated[

@@ -59,6 +59,8 @@ def test_a_backup_round_trip_puts_changed_documents_back_and_leaves_protected_on
     (backup,) = listed
     assert backup["documents"] == 4 and backup["trigger"] == "manual" and backup["by"] == "carol"
     assert backup["collections"] == ["balances", "featureFlags", "users"]
+    table = cli("backups", "list", "--env", "staging").output
+    assert backup["id"] in table and "ready" in table  # a dump ends in the run that takes it
 
     app_db.document("featureFlags/videoCalls").set({"enabled": False, "rollout": 0})
     app_db.document("featureFlags/videoCalls/audit/1").delete()

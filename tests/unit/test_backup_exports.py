@@ -335,3 +335,20 @@ def test_an_import_that_cannot_start_says_why(exports: tuple[Backups, Admin, Cat
     with pytest.raises(BackupFailed, match="managed import not started: 403"):
         service.restore(record.id, ENV, force=True, include_protected=False)
     assert catalog.records[record.id].restoring is None  # nothing recorded as running
+
+
+def test_backups_list_says_what_each_backup_is_doing(
+    exports: tuple[Backups, Admin, Catalog],
+) -> None:
+    from shared.cli.backup_cmds import state_of
+
+    service, admin, catalog = exports
+    record = service.take(ENV, "manual")
+    assert state_of(record) == f"being taken (operation {OP})"
+    admin.state = {"done": True}
+    service.settle(ENV, lambda done: None)
+    assert state_of(catalog.records[record.id]) == "ready"
+    service.restore(record.id, ENV, force=True, include_protected=False, for_operation="op-9")
+    assert state_of(catalog.records[record.id]) == "being restored (operation op-9)"
+    failed = record.model_copy(update={"error": "managed export failed: quota"})
+    assert state_of(failed) == "failed: managed export failed: quota"
