@@ -17,7 +17,10 @@ class FirestoreCatalog:
         self.db.collection(COLLECTION).document(record.id).set(record.to_doc())
 
     def list(self, env: str) -> list[BackupRecord]:
-        docs = self.db.collection(COLLECTION).where("env", "==", env).stream()
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        mine = FieldFilter("env", "==", env)
+        docs = self.db.collection(COLLECTION).where(filter=mine).stream()
         records = [BackupRecord.model_validate(d.to_dict()) for d in docs]
         return sorted(records, key=lambda r: r.started_at, reverse=True)
 
