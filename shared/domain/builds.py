@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 from shared.domain.commands import describe
 from shared.errors import Refused
 
+# Cloud Build's Build.Status, in the order a build goes through them, the final ones last.
 BuildStatus = Literal[
     "STATUS_UNKNOWN",
     "PENDING",
@@ -32,22 +33,12 @@ BuildStatus = Literal[
     "CANCELLED",
     "EXPIRED",
 ]
-# Cloud Build Build.Status -> how far along a build is. Final statuses share the top rank, so a
-# WORKING that arrives after SUCCESS never moves a step backwards.
-_STATUS_RANK: dict[str, int] = {
-    "STATUS_UNKNOWN": 0,
-    "PENDING": 1,
-    "QUEUED": 2,
-    "WORKING": 3,
-    "SUCCESS": 4,
-    "FAILURE": 4,
-    "INTERNAL_ERROR": 4,
-    "TIMEOUT": 4,
-    "CANCELLED": 4,
-    "EXPIRED": 4,
-}
-FINAL = frozenset(s for s, rank in _STATUS_RANK.items() if rank == 4)
 _STATUSES: tuple[str, ...] = get_args(BuildStatus)
+_FINAL_RANK = _STATUSES.index("SUCCESS")
+# status -> how far along a build is. Final statuses share the top rank, so a WORKING that
+# arrives after SUCCESS never moves a step backwards.
+_STATUS_RANK: dict[str, int] = {s: min(n, _FINAL_RANK) for n, s in enumerate(_STATUSES)}
+FINAL = frozenset(s for s, rank in _STATUS_RANK.items() if rank == _FINAL_RANK)
 
 # Substitutions the control plane sets on every build it starts (contract with cloudbuild/*.yaml):
 # key -> the rollout coordinate it names.
