@@ -44,13 +44,11 @@ class Backups:
         beyond `backups_keep` are deleted once it has finished. `Refused` while a backup is
         being restored into the env: the copy would hold a half-imported database (a
         rollout's backup step then fails, saying so, before anything migrates)."""
-        importing = self._importing(env)
+        importing = _importing(self.catalog.list(env.name))
         if importing is not None:
-            other, run = importing
             raise Refused(
-                f"backup {other.id} is still being restored into {env.name} (operation "
-                f"{run.operation or run.lro}): a backup now would hold a half-imported "
-                "database; take it once the restore has ended"
+                f"{_restoring(*importing)}: a backup now would hold a half-imported database; "
+                "take it once the restore has ended"
             )
         now = self.clock()
         ident = backup_id(env.name, now, trigger, release)
@@ -110,14 +108,14 @@ class Backups:
         try:
             return self.target.check(record)
         except Exception as exc:  # the export's own failure
-            return record.model_copy(update={"error": str(exc)[:500] or type(exc).__name__})
+            return record.model_copy(update={"error": _failure(exc)})
 
     def _import_ended(self, run: RestoreRun) -> RestoreRun | None:
         try:
             if not self.target.restored(run.lro):
                 return None
         except Exception as exc:  # the import's own failure
-            return run.model_copy(update={"error": str(exc)[:500] or type(exc).__name__})
+            return run.model_copy(update={"error": _failure(exc)})
         return run.model_copy(update={"finished_at": self.clock()})
 
     def _retain(self, env: EnvConfig) -> None:
@@ -179,16 +177,14 @@ class Backups:
         """One restore at a time per env, and none over a backup still being taken: a second
         import over a running one (or an export reading while it writes) mixes states. The
         import `for_operation` already started, if it did (found again, not refused)."""
-        importing = self._importing(env)
+        records = self.catalog.list(env.name)
+        importing = _importing(records)
         if importing is not None:
             other, run = importing
             if for_operation is not None and run.operation == for_operation:
                 return other, run
-            raise Refused(
-                f"backup {other.id} is still being restored into {env.name} (operation "
-                f"{run.operation or run.lro}): wait for it to end"
-            )
-        for other in self.catalog.list(env.name):
+            raise Refused(f"{_restoring(other, run)}: wait for it to end")
+        for other in records:
             if other.running:
                 raise Refused(
                     f"backup {other.id} of {env.name} is still being taken: restore once it "
@@ -196,9 +192,22 @@ class Backups:
                 )
         return None
 
-    def _importing(self, env: EnvConfig) -> tuple[BackupRecord, RestoreRun] | None:
-        """The backup being restored into `env` now, with its import, if one is."""
-        for other in self.catalog.list(env.name):
-            if other.restoring is not None:
-                return other, other.restoring
-        return None
+
+def _importing(records: list[BackupRecord]) -> tuple[BackupRecord, RestoreRun] | None:
+    """Of one env's backups, the one being restored into it now, with its import, if any."""
+    for record in records:
+        if record.restoring is not None:
+            return record, record.restoring
+    return None
+
+
+def _restoring(record: BackupRecord, run: RestoreRun) -> str:
+    return (
+        f"backup {record.id} is still being restored into {record.env} (operation "
+        f"{run.operation or run.lro})"
+    )
+
+
+def _failure(exc: Exception) -> str:
+    """An export's or an import's own failure, as recorded (Firestore's reason, capped)."""
+    return str(exc)[:500] or type(exc).__name__

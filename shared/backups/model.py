@@ -65,11 +65,6 @@ class BackupRecord(BaseModel):
     restoring: RestoreRun | None = None  # a managed import of it still running
 
     @property
-    def busy(self) -> bool:
-        """Still being taken, or being restored: another restore of its env must wait."""
-        return self.running or self.restoring is not None
-
-    @property
     def running(self) -> bool:
         return self.finished_at is None and self.error is None
 

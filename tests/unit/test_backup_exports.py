@@ -235,7 +235,8 @@ def test_settle_delivers_an_ended_import_once_and_only_then_records_it(
     (done,) = delivered
     assert done.restoring is not None and done.restoring.finished_at is not None
     assert done.restoring.error is None and done.restoring.operation == "op-1"
-    assert catalog.records[record.id].restoring is None and not catalog.records[record.id].busy
+    ended = catalog.records[record.id]
+    assert ended.restoring is None and not ended.running
 
 
 def test_an_import_that_failed_ends_with_firestores_reason(
