@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.backups.model import BackupRecord
 from shared.clock import Clock
@@ -308,8 +308,8 @@ class MessageBus:
                 return
             report = outbox.backup_report(record)
             key = f"backup/{record.id}"
-            if record.trigger == "rollout" and record.release and record.attempt is not None:
-                coords = {"release": record.release, "env": env_name, "attempt": record.attempt}
+            coords = _rollout_of(record, env_name)
+            if coords is not None:
                 self.handle(BackupCompleted(**coords, report=report), event_id=key, topic=INTERNAL)
             elif record.for_operation is not None:
                 if report.ok:
@@ -317,8 +317,8 @@ class MessageBus:
                 self._close(env_name, record.for_operation, report, key)
 
         def still(record: BackupRecord) -> None:
-            if record.trigger == "rollout" and record.release and record.attempt is not None:
-                coords = {"release": record.release, "env": env_name, "attempt": record.attempt}
+            coords = _rollout_of(record, env_name)
+            if coords is not None:
                 running = BackupStarted(**coords, report=outbox.backup_report(record))
                 key = f"backup/{record.id}/running/{tick_key}"  # once per tick
                 self.handle(running, event_id=key, topic=INTERNAL)
@@ -483,3 +483,10 @@ class MessageBus:
         # the same incident extends it, and only a new incident alerts
         key = f"live/{cfg.name}/{rollout.release}/{rollout.attempt}/{breach.breach_end}"
         self.handle(breach, event_id=key, topic=INTERNAL)
+
+
+def _rollout_of(record: BackupRecord, env: str) -> dict[str, Any] | None:
+    """The rollout attempt whose backup step `record` is (release, env, attempt), if any."""
+    if record.trigger != "rollout" or not record.release or record.attempt is None:
+        return None
+    return {"release": record.release, "env": env, "attempt": record.attempt}

@@ -120,10 +120,15 @@ def _backup(
             o.env(effect.env), trigger, effect.release, attempt=effect.attempt
         )
     except Exception as exc:
-        why = exc.reason if isinstance(exc, Refused) else brief(exc)
+        why = _why(exc)
         log.warning("backup of %s failed: %s", effect.env, why)
         return StepReport(ran=True, ok=False, summary=redact(why)), False
     return backup_report(record), record.running
+
+
+def _why(exc: Exception) -> str:
+    """A refusal's own words; any other failure, short."""
+    return exc.reason if isinstance(exc, Refused) else brief(exc)
 
 
 def backup_report(record: BackupRecord) -> StepReport:
@@ -237,7 +242,7 @@ def _backup_operation(
             for_operation=operation,
         )
     except Exception as exc:
-        why = exc.reason if isinstance(exc, Refused) else brief(exc)
+        why = _why(exc)
         log.warning("%s in %s failed: %s", cmd.type, cfg.name, why)
         return StepReport(ran=True, ok=False, summary=redact(why)), False
     return restore_report(restored, collections, written), restored.restoring is not None
