@@ -25,11 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from shared.adapters import firestore_views as views
 from shared.approvals.local_users import seed_demo_users, users_file
 from shared.cli import context
-from shared.local.driving import CI_CONFIG, push, wait_build
+from shared.local.driving import CI_CONFIG, push, send_command, wait_build
 from shared.local.sample_app import serving
 from shared.local.stack import Options, down, up
 from shared.local.state import StackState
-from shared.topics import RELEASE_COMMANDS
 
 SKIP = ["secret-scan", "typecheck", "unit-tests"]
 
@@ -78,16 +77,8 @@ def rollback(stack: StackState, live: str, previous: str) -> tuple[float, float,
     switches while the handler still runs (it checks the switch, then records `rolled_back`),
     so the handlers' share is taken over the whole command, up to `rolled_back`."""
     started, t0 = datetime.now(UTC), time.perf_counter()
-    from shared.cli.sending import sign
-
-    # signed as releasectl signs, by the stack's local operator
-    body = {
-        "type": "release.rollback",
-        "env": "staging",
-        "reason": "bench",
-        "actor": "demo-operator",
-    }
-    context.publisher().publish(RELEASE_COMMANDS, json.dumps(sign(body)).encode())
+    # sent as releasectl sends it, by the stack's local operator
+    send_command(type="release.rollback", env="staging", reason="bench", actor="demo-operator")
     until(lambda: serving(stack.apps["staging"].url) == previous)
     serving_s = time.perf_counter() - t0
     until(lambda: state(live, "staging") == "rolled_back")

@@ -34,7 +34,6 @@ baseline, so no baseline batches are needed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -62,12 +61,12 @@ from shared.domain.model import (
 )
 from shared.domain.states import RESTING, State
 from shared.gates.checks_file import load_for
-from shared.local.driving import head_commit
+from shared.local.driving import head_commit, send_command
 from shared.local.sample_app import MODE, VERSION, serve_all, serving
 from shared.local.stack import Options, down, up
 from shared.local.state import StackState
 from shared.monitoring.client import batch_bytes, window_start
-from shared.topics import APP_METRICS, RELEASE_COMMANDS
+from shared.topics import APP_METRICS
 
 ENV = "dev"
 BAKE_MINUTES = 10
@@ -192,13 +191,6 @@ def _publish(topic: str, body: bytes) -> None:
     context.publisher().publish(topic, body)
 
 
-def _command(**payload: object) -> None:
-    """Signed by the sender it names, as `releasectl` signs (the stack's emulator tokens)."""
-    from shared.cli.sending import sign
-
-    _publish(RELEASE_COMMANDS, json.dumps(sign(dict(payload))).encode())
-
-
 def _dead_letters() -> str:
     letters = views.dead_letters(context.db(), limit=3)
     return "; ".join(f"{d.topic}: {d.reason}" for d in letters) or "none"
@@ -231,7 +223,7 @@ def _wait_state(release: str, wanted: State, timeout: float) -> Rollout:
 
 
 def measure(stack: StackState, release: str, commit: str, previous: str, window: int) -> Sample:
-    _command(
+    send_command(
         type="release.create",
         version=release,
         commit=commit,
@@ -240,7 +232,7 @@ def measure(stack: StackState, release: str, commit: str, previous: str, window:
         artifacts={MODE: "errors"},
     )
     _wait_release(release)
-    _command(type="release.promote", release=release, env=ENV, actor="demo-dev")
+    send_command(type="release.promote", release=release, env=ENV, actor="demo-dev")
     baking = _wait_state(release, State.BAKING, TO_BAKING_S)
     # Only windows starting at or after the bake's start are the bake's: wait for the first,
     # then a random part of it, so the publish does not keep one phase against the ticker's.

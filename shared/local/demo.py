@@ -13,7 +13,6 @@ configured for canary steps and the canary judge, the canary act follows
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -31,12 +30,19 @@ from shared.errors import ConfigError
 from shared.gates.settings import SCAN_GATES
 from shared.local import demo_flags
 from shared.local.build_runner import builds_dir
-from shared.local.driving import CI_CONFIG, commit_time, head_commit, push, wait_build, wait_for
+from shared.local.driving import (
+    CI_CONFIG,
+    commit_time,
+    head_commit,
+    push,
+    send_command,
+    wait_build,
+    wait_for,
+)
 from shared.local.sample_app import serving
 from shared.local.state import StackState
 from shared.local.traffic import CALLS_PER_WINDOW, report_payments
 from shared.security.model import ScanSummary
-from shared.topics import RELEASE_COMMANDS
 
 # Pushes to main run only the CI config's lint step, to stay short. Release branches also run
 # the unit tests, the secret scan and the security scans: production's gates require them
@@ -80,15 +86,6 @@ def _next_major() -> int:
     ids = [d.id for d in context.db().collection("releases").stream()]
     majors = [int(m.group(1)) for i in ids if (m := re.match(r"^(\d+)\.\d+\.\d+$", i))]
     return max(majors, default=0) + 1
-
-
-def _command(sender: str | None = None, **payload: object) -> None:
-    """Publish a command signed the way `releasectl` signs it (emulator tokens carrying the
-    roles the local users file gives each demo user)."""
-    from shared.cli.sending import sign
-
-    signed = sign(dict(payload), sender)
-    context.publisher().publish(RELEASE_COMMANDS, json.dumps(signed).encode())
 
 
 def _wait_state(release: str, env: str, wanted: State, still: State | None = None) -> str:
@@ -202,7 +199,7 @@ def canary_acts(stack: StackState, major: int, commit: str) -> list[tuple[str, C
 
         return run
 
-    acts = canary_demo.acts(stack, major, _command, commit)
+    acts = canary_demo.acts(stack, major, send_command, commit)
     return [(name, guarded(step)) for name, step in acts]
 
 
@@ -260,7 +257,7 @@ def _mobile_acts(
         (f"{APPROVER} approves {release} for production", approved),
         (
             f"{release} → Play production 10 %, App Store phased release day 1",
-            guarded(lambda: m.to_production(stack, release, _command)),
+            guarded(lambda: m.to_production(stack, release, send_command)),
         ),
         (f"{release}'s crash-free users drop below 99 %", guarded(lambda: m.crash(release))),
         (
@@ -281,7 +278,7 @@ def _promote(
     """Create `release` (the sample app in `mode`) and promote it to `env`."""
     if create:
         committed = commit_time(commit)  # as `releasectl release create --committed-at` would
-        _command(
+        send_command(
             sender="demo-dev",
             type="release.create",
             version=release,
@@ -299,7 +296,7 @@ def _promote(
         WAIT_S,
         interval=0.2,
     )
-    _command(type="release.promote", release=release, env=env, actor="demo-dev")
+    send_command(type="release.promote", release=release, env=env, actor="demo-dev")
 
 
 def _bad_release(release: str, commit: str) -> str:
@@ -325,7 +322,7 @@ def _payments_fail_while_live(stack: StackState, release: str) -> str:
 
 
 def _approve(release: str, reason: str = "demo: looks good") -> str:
-    _command(
+    send_command(
         type="release.approve",
         release=release,
         env="production",
@@ -360,7 +357,7 @@ def _approve_when_waiting(release: str) -> str:
 
 
 def _rollback(release: str) -> str:
-    _command(
+    send_command(
         type="release.rollback",
         env="production",
         reason="demo: operator rollback",

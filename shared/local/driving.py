@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess  # nosec B404 -- asks git for HEAD, argv list only
 import time
 import uuid
@@ -16,6 +17,7 @@ from shared.domain.builds import FINAL
 from shared.local.build_runner import LocalBuildRunner, builds_dir, status_file
 from shared.local.emulators import program
 from shared.local.state import StackState
+from shared.topics import RELEASE_COMMANDS
 
 CI_CONFIG = REPO_ROOT / "cloudbuild" / "ci.yaml"
 T = TypeVar("T")
@@ -37,6 +39,16 @@ def wait_for(
             return found
         time.sleep(interval)
     raise failure(f"{what}: not after {timeout:.0f}s")
+
+
+def send_command(sender: str | None = None, **payload: object) -> None:
+    """Publish a command to the stack's `release-commands`, signed the way `releasectl` signs
+    it (emulator tokens carrying the roles the local users file gives each demo user)."""
+    from shared.cli import context
+    from shared.cli.sending import sign
+
+    signed = sign(dict(payload), sender)
+    context.publisher().publish(RELEASE_COMMANDS, json.dumps(signed).encode())
 
 
 def head_commit() -> str:

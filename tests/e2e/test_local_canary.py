@@ -6,7 +6,6 @@ version's windows, and the judge decides. These are the demo's canary act itself
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -16,12 +15,11 @@ import pytest
 
 from shared.cli import context
 from shared.local.canary_demo import CanaryDemo
-from shared.local.driving import head_commit
+from shared.local.driving import head_commit, send_command
 from shared.local.router import STATUS_PATH
 from shared.local.sample_app import canary_share, serving
 from shared.local.stack import Options, down, up
 from shared.local.state import StackState, health
-from shared.topics import RELEASE_COMMANDS
 from tests.e2e.conftest import REPO
 
 CONFIG = REPO / "config" / "canary-demo"
@@ -54,16 +52,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
             down(local_dir, say=print)
 
 
-def command(sender: str | None = None, **payload: object) -> None:
-    from shared.cli.sending import sign
-
-    signed = sign(dict(payload), sender)
-    context.publisher().publish(RELEASE_COMMANDS, json.dumps(signed).encode())
-
-
 @pytest.fixture(scope="module")
 def demo(stack: StackState) -> CanaryDemo:
-    return CanaryDemo(stack, "dev", command, head_commit())
+    return CanaryDemo(stack, "dev", send_command, head_commit())
 
 
 def test_the_router_and_both_versions_are_supervised_parts(stack: StackState) -> None:
