@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from google.api_core.exceptions import Aborted, InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from shared.adapters.dead_letters import DEAD_LETTERS, letter_ref
 from shared.adapters.lazy_transaction import LazyTransaction, attempts
@@ -43,10 +43,6 @@ MAX_ATTEMPTS = 30
 # committing readers by a 2 s lock timeout, and with a shorter cap the losers, all waking
 # within a second, collide again (ten racing promotions then took up to 73 s, past 30 tries).
 MAX_BACKOFF_S = 4.0
-
-
-def _contended(exc: BaseException) -> bool:
-    return isinstance(exc, Aborted)
 
 
 def legacy_id(key: str) -> str | None:
@@ -235,7 +231,7 @@ class FirestoreUnitOfWork:
         # lock) is retried with jittered exponential backoff, which lets one win; retrying
         # at once, as the client library does, livelocks.
         retrying = Retrying(
-            retry=retry_if_exception(_contended),
+            retry=retry_if_exception_type(Aborted),
             wait=wait_random_exponential(multiplier=0.02, max=MAX_BACKOFF_S),
             stop=stop_after_attempt(MAX_ATTEMPTS),
             reraise=True,

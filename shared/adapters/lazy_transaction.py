@@ -106,10 +106,11 @@ def attempts(db: firestore.Client, work: Callable[[LazyTransaction], T]) -> Call
     """One attempt of `work` per call, each retrying the last (for a retry loop): `work` reads
     and stages writes; a transaction with writes is committed, one without is rolled back,
     and one that raised is rolled back before the error goes on."""
-    last: list[bytes | None] = [None]
+    last: bytes | None = None
 
     def attempt() -> T:
-        tx = LazyTransaction(db, retry_of=last[0])
+        nonlocal last
+        tx = LazyTransaction(db, retry_of=last)
         try:
             result = work(tx)
             if tx.writes:
@@ -120,7 +121,7 @@ def attempts(db: firestore.Client, work: Callable[[LazyTransaction], T]) -> Call
             tx.rollback()
             raise
         finally:
-            last[0] = tx.id or last[0]
+            last = tx.id or last
         return result
 
     return attempt
